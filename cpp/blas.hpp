@@ -1,0 +1,40 @@
+// Row-major GEMM wrappers over the scipy-openblas32 CBLAS (symbols prefixed `scipy_`).
+// The engine parallelises over tiles itself, so each call runs single-threaded inside a worker.
+#pragma once
+#include <cblas.h>
+
+namespace gm {
+
+using blas_int = int;
+
+// C (m x n) = alpha * A (m x k) * B(n x k)^T + beta * C
+inline void gemm_nt(blas_int m, blas_int n, blas_int k, const float* a, blas_int lda, const float* b, blas_int ldb,
+                    float* c, blas_int ldc, float beta = 0.f) {
+  scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm_nt(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
+                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+  scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
+}
+// C (m x n) = A (m x k) * B (k x n) + beta * C
+inline void gemm_nn(blas_int m, blas_int n, blas_int k, const float* a, blas_int lda, const float* b, blas_int ldb,
+                    float* c, blas_int ldc, float beta = 0.f) {
+  scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm_nn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
+                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+  scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
+}
+// C (m x n) = A(k x m)^T * B (k x n) + beta * C
+inline void gemm_tn(blas_int m, blas_int n, blas_int k, const float* a, blas_int lda, const float* b, blas_int ldb,
+                    float* c, blas_int ldc, float beta = 0.f) {
+  scipy_cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm_tn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
+                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+  scipy_cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
+}
+
+inline void blas_single_threaded() { scipy_openblas_set_num_threads(1); }
+
+}  // namespace gm

@@ -1,0 +1,81 @@
+"""The array-namespace engine: the same primitives as the compiled ones, in NumPy (or CuPy).
+
+One implementation written against ``xp``. It walks the pair matrix in blocks of rows so that memory stays
+O(block x m), never n x m unless the caller asks for the matrix itself. Products run in the input's dtype;
+sums are accumulated in float64, as in the compiled engine.
+"""
+from __future__ import annotations
+
+from ._array import array_namespace
+from ._kernels import KernelSpec, apply_kernel
+
+#: Bytes of one block of kernel values (rows x m) held at a time.
+BLOCK_BYTES = 64 * 2**20
+
+
+def _row_factors(spec: KernelSpec, X):
+    xp = array_namespace(X)
+    if spec.name in ("rbf", "laplacian", "cosine"):
+        sq = (X.astype(xp.float64) ** 2).sum(axis=1)
+        if spec.name == "cosine":
+            return None, (1.0 / xp.sqrt(sq)).astype(X.dtype)
+        return sq.astype(X.dtype), None
+    return None, None
+
+
+def kernel_blocks(spec: KernelSpec, X, Y=None):
+    """Yield (row_start, block of k(x_i, y_j) for the rows of the block and every y_j)."""
+    xp = array_namespace(X)
+    symmetric = Y is None
+    Y = X if symmetric else Y
+    x_sq, x_inv = _row_factors(spec, X)
+    y_sq, y_inv = (x_sq, x_inv) if symmetric else _row_factors(spec, Y)
+    step = max(1, BLOCK_BYTES // (max(Y.shape[0], 1) * X.dtype.itemsize))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
+        block = apply_kernel(
+            spec,
+            X[start:stop] @ Y.T,
+            None if x_sq is None else x_sq[start:stop],
+            y_sq,
+            None if x_inv is None else x_inv[start:stop],
+            y_inv,
+        )
+        if symmetric and spec.unit_diagonal:  # k(x, x) = 1 exactly, whatever the rounding of |x|^2 - x.x
+            rows = xp.arange(stop - start)
+            block[rows, rows + start] = 1
+        yield start, block
+
+
+def gram(spec: KernelSpec, X, Y=None):
+    xp = array_namespace(X)
+    out = xp.empty((X.shape[0], (X if Y is None else Y).shape[0]), dtype=X.dtype)
+    for start, block in kernel_blocks(spec, X, Y):
+        out[start : start + block.shape[0]] = block
+    return out
+
+
+def kernel_row_sums(spec: KernelSpec, X, Y=None, power: float = 1.0):
+    """(row sums of k^power in float64, ok); ok is False when a negative value met a non-integer power."""
+    xp = array_namespace(X)
+    out = xp.empty(X.shape[0], dtype=xp.float64)
+    ok = True
+    integer_power = float(power).is_integer()
+    for start, block in kernel_blocks(spec, X, Y):
+        if not integer_power:
+            if bool(xp.any(block < 0)):
+                ok = False
+            block = xp.maximum(block, 0)
+        if power != 1:
+            block = block ** block.dtype.type(power)
+        out[start : start + block.shape[0]] = block.sum(axis=1, dtype=xp.float64)
+    return out, ok
+
+
+def kernel_matvec(spec: KernelSpec, X, Y, V):
+    """K(X, Y) V in float64; V has X's dtype."""
+    xp = array_namespace(X)
+    out = xp.empty((X.shape[0], V.shape[1]), dtype=xp.float64)
+    for start, block in kernel_blocks(spec, X, Y):
+        out[start : start + block.shape[0]] = block @ V
+    return out

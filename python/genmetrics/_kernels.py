@@ -1,0 +1,154 @@
+"""Kernel specifications: one resolved description of k(x, y) shared by every backend.
+
+The kernels and their conventions are those of shared/METRICS.md:
+
+=============  ==========================================  =============================
+name           k(x, y)                                     parameters
+=============  ==========================================  =============================
+linear         x.y
+cosine         x.y / (|x| |y|)                             zero rows are an error
+rbf            exp(-|x - y|^2 / (2 sigma^2))               sigma = ``bandwidth``
+laplacian      exp(-|x - y| / sigma)                       sigma = ``bandwidth``
+polynomial     (gamma x.y + coef0)^degree                  gamma = 1/d, coef0 = 1, degree = 3
+=============  ==========================================  =============================
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._array import array_namespace, to_float
+from ._validation import check_int, check_kernel, check_nonzero_rows, check_positive
+
+#: At most this many rows enter the bandwidth heuristic (its pairwise distances are O(s^2)).
+BANDWIDTH_SUBSAMPLE = 1000
+BANDWIDTH_SEED = 0
+TRANSLATION_INVARIANT = ("rbf", "laplacian")
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """A kernel with every parameter fixed (the bandwidth already chosen)."""
+
+    name: str
+    bandwidth: float | None = None
+    gamma: float | None = None
+    coef0: float = 1.0
+    degree: int = 3
+
+    @property
+    def unit_diagonal(self) -> bool:
+        """k(x, x) = 1 for every x, so trace(K) = n."""
+        return self.name in ("cosine", "rbf", "laplacian")
+
+    def engine_args(self):
+        """(kernel, bandwidth, gamma, coef0, degree) as the compiled engines take them."""
+        return (self.name, self.bandwidth or 1.0, self.gamma or 1.0, float(self.coef0), int(self.degree))
+
+    def describe(self) -> dict:
+        out = {"kernel": self.name}
+        if self.name in TRANSLATION_INVARIANT:
+            out["bandwidth"] = self.bandwidth
+        if self.name == "polynomial":
+            out.update(gamma=self.gamma, coef0=self.coef0, degree=self.degree)
+        return out
+
+
+def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int = BANDWIDTH_SEED) -> float:
+    """The median Euclidean distance between distinct rows of a seeded subsample of ``X``.
+
+    At most ``max_rows`` rows are drawn without replacement with ``numpy.random.default_rng(seed)``;
+    the median is over the pairs i < j, in float64.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError("bandwidth: cannot be chosen from a single sample; pass bandwidth= explicitly")
+    if n > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+        X = X[xp.asarray(rows)]
+    Z = X.astype(xp.float64)
+    Z = Z - Z.mean(axis=0)
+    sq = (Z * Z).sum(axis=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+    iu = xp.triu_indices(Z.shape[0], k=1)
+    median = math.sqrt(max(to_float(xp.median(d2[iu])), 0.0))
+    if not median > 0:
+        raise ValueError(
+            "bandwidth: the median distance between samples is 0 (most samples coincide); pass bandwidth= explicitly"
+        )
+    return median
+
+
+def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=1.0, degree=3, **unknown) -> KernelSpec:
+    """Check the kernel's name and parameters against the data ``X`` and fix the bandwidth."""
+    if unknown:
+        raise TypeError(f"{', '.join(unknown)}: unexpected kernel parameter(s)")
+    name = check_kernel(kernel)
+    if name in TRANSLATION_INVARIANT:
+        bandwidth = check_positive(bandwidth, "bandwidth", allow_none=True)
+        if bandwidth is None:
+            bandwidth = median_heuristic_bandwidth(X)
+        return KernelSpec(name, bandwidth=bandwidth)
+    if bandwidth is not None:
+        check_positive(bandwidth, "bandwidth")  # still reject nonsense, though this kernel has no bandwidth
+    if name == "cosine":
+        check_nonzero_rows(X)
+    if name == "polynomial":
+        gamma = 1.0 / X.shape[1] if gamma is None else check_positive(gamma, "gamma")
+        if isinstance(coef0, bool) or not isinstance(coef0, (int, float, np.floating, np.integer)) or not math.isfinite(coef0):
+            raise ValueError(f"coef0: expected a finite number, got {coef0!r}")
+        degree = check_int(degree, "degree", low=1, high=64)
+        return KernelSpec(name, gamma=gamma, coef0=float(coef0), degree=degree)
+    return KernelSpec(name)
+
+
+def prepare_inputs(spec: KernelSpec, X, Y=None):
+    """Shift both sets by X's mean for translation-invariant kernels.
+
+    rbf and laplacian only see x - y, and |x|^2 + |y|^2 - 2 x.y loses digits in float32 when the
+    embeddings sit far from the origin: centring keeps the norms, and so the rounding, small.
+    The shift makes new arrays, so the caller's are never touched.
+    """
+    if spec.name not in TRANSLATION_INVARIANT:
+        return X, Y
+    xp = array_namespace(X)
+    shift = X.astype(xp.float64).mean(axis=0).astype(X.dtype)
+    X = xp.ascontiguousarray(X - shift)
+    if Y is not None:
+        Y = xp.ascontiguousarray(Y - shift)
+    return X, Y
+
+
+def kernel_diagonal(spec: KernelSpec, X):
+    """k(x_i, x_i) for every row, in float64."""
+    xp = array_namespace(X)
+    n = X.shape[0]
+    if spec.unit_diagonal:
+        return xp.ones(n, dtype=xp.float64)
+    Z = X.astype(xp.float64)
+    sq = (Z * Z).sum(axis=1)
+    if spec.name == "linear":
+        return sq
+    return (spec.gamma * sq + spec.coef0) ** spec.degree
+
+
+def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv=None):
+    """Turn a block of dot products into kernel values (the NumPy/CuPy fallback's epilogue).
+
+    Computes in the block's dtype, like the compiled engines, and clips what rounding pushes out of range.
+    """
+    xp = array_namespace(dots)
+    name = spec.name
+    if name == "linear":
+        return dots
+    if name == "cosine":
+        return xp.clip(dots * x_inv[:, None] * y_inv[None, :], -1.0, 1.0)
+    if name == "polynomial":
+        return (dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)) ** spec.degree
+    d2 = xp.maximum(x_sq[:, None] + y_sq[None, :] - 2 * dots, 0)
+    if name == "rbf":
+        return xp.exp(d2 * dots.dtype.type(-0.5 / spec.bandwidth**2))
+    return xp.exp(xp.sqrt(d2) * dots.dtype.type(-1.0 / spec.bandwidth))

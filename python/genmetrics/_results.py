@@ -1,0 +1,64 @@
+"""Result types: numbers that print well and remember how they were computed."""
+from __future__ import annotations
+
+import math
+
+
+class DiversityScore(float):
+    """A float (the score) that also carries how it was computed.
+
+    Behaves as a plain ``float`` in arithmetic and comparisons. The attributes say what a reader of a paper
+    needs to reproduce it: ``metric``, ``q``, ``kernel``, ``bandwidth`` (the sigma used, chosen by the
+    heuristic when ``bandwidth=None`` was passed; None for kernels without one), ``method``, ``backend``,
+    ``n`` (samples), ``rank`` (for approximate methods), ``residual_mass`` (approximate methods: the spectral
+    mass the approximation did not capture, an upper bound on the error of every eigenvalue of K/n;
+    None for exact methods). ``as_dict()`` gives all of them.
+    """
+
+    _FIELDS = ("metric", "q", "kernel", "bandwidth", "method", "backend", "n", "rank", "residual_mass")
+
+    def __new__(cls, value, **info):
+        self = super().__new__(cls, value)
+        unknown = set(info) - set(cls._FIELDS)
+        if unknown:
+            raise TypeError(f"unknown result fields: {sorted(unknown)}")
+        for field in cls._FIELDS:
+            object.__setattr__(self, field, info.get(field))
+        return self
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    __delattr__ = __setattr__
+
+    @property
+    def value(self) -> float:
+        return float(self)
+
+    def as_dict(self) -> dict:
+        out = {"value": float(self)}
+        out.update({f: getattr(self, f) for f in self._FIELDS})
+        return out
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in self._FIELDS[1:]:
+            v = getattr(self, f)
+            if v is None:
+                continue
+            if isinstance(v, float) and f != "q":
+                v = float(f"{v:.6g}")
+            if f == "q" and isinstance(v, float) and math.isinf(v):
+                v = "inf"
+            shown.append(f"{f}={v!r}")
+        return f"{self.metric}({float(self):.6g}; {', '.join(shown)})"
+
+    def __str__(self) -> str:
+        return float.__repr__(self)
+
+    def __reduce__(self):
+        return (_rebuild_score, (float(self), {f: getattr(self, f) for f in self._FIELDS}))
+
+
+def _rebuild_score(value, info):
+    return DiversityScore(value, **info)

@@ -1,0 +1,121 @@
+"""Argument checks shared by every public function.
+
+Each check names the argument it rejects, so that a user reading ``ValueError: X: ...`` knows which
+input to fix. Arrays are validated once, at the public boundary; the engine below trusts them.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._array import array_namespace, is_device_array
+
+KERNELS = ("linear", "cosine", "rbf", "laplacian", "polynomial")
+KERNEL_ALIASES = {"gaussian": "rbf"}
+
+
+def check_embeddings(X, name: str = "X", min_rows: int = 1):
+    """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
+
+    float32 and float64 are kept; other real dtypes (integers, bool, float16) become float64
+    (float16 becomes float32). NaN/inf, non-2-D and empty arrays are rejected.
+    """
+    xp = array_namespace(X)
+    if not is_device_array(X):
+        if not isinstance(X, np.ndarray):
+            try:
+                X = np.asarray(X)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+    kind = X.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (samples x features), got {X.ndim}-D shape {tuple(X.shape)}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name}: needs at least {min_rows} row(s), got {X.shape[0]}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name}: has 0 features")
+    if X.dtype == xp.float16:
+        X = X.astype(xp.float32)
+    elif X.dtype not in (xp.float32, xp.float64):
+        X = X.astype(xp.float64)
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return xp.ascontiguousarray(X)
+
+
+def check_pair(X, Y, x_name: str = "X", y_name: str = "Y"):
+    """Validate two embedding sets that are compared feature by feature; return them in one dtype."""
+    X = check_embeddings(X, x_name)
+    Y = check_embeddings(Y, y_name)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"{y_name}: has {Y.shape[1]} features but {x_name} has {X.shape[1]}; both sets must be embedded alike"
+        )
+    if X.dtype != Y.dtype:  # compute in the wider of the two
+        wider = X.dtype if X.dtype.itemsize > Y.dtype.itemsize else Y.dtype
+        X, Y = X.astype(wider), Y.astype(wider)
+    return X, Y
+
+
+def check_kernel(kernel) -> str:
+    if not isinstance(kernel, str):
+        raise TypeError(f"kernel: expected a name such as 'cosine' or 'rbf', got {type(kernel).__name__}")
+    name = KERNEL_ALIASES.get(kernel.lower(), kernel.lower())
+    if name not in KERNELS:
+        raise ValueError(f"kernel: unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)} (or 'gaussian')")
+    return name
+
+
+def check_positive(value, name: str, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: must be a finite number > 0, got {value}")
+    return value
+
+
+def check_order(q, name: str = "q") -> float:
+    """The order q of an entropy: any real >= 0, or infinity given as np.inf, float('inf') or 'inf'."""
+    if isinstance(q, str):
+        if q.strip().lower() in ("inf", "infinity", "+inf"):
+            return math.inf
+        raise ValueError(f"{name}: expected a number >= 0 or 'inf', got {q!r}")
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0 or 'inf', got {type(q).__name__}")
+    q = float(q)
+    if math.isnan(q) or q < 0:
+        raise ValueError(f"{name}: must be >= 0 (or 'inf'), got {q}")
+    return q
+
+
+def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name}: must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name}: must be <= {high}, got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_nonzero_rows(X, name: str = "X"):
+    """The cosine kernel divides by row norms: a zero row has no direction."""
+    xp = array_namespace(X)
+    zero = xp.all(X == 0, axis=1)
+    if bool(xp.any(zero)):
+        first = int(xp.argmax(zero))
+        raise ValueError(f"{name}: row {first} has zero norm; the cosine kernel is undefined for it")

@@ -1,0 +1,248 @@
+"""Diversity of one set of embeddings: the Vendi family and the Renyi kernel entropies.
+
+Every score here is a function of the spectrum lambda_1..lambda_n of K / trace(K), K the kernel matrix of
+X (for kernels with k(x, x) = 1, trace(K) = n and this is K / n; shared/METRICS.md).
+
+- Vendi score of order q (Friedman & Dieng 2023; Pasarkar & Dieng 2024):
+  VS_q = exp(H_q), H_q = log(sum_i lambda_i^q) / (1 - q), H_1 = -sum_i lambda_i log lambda_i,
+  H_inf = -log lambda_max, H_0 = log rank(K).
+- RKE mode count (Jalali et al. 2023): RKE-MC = 1 / sum_i lambda_i^2 = trace(K)^2 / sum_ij k_ij^2 = VS_2.
+- Relative RKE: RRKE(X, Y) = -log ||K_XY / sqrt(n m)||_*^2 (nuclear norm).
+- Internal diversity: intdiv_q = 1 - (1 / n^2) sum_ij k_ij^q.
+
+Plug-in Vendi and RKE grow with the sample size n (Farnia, Jalali & Ospanov 2026): compare sets at equal n.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _spectral
+from ._array import array_namespace, to_float
+from ._backend import get_backend
+from ._kernels import kernel_diagonal, prepare_inputs, resolve_kernel
+from ._results import DiversityScore
+from ._validation import check_choice, check_embeddings, check_int, check_order, check_pair
+from .primitives import row_sums_checked
+
+METHODS = ("auto", "exact", "dual", "nystrom", "rff")
+#: method="auto" computes the dense eigendecomposition up to this many samples (about 10 s here), and
+#: switches to the Nystrom approximation above it (for kernels without a dual form and q != 2).
+AUTO_EXACT_MAX_N = 5000
+#: Default rank of the approximate methods (landmarks for nystrom, frequencies for rff).
+DEFAULT_RANK = 1000
+
+
+def _setup(X, kernel, bandwidth, backend, kernel_params):
+    engine = get_backend(backend)
+    X = check_embeddings(X, "X")
+    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
+    X, _ = prepare_inputs(spec, X)
+    return engine, spec, X
+
+
+def _choose_method(method, spec, n, d, q, rank):
+    method = check_choice(method, "method", METHODS)
+    if method == "dual" and spec.name not in ("linear", "cosine"):
+        raise ValueError(f"method: 'dual' needs a linear or cosine kernel, not {spec.name!r}")
+    if method == "rff" and spec.name not in ("rbf", "laplacian"):
+        raise ValueError(f"method: 'rff' needs an rbf or laplacian kernel, not {spec.name!r}")
+    if method == "auto":
+        if rank is not None:
+            method = "nystrom"
+        elif q == 2:
+            method = "exact"  # computed from the fused sum of k^2, no eigendecomposition
+        elif spec.name in ("linear", "cosine") and d < n:
+            method = "dual"
+        elif n <= AUTO_EXACT_MAX_N:
+            method = "exact"
+        else:
+            method = "nystrom"
+    if rank is not None and method in ("exact", "dual"):
+        raise ValueError(f"rank: only used by the approximate methods 'nystrom' and 'rff', not {method!r}")
+    if method == "nystrom":
+        rank = min(n, DEFAULT_RANK) if rank is None else check_int(rank, "rank", low=1, high=n)
+    elif method == "rff":
+        rank = DEFAULT_RANK if rank is None else check_int(rank, "rank", low=1)
+    return method, rank
+
+
+def _sum_of_squares_score(engine, spec, X) -> float:
+    """1 / sum lambda^2 = trace(K)^2 / sum_ij k_ij^2, from the fused reduction: no n x n memory, no eig."""
+    trace = to_float(kernel_diagonal(spec, X).sum())
+    squares = to_float(row_sums_checked(engine, spec, X, None, 2.0).sum())
+    return trace * trace / squares
+
+
+def _spectrum(engine, spec, X, method, rank, seed, n_iter):
+    if method == "exact":
+        return _spectral.exact_spectrum(engine, spec, X)
+    if method == "dual":
+        return _spectral.dual_spectrum(spec, X)
+    if method == "nystrom":
+        return _spectral.nystrom_spectrum(engine, spec, X, rank, seed, n_iter)
+    return _spectral.rff_spectrum(spec, X, rank, seed)
+
+
+def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, backend=None, n_iter=0,
+          **kernel_params) -> DiversityScore:
+    """Vendi score of order q: the effective number of distinct samples in X.
+
+    VS_q = exp(H_q) with H_q the Renyi entropy of order q of the eigenvalues lambda of K / trace(K)
+    (Friedman & Dieng, "The Vendi Score", TMLR 2023; orders: Pasarkar & Dieng 2024):
+    H_q = log(sum lambda^q) / (1 - q), H_1 = -sum lambda log lambda, H_inf = -log lambda_max,
+    H_0 = log of the number of eigenvalues above n * eps * lambda_max (the round-off floor).
+    1 <= VS_q <= n, non-increasing in q; m equal-size clusters of identical points give m at every q.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Embeddings, one row per sample. float32 or float64 (other real dtypes become float64).
+    q : float >= 0, or np.inf / "inf"
+    kernel : {"cosine", "linear", "rbf", "laplacian", "polynomial"}
+        For kernels without k(x, x) = 1 (linear, polynomial) K is normalised by its trace.
+    bandwidth : float, optional
+        sigma of rbf/laplacian; None: median pairwise distance of a seeded subsample of X (reported
+        back as ``.bandwidth``).
+    method : {"auto", "exact", "dual", "nystrom", "rff"}
+        exact: dense eigenvalues of K, O(n^2 d + n^3) time and O(n^2) memory (for q = 2 the fused sum of
+        k^2 instead: O(n^2 d) time, O(n) memory, no eigendecomposition).
+        dual: linear/cosine only, eigenvalues of X^T X, O(n d^2 + d^3); exact.
+        nystrom: ``rank`` landmark columns, O(n rank d + n rank^2), approximate; ``n_iter`` subspace
+        iterations (each O(n^2 (d + rank))) sharpen it. ``.residual_mass`` bounds each eigenvalue's error.
+        rff: random Fourier features for rbf/laplacian (FKEA), ``rank`` frequencies, approximate.
+        auto: the fastest exact method: q = 2 -> the fused sum of squares; linear/cosine with d < n ->
+        dual; n <= 5000 -> exact. Otherwise (rbf, laplacian, polynomial with n > 5000 and q != 2) it goes
+        **approximate**: nystrom with rank 1000, and ``.method`` says so. Passing ``rank`` selects nystrom.
+    rank : int, optional
+        Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)) or frequencies (rff, default 1000).
+    seed : int
+        Seeds the landmarks / frequencies: the result is deterministic for a given seed and backend.
+    backend : {"cpu", "numpy"}, optional
+    n_iter : int
+        Subspace iterations after the Nystrom step (method="nystrom").
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    DiversityScore
+        A float with ``.q``, ``.kernel``, ``.bandwidth``, ``.method``, ``.rank``, ``.residual_mass``.
+
+    Notes
+    -----
+    Approximate spectra under-estimate the eigenvalues; the missed mass (``residual_mass``) is spread evenly
+    over the eigenvalues that were not computed before the entropy is taken.
+    """
+    q = check_order(q)
+    seed = check_int(seed, "seed", low=0)
+    n_iter = check_int(n_iter, "n_iter", low=0)
+    engine, spec, X = _setup(X, kernel, bandwidth, backend, kernel_params)
+    n, d = X.shape
+    method, rank = _choose_method(method, spec, n, d, q, rank)
+    info = dict(metric="vendi", q=q, kernel=spec.name, bandwidth=spec.bandwidth, method=method,
+                backend=engine.name, n=n)
+    if method == "exact" and q == 2:
+        return DiversityScore(_sum_of_squares_score(engine, spec, X), **info)
+    spectrum = _spectrum(engine, spec, X, method, rank, seed, n_iter)
+    return DiversityScore(
+        _spectral.hill_number(spectrum, q),
+        rank=rank,
+        residual_mass=spectrum.tail_mass if method == "nystrom" else None,
+        **info,
+    )
+
+
+def vendi_from_eigenvalues(eigenvalues, q=1) -> float:
+    """Vendi score of order q of a probability vector of eigenvalues (normalised to sum 1 here).
+
+    Round-off negatives are clipped to 0; the zero tolerance for q = 0 is len * eps * max.
+    """
+    q = check_order(q)
+    w = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if w.size == 0:
+        raise ValueError("eigenvalues: empty")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("eigenvalues: contains NaN or infinite values")
+    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact")
+    return _spectral.hill_number(spectrum, q)
+
+
+def vendi_from_gram(K, q=1) -> DiversityScore:
+    """Vendi score of order q of a given kernel matrix K (n x n, symmetric positive semi-definite).
+
+    The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1.
+    """
+    q = check_order(q)
+    K = check_embeddings(K, "K")
+    xp = array_namespace(K)
+    n = K.shape[0]
+    if K.shape[1] != n:
+        raise ValueError(f"K: must be square, got shape {tuple(K.shape)}")
+    K = K.astype(xp.float64)
+    scale = max(to_float(xp.abs(K).max()), 1e-300)
+    if to_float(xp.abs(K - K.T).max()) > 1e-6 * scale:
+        raise ValueError("K: must be symmetric")
+    if not to_float(xp.trace(K)) > 0:
+        raise ValueError("K: trace must be > 0")
+    w = xp.linalg.eigvalsh((K + K.T) / 2)
+    spectrum = _spectral._from_exact_eigenvalues(w, n, float(np.finfo(np.float64).eps), "exact")
+    return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact", n=n)
+
+
+def rke(X, kernel="rbf", bandwidth=None, method="exact", backend=None, rank=None, seed=0,
+        **kernel_params) -> DiversityScore:
+    """RKE mode count (Jalali, Li, Ospanov & Farnia, NeurIPS 2023): 1 / sum lambda^2 = VS_2.
+
+    method="exact" (default) computes trace(K)^2 / sum_ij k(x_i, x_j)^2 with one fused pass over the Gram
+    tiles: O(n^2 d) time, O(n) memory, no eigendecomposition, exact. "nystrom" and "rff" approximate it
+    from a rank-``rank`` spectrum, as in :func:`vendi`.
+    For m well-separated balanced Gaussian modes N(mu_j, s^2 I_d) and rbf bandwidth sigma the population
+    value is m (1 + 4 s^2 / sigma^2)^(d/2): about m only when sigma >> s sqrt(d).
+    """
+    method = check_choice(method, "method", ("exact", "nystrom", "rff"))
+    score = vendi(X, q=2, kernel=kernel, bandwidth=bandwidth, method=method, rank=rank, seed=seed,
+                  backend=backend, **kernel_params)
+    info = score.as_dict()
+    info.pop("value")
+    info["metric"] = "rke"
+    return DiversityScore(float(score), **info)
+
+
+def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+    """Relative RKE of X with respect to Y: -log ||K_XY / sqrt(n m)||_*^2, on all rows of both sets.
+
+    ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
+    The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
+    """
+    engine = get_backend(backend)
+    X, Y = check_pair(X, Y)
+    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
+    if spec.name == "cosine":
+        from ._validation import check_nonzero_rows
+
+        check_nonzero_rows(Y, "Y")
+    X, Y = prepare_inputs(spec, X, Y)
+    xp = array_namespace(X)
+    n, m = X.shape[0], Y.shape[0]
+    K = engine.gram(spec, X, Y).astype(xp.float64) / math.sqrt(n * m)
+    nuclear = to_float(xp.linalg.svd(K, compute_uv=False).sum())
+    value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
+    return DiversityScore(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
+                          backend=engine.name, n=n)
+
+
+def intdiv(X, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+    """Internal diversity: 1 - (1 / n^2) sum_ij k(x_i, x_j)^q, from one fused pass (O(n) memory).
+
+    A non-integer q with a kernel that takes negative values (cosine, linear) raises ValueError.
+    """
+    q = check_order(q)
+    if math.isinf(q):
+        raise ValueError("q: must be finite for intdiv")
+    engine, spec, X = _setup(X, kernel, bandwidth, backend, kernel_params)
+    n = X.shape[0]
+    total = to_float(row_sums_checked(engine, spec, X, None, q, name="q").sum())
+    return DiversityScore(1.0 - total / (n * n), metric="intdiv", q=q, kernel=spec.name, bandwidth=spec.bandwidth,
+                          method="exact", backend=engine.name, n=n)
