@@ -27,7 +27,9 @@ def _load_core():
 
         lib_dir = scipy_openblas32.get_lib_dir()
         lib = next(f for f in os.listdir(lib_dir) if f.startswith("libscipy_openblas"))
-        ctypes.CDLL(os.path.join(lib_dir, lib), mode=ctypes.RTLD_GLOBAL)
+        # RTLD_LOCAL: found by soname when _core loads, but its `scipy_*` symbols stay out of the global
+        # scope, where they would capture SciPy's own copy of OpenBLAS.
+        ctypes.CDLL(os.path.join(lib_dir, lib), mode=ctypes.RTLD_LOCAL)
     except Exception:  # the rpath of _core may still find it
         pass
     try:

@@ -55,18 +55,28 @@ def exact_spectrum(engine, spec: KernelSpec, X) -> Spectrum:
     return _from_exact_eigenvalues(w, X.shape[0], float(np.finfo(X.dtype).eps), "exact")
 
 
+#: Rows per block of the dual Gram: products within a block run in the input's dtype (float32 GEMMs are
+#: twice as fast), blocks are summed in float64, so rounding grows with the block, not with n.
+DUAL_BLOCK_ROWS = 2048
+
+
 def dual_spectrum(spec: KernelSpec, X) -> Spectrum:
     """Linear/cosine kernels: the non-zero eigenvalues of X X^T are those of X^T X (d x d).
 
-    O(n d^2 + d^3) instead of O(n^2 d + n^3). The d x d matrix is accumulated in float64.
+    O(n d^2 + d^3) instead of O(n^2 d + n^3). X^T X is summed in float64 over blocks of rows.
     """
     xp = array_namespace(X)
-    Z = X.astype(xp.float64)
+    n, d = X.shape
     if spec.name == "cosine":
-        Z = Z / xp.sqrt((Z * Z).sum(axis=1))[:, None]
-    C = Z.T @ Z
+        inverse_norms = 1.0 / xp.sqrt((X.astype(xp.float64) ** 2).sum(axis=1))
+    C = xp.zeros((d, d), dtype=xp.float64)
+    for start in range(0, n, DUAL_BLOCK_ROWS):
+        Z = X[start : start + DUAL_BLOCK_ROWS]
+        if spec.name == "cosine":
+            Z = Z * inverse_norms[start : start + DUAL_BLOCK_ROWS, None].astype(X.dtype)
+        C += Z.T @ Z
     w = xp.linalg.eigvalsh(C)
-    return _from_exact_eigenvalues(w, max(X.shape), float(np.finfo(X.dtype).eps), "dual")
+    return _from_exact_eigenvalues(w, max(n, d), float(np.finfo(X.dtype).eps), "dual")
 
 
 def _orthonormal(Y):
@@ -144,7 +154,8 @@ def hill_number(spectrum: Spectrum, q: float) -> float:
     """exp(H_q) of a spectrum, with its tail mass spread evenly over its tail count.
 
     H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p;
-    H_0 = log #{p > zero_tolerance}. Computed with logarithms so that large q neither overflows nor underflows.
+    H_0 = log #{p > zero_tolerance}. Eigenvalues at or below ``zero_tolerance`` count as 0 at every q
+    (for q < 1 round-off eigenvalues would otherwise add up visibly). Computed with logarithms so that large q neither overflows nor underflows.
     """
     p = spectrum.eigenvalues
     tail_value = spectrum.tail_mass / spectrum.tail_count if spectrum.tail_count and spectrum.tail_mass > 0 else 0.0
@@ -156,7 +167,7 @@ def hill_number(spectrum: Spectrum, q: float) -> float:
     largest = max(float(p[0]) if p.size else 0.0, tail_value)
     if math.isinf(q):
         return 1.0 / largest
-    positive = p[p > 0]
+    positive = p[p > spectrum.zero_tolerance]  # below it, eigenvalues are round-off of zeros
     if q == 1:
         entropy = -float((positive * np.log(positive)).sum())
         if tail_value > 0:

@@ -39,7 +39,9 @@ Bugs of the reference that are fixed here (see METRICS.md, "Known bugs of the re
 
 Differences in error handling: bad input raises ``ValueError``/``TypeError`` naming the argument
 (rows of zero norm with ``normalize=True``, ``q < 0``, weights ``p`` of the wrong length or negative,
-non-finite values) where the reference returns ``nan`` or a meaningless number.
+non-finite values, a ``K`` that is not symmetric, a fractional ``q`` in ``intdiv*`` where some
+similarity is negative) where the reference returns ``nan`` or a meaningless number, or (for an
+asymmetric K) silently uses one triangle.
 """
 
 import sys
@@ -208,7 +210,8 @@ def entropy_q(p, q=1):
 
     q = 1 is the Shannon entropy, q = ``"inf"`` or ``np.inf`` the min-entropy ``-log max p``, q = 0 the
     log of the numerical rank. Fixed here: ``q=np.inf`` (the reference gives NaN) and q = 0 (the
-    reference counts round-off). Tiny negative entries from round-off are clipped to 0.
+    reference counts round-off). Tiny negative entries from round-off are clipped to 0, and a vector
+    that does not sum to 1 is rescaled to sum 1 (the reference uses it as given).
     """
     return float(np.log(float(gm.vendi_from_eigenvalues(p, q=q))))
 

@@ -1,0 +1,573 @@
+"""vendi, rke, rrke, intdiv: against the float64 reference, analytic cases of METRICS.md, and the
+randomized methods (Nystrom, random Fourier features).
+
+Tolerances.  Scores are compared through the spectrum: ``reference.spectrum_delta`` bounds the error
+of every eigenvalue of K/trace(K) (Weyl's inequality on the element-wise Gram bound of
+``reference.gram_tol`` plus a backward-stable eigensolver), and ``reference.vendi_tol`` turns that
+into a bound on VS_q by interval arithmetic.  For float64 and q >= 1 this is ~1e-12 relative (with a
+1e-10 floor); for q in (0, 1) the round-off eigenvalues of a rank-deficient K contribute up to
+delta^q each, and for float32 delta itself is ~1e-5, so those cases get correspondingly (and
+honestly) looser bounds.  q = 0 is an integer and is compared exactly wherever the gap in the
+spectrum makes the rank unambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import genmetrics as gm
+import reference as ref
+from conftest import FLOAT_DTYPES, LAYOUTS, bandwidths, fix_small_rows, matrices, with_layout
+
+VENDI_KERNELS = ("cosine", "linear", "rbf", "laplacian", "polynomial")
+QS = (0, 0.5, 1, 1.5, 2, 3, math.inf, "inf")
+NEEDS_BW = ("rbf", "gaussian", "laplacian")
+
+
+def _eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def check_vendi(got, X, q, kernel, bw, dtype=None, what="vendi"):
+    """Compare a computed VS_q of X with the reference, within the spectral error bound."""
+    dtype = X.dtype if dtype is None else dtype
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype)
+    n = X.shape[0]
+    if kernel in ("linear", "cosine"):
+        # the dual form (d x d covariance) accumulates over n instead of d
+        delta += 8 * (n + 4) * _eps(dtype)
+    got = float(got)
+    assert math.isfinite(got), f"{what}: {got}"
+    if q == 0:
+        lo, hi = ref.rank_bounds(lam, n, _eps(dtype), delta)
+        assert got == round(got), f"{what}: VS_0 = {got} is not an integer"
+        assert lo <= got <= hi, f"{what}: VS_0 = {got} outside [{lo}, {hi}]"
+        return
+    want = ref.entropy_value(lam, q)
+    tol = ref.vendi_tol(lam, q, delta)
+    assert abs(got - want) <= tol, f"{what} q={q}: got {got!r}, want {want!r}, tol {tol:.3e}"
+
+
+@st.composite
+def vendi_inputs(draw, kernels=VENDI_KERNELS, max_n=60):
+    kernel = draw(st.sampled_from(kernels))
+    X = fix_small_rows(draw(matrices(max_n=max_n)))
+    bw = draw(bandwidths) if kernel in NEEDS_BW else None
+    X = with_layout(X, draw(st.sampled_from(LAYOUTS)))
+    return X, kernel, bw
+
+
+# --------------------------------------------------------------------------------------------
+# vendi against the reference
+# --------------------------------------------------------------------------------------------
+
+@given(inp=vendi_inputs(), q=st.sampled_from(QS), method=st.sampled_from(["exact", "auto"]))
+def test_vendi_matches_reference(backend, inp, q, method):
+    X, kernel, bw = inp
+    X0 = X.copy()
+    s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method=method, backend=backend)
+    assert isinstance(s, float)
+    check_vendi(s, X, q, kernel, bw)
+    # the bounds of METRICS.md: 1 <= VS <= n (up to the same tolerance)
+    n = X.shape[0]
+    assert 1 - 1e-3 <= float(s) <= n * (1 + 1e-3)
+    assert np.array_equal(X, X0)
+
+
+@given(inp=vendi_inputs(kernels=("cosine", "linear")), q=st.sampled_from(QS))
+def test_vendi_dual_matches_exact_and_reference(backend, inp, q):
+    X, kernel, _ = inp
+    dual = gm.vendi(X, q=q, kernel=kernel, method="dual", backend=backend)
+    exact = gm.vendi(X, q=q, kernel=kernel, method="exact", backend=backend)
+    assert dual.method == "dual" and exact.method == "exact"
+    check_vendi(dual, X, q, kernel, None, what="dual")
+    check_vendi(exact, X, q, kernel, None, what="exact")
+    if q != 0:
+        lam = ref.ref_spectrum(X, kernel=kernel)
+        delta = ref.spectrum_delta(X, kernel=kernel, dtype=X.dtype) + 8 * (X.shape[0] + 4) * _eps(X.dtype)
+        assert abs(float(dual) - float(exact)) <= 2 * ref.vendi_tol(lam, q, delta)
+
+
+@given(inp=vendi_inputs())
+def test_vendi_is_nonincreasing_in_q(backend, inp):
+    X, kernel, bw = inp
+    n = X.shape[0]
+    qs = [0, 0.25, 0.5, 1, 1.5, 2, 4, math.inf]
+    vals = [float(gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend))
+            for q in qs]
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
+    # each value may err by its own bound; monotonicity must hold up to the sum of two of them
+    tols = [0.0] + [ref.vendi_tol(lam, q, delta) for q in qs[1:]]
+    for (qa, a, ta), (qb, b, tb) in zip(zip(qs, vals, tols), zip(qs[1:], vals[1:], tols[1:])):
+        assert a >= b - ta - tb, f"VS_{qa} = {a} < VS_{qb} = {b}"
+    assert all(1 - t <= v <= n + t for v, t in zip(vals, tols)), vals
+
+
+@given(X=matrices(dtype=np.float64, min_n=1), kernel=st.sampled_from(["cosine", "linear", "rbf"]))
+def test_vendi_q0_counts_the_numerical_rank(backend, X, kernel):
+    """Random (often rank-deficient: d < n) data, float64, where the rank is unambiguous: every
+    eigenvalue is either below 1e-12 lambda_max (round-off) or above 1e-7 lambda_max."""
+    X = fix_small_rows(X)
+    bw = 3.0 if kernel == "rbf" else None
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    lm = lam.max()
+    assume(not np.any((lam > 1e-12 * lm) & (lam < 1e-7 * lm)))
+    s = gm.vendi(X, q=0, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
+    assert float(s) == np.count_nonzero(lam > 1e-9 * lm)
+
+
+LOW_RANK_CASES = [
+    # (n, rank, d): the first is the METRICS.md case where the reference package counts 358
+    (700, 7, 20),
+    (50, 3, 10),
+    (10, 1, 4),
+    (200, 40, 60),
+    (5, 5, 8),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("kernel", ["cosine", "linear"])
+@pytest.mark.parametrize("n,r,d", LOW_RANK_CASES)
+def test_vendi_q0_of_a_low_rank_set_is_its_rank(backend, n, r, d, kernel, dtype):
+    rng = np.random.default_rng(n + r)
+    X = (rng.normal(size=(n, r)) @ rng.normal(size=(r, d))).astype(dtype)
+    for method in ("exact", "auto", "dual"):
+        s = gm.vendi(X, q=0, kernel=kernel, method=method, backend=backend)
+        assert float(s) == r, (method, float(s))
+
+
+@pytest.mark.parametrize("kernel,bw", [("cosine", None), ("rbf", 2.0), ("laplacian", 2.0)])
+def test_q_infinity_spellings_agree(backend, kernel, bw):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(40, 6))
+    a = gm.vendi(X, q=np.inf, kernel=kernel, bandwidth=bw, backend=backend)
+    b = gm.vendi(X, q="inf", kernel=kernel, bandwidth=bw, backend=backend)
+    c = gm.vendi(X, q=float("inf"), kernel=kernel, bandwidth=bw, backend=backend)
+    assert math.isfinite(float(a))
+    assert float(a) == float(b) == float(c)
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    assert float(a) == pytest.approx(1.0 / lam.max(), rel=1e-10)
+
+
+@pytest.mark.parametrize("q", [0.5, 1, 2, 3])
+def test_integer_and_float_q_agree(backend, q):
+    X = np.random.default_rng(4).normal(size=(30, 5))
+    assert float(gm.vendi(X, q=q, backend=backend)) == pytest.approx(
+        float(gm.vendi(X, q=float(q), backend=backend)), rel=1e-14)
+
+
+# --------------------------------------------------------------------------------------------
+# analytic cases (METRICS.md)
+# --------------------------------------------------------------------------------------------
+
+ANALYTIC_QS = (0, 0.5, 1, 2, 3, math.inf)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("kernel,bw", [("cosine", None), ("linear", None), ("rbf", 1.0),
+                                       ("laplacian", 1.0), ("polynomial", None)])
+def test_identical_points_give_one(backend, kernel, bw, dtype):
+    row = np.random.default_rng(0).normal(size=(1, 7))
+    X = np.repeat(row, 50, axis=0).astype(dtype)
+    for q in ANALYTIC_QS:
+        s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, backend=backend)
+        if q == 0:
+            assert float(s) == 1.0
+        else:
+            # K is the all-ones (times a constant) matrix: spectrum (1, 0, ..., 0)
+            lam = np.zeros(50)
+            lam[0] = 1.0
+            delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype)
+            assert float(s) == pytest.approx(1.0, abs=ref.vendi_tol(lam, q, delta)), (q, float(s))
+    assert float(gm.intdiv(X, kernel="cosine", backend=backend)) == pytest.approx(0.0, abs=1e-5)
+
+
+def _orthogonal_rows(n, d, rng, dtype, rotate):
+    """n <= d mutually orthogonal rows with random positive norms."""
+    if rotate:
+        Q, _ = np.linalg.qr(rng.normal(size=(d, n)))
+        B = Q.T
+    else:
+        B = np.eye(d)[rng.permutation(d)[:n]]
+    return (B * rng.uniform(0.5, 3.0, size=(n, 1))).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("rotate", [False, True])
+def test_identity_kernel_gives_n(backend, dtype, rotate):
+    rng = np.random.default_rng(3)
+    n, d = 25, 40
+    X = _orthogonal_rows(n, d, rng, dtype, rotate)
+    Xunit = X / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    cases = [("cosine", None, X), ("linear", None, Xunit.astype(dtype)),
+             ("rbf", 1.0, (100.0 * Xunit).astype(dtype))]  # rbf: pairwise distances 141 sigma, k = 0
+    # the rows are orthogonal only up to rounding of the input (u per entry): K = I + O(d u)
+    tol = 64 * d * _eps(dtype) * n
+    for kernel, bw, A in cases:
+        for q in ANALYTIC_QS:
+            for method in ("exact", "auto") + (("dual",) if kernel != "rbf" else ()):
+                s = gm.vendi(A, q=q, kernel=kernel, bandwidth=bw, method=method, backend=backend)
+                assert float(s) == pytest.approx(n, abs=tol), (kernel, q, method, float(s))
+    np.testing.assert_allclose(float(gm.intdiv(X, backend=backend)), 1 - 1 / n, atol=tol / n)
+    assert float(gm.rke(X, kernel="cosine", backend=backend)) == pytest.approx(n, abs=tol)
+
+
+@st.composite
+def cluster_sets(draw):
+    """Clusters of identical (rbf) or parallel (cosine) points with random sizes, rows shuffled."""
+    counts = draw(st.lists(st.integers(1, 25), min_size=1, max_size=8))
+    dtype = draw(st.sampled_from(FLOAT_DTYPES))
+    kernel = draw(st.sampled_from(["cosine", "rbf"]))
+    seed = draw(st.integers(0, 2 ** 31))
+    rng = np.random.default_rng(seed)
+    m = len(counts)
+    d = m + draw(st.integers(0, 3))
+    labels = np.repeat(np.arange(m), counts)
+    E = np.eye(d)[rng.permutation(d)[:m]]
+    if kernel == "rbf":
+        X = 50.0 * E[labels]  # separated by 70 bandwidths: k = exp(-2500) = 0 across, 1 within
+    else:
+        X = E[labels] * rng.uniform(0.5, 3.0, size=(labels.size, 1))  # orthogonal cluster directions
+    perm = rng.permutation(labels.size)
+    return X[perm].astype(dtype), kernel, np.array(counts)
+
+
+@given(cs=cluster_sets(), q=st.sampled_from(ANALYTIC_QS))
+def test_clusters_give_the_hill_number_of_their_proportions(backend, cs, q):
+    X, kernel, counts = cs
+    bw = 1.0 if kernel == "rbf" else None
+    s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
+    want = ref.hill_number(counts, q)
+    if q == 0:
+        assert float(s) == len(counts)
+        return
+    # K is block-ones (exactly, up to rounding of the cosines), so its spectrum is p padded with zeros
+    lam = np.zeros(X.shape[0])
+    lam[:len(counts)] = np.sort(counts / counts.sum())[::-1]
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
+    assert float(s) == pytest.approx(want, abs=ref.vendi_tol(lam, q, delta)), (counts, q)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_known_proportions(backend, dtype):
+    """p = (.5, .25, .125, .125): VS_1 = 3.363586, VS_2 = 2.909091 (METRICS.md, 7 digits)."""
+    counts = [4, 2, 1, 1]
+    X = np.repeat(np.eye(4), counts, axis=0).astype(dtype)
+    assert float(gm.vendi(X, q=1, backend=backend)) == pytest.approx(3.363586, abs=1e-6)
+    assert float(gm.vendi(X, q=2, backend=backend)) == pytest.approx(2.909091, abs=1e-6)
+    assert float(gm.rke(X, kernel="cosine", backend=backend)) == pytest.approx(2.909091, abs=1e-6)
+    assert float(gm.vendi(X, q=0, backend=backend)) == 4
+    assert float(gm.vendi(X, q="inf", backend=backend)) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_balanced_clusters_give_m_at_every_q(backend):
+    X = np.repeat(np.eye(6), 9, axis=0)
+    for q in (0, 0.3, 0.5, 1, 2, 7.5, math.inf):
+        assert float(gm.vendi(X, q=q, backend=backend)) == pytest.approx(6.0, rel=1e-9), q
+
+
+def test_vendi_readme_examples(backend):
+    # points [0, 0, 10, 10, 20, 20] with k = exp(-|a - b|): the README prints 2.9999 (truncated)
+    X = np.array([[0.0], [0.0], [10.0], [10.0], [20.0], [20.0]])
+    s = float(gm.vendi(X, kernel="laplacian", bandwidth=1.0, backend=backend))
+    assert math.floor(s * 1e4) / 1e4 == 2.9999, s
+    assert s == pytest.approx(ref.ref_vendi(X, 1, "laplacian", 1.0), rel=1e-10)
+    K = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert float(gm.vendi_from_gram(K)) == pytest.approx(2.1573, abs=5e-5)
+    assert float(gm.vendi_from_gram(K)) == pytest.approx(ref.ref_vendi_from_gram(K), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# vendi_from_gram / vendi_from_eigenvalues
+# --------------------------------------------------------------------------------------------
+
+@given(X=matrices(max_d=10), q=st.sampled_from(QS))
+def test_vendi_from_gram_matches_reference(X, q):
+    X = fix_small_rows(X)
+    K = ref.ref_gram(X, kernel="cosine").astype(X.dtype)
+    K0 = K.copy()
+    s = gm.vendi_from_gram(K, q=q)
+    # K is given exactly: only the eigensolver (in K's precision) and the trace err
+    lam = ref.ref_spectrum_from_gram(K)
+    n = K.shape[0]
+    delta = 8.0 * (n + 4) * _eps(K.dtype) * float(lam.max()) + n * _eps(K.dtype)
+    if q == 0:
+        lo, hi = ref.rank_bounds(lam, n, _eps(K.dtype), delta)
+        assert lo <= float(s) <= hi
+    else:
+        want = ref.entropy_value(lam, q)
+        assert abs(float(s) - want) <= ref.vendi_tol(lam, q, delta)
+    assert np.array_equal(K, K0)
+
+
+@given(w=st.lists(st.floats(0.0, 100.0, allow_subnormal=False), min_size=1, max_size=50),
+       q=st.sampled_from(QS))
+def test_vendi_from_eigenvalues_is_the_hill_number(w, q):
+    w = np.array(w)
+    assume(w.max() > 1e-3)
+    # exact zeros and clearly positive values only: the q = 0 tolerance is then irrelevant
+    w = np.where(w < 1e-6, 0.0, w)
+    got = gm.vendi_from_eigenvalues(w, q=q)
+    assert isinstance(got, float)
+    assert got == pytest.approx(ref.hill_number(w, q), rel=1e-12)
+
+
+def test_vendi_from_eigenvalues_clips_round_off_negatives():
+    lam = np.array([0.5, 0.5, -1e-17, 0.0])
+    for q in (0, 0.5, 1, 2, "inf"):
+        assert gm.vendi_from_eigenvalues(lam, q=q) == pytest.approx(2.0, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# rke, rrke, intdiv
+# --------------------------------------------------------------------------------------------
+
+def _rke_tol(X, kernel, bw, dtype):
+    """trace^2 / S with S = sum k^2: relative error <= 2 dtr/tr + dS/S (first order)."""
+    K = ref.ref_gram(X, kernel=kernel, bandwidth=bw)
+    T = ref.gram_tol(X, kernel=kernel, bandwidth=bw, dtype=dtype)
+    tr, S = np.trace(K), np.sum(K * K)
+    dS = np.sum(2 * np.abs(K) * T + T * T)
+    return 2 * np.sum(np.diag(T)) / tr + dS / S + 1e-12
+
+
+@given(inp=vendi_inputs(kernels=("rbf", "laplacian", "cosine", "linear", "polynomial")))
+def test_rke_matches_reference_and_vendi_q2(backend, inp):
+    X, kernel, bw = inp
+    s = gm.rke(X, kernel=kernel, bandwidth=bw, backend=backend)
+    want = ref.ref_rke(X, kernel=kernel, bandwidth=bw)
+    rtol = _rke_tol(X, kernel, bw, X.dtype)
+    assert float(s) == pytest.approx(want, rel=rtol)
+    v2 = gm.vendi(X, q=2, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
+    assert float(s) == pytest.approx(float(v2), abs=want * rtol + ref.vendi_tol(lam, 2, delta))
+    if kernel in NEEDS_BW:
+        assert s.bandwidth == bw
+    else:
+        assert s.bandwidth is None
+
+
+def _rrke_tol(X, Y, kernel, bw, dtype):
+    """|d ||A||_*| <= ||dA||_* <= sqrt(min(n, m)) ||T||_F (A = K / sqrt(n m)), plus an SVD backward
+    error ~ (n + m) u sigma_1 per singular value; rrke = -2 log ||A||_*, so d rrke = 2 d||A||_* / ||A||_*."""
+    K = ref.ref_gram(X, Y, kernel=kernel, bandwidth=bw)
+    T = ref.gram_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=dtype)
+    n, m = K.shape
+    s = np.linalg.svd(K / math.sqrt(n * m), compute_uv=False)
+    u = _eps(dtype)
+    dnuc = math.sqrt(min(n, m)) * np.linalg.norm(T) / math.sqrt(n * m) + 4 * (n + m) * u * s[0] * min(n, m)
+    return 2 * dnuc / s.sum() + 1e-12
+
+
+@given(data=st.data())
+def test_rrke_matches_reference(backend, data):
+    kernel = data.draw(st.sampled_from(["rbf", "laplacian"]))
+    X = data.draw(matrices(max_n=40))
+    Y = data.draw(matrices(d=X.shape[1], max_n=40, dtype=X.dtype))
+    bw = data.draw(bandwidths)
+    s = gm.rrke(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), Y, kernel=kernel, bandwidth=bw,
+                backend=backend)
+    want = ref.ref_rrke(X, Y, kernel=kernel, bandwidth=bw)
+    assert float(s) == pytest.approx(want, abs=_rrke_tol(X, Y, kernel, bw, X.dtype))
+    # ||K_XY||_* <= sqrt(n m) for a kernel with k(x, x) = 1 (Cauchy-Schwarz in feature space)
+    assert float(s) >= -_rrke_tol(X, Y, kernel, bw, X.dtype)
+
+
+def test_rrke_uses_all_rows_and_heuristic_on_X(backend):
+    """n, m > 500 (the reference package truncates to 500 rows); bandwidth=None: median on X."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(700, 5))
+    Y = np.vstack([rng.normal(size=(300, 5)), rng.normal(loc=3.0, size=(400, 5))])
+    s = gm.rrke(X, Y, backend=backend)
+    sigma = ref.ref_median_bandwidth(X)
+    assert s.bandwidth == pytest.approx(sigma, rel=1e-10)
+    assert float(s) == pytest.approx(ref.ref_rrke(X, Y, bandwidth=sigma), rel=1e-8, abs=1e-10)
+    # the first 500 rows of Y are drawn differently from the rest: a truncating implementation differs
+    assert abs(ref.ref_rrke(X, Y, bandwidth=sigma) - ref.ref_rrke(X[:500], Y[:500], bandwidth=sigma)) > 1e-3
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("kernel,bw", [("rbf", 1.5), ("rbf", None), ("laplacian", 2.0)])
+def test_rrke_of_a_set_with_itself_is_zero(backend, kernel, bw, dtype):
+    X = np.random.default_rng(9).normal(size=(120, 6)).astype(dtype)
+    s = gm.rrke(X, X, kernel=kernel, bandwidth=bw, backend=backend)
+    # ||K/n||_* = trace(K)/n = 1 for a PSD K with unit diagonal: tolerance ~ the float32 Gram error
+    assert float(s) == pytest.approx(0.0, abs=1e-9 if dtype == np.float64 else 1e-4)
+
+
+@given(data=st.data())
+def test_intdiv_matches_reference(backend, data):
+    kernel = data.draw(st.sampled_from(["cosine", "rbf", "laplacian"]))
+    X = fix_small_rows(data.draw(matrices()))
+    bw = data.draw(bandwidths) if kernel != "cosine" else None
+    # cosine similarities can be negative: only integer q is defined there
+    q = data.draw(st.sampled_from([1, 2, 3] if kernel == "cosine" else [0.5, 1, 2, 3.5]))
+    s = gm.intdiv(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), q=q, kernel=kernel,
+                  bandwidth=bw, backend=backend)
+    K = ref.ref_gram(X, kernel=kernel, bandwidth=bw)
+    T = ref.gram_tol(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
+    a = np.abs(K)
+    dk = q * (a + T) ** (q - 1) * T if q >= 1 else np.minimum(q * a ** (q - 1) * T, T ** q)
+    tol = float(np.mean(dk)) + 1e-12
+    assert float(s) == pytest.approx(ref.ref_intdiv(X, q=q, kernel=kernel, bandwidth=bw), abs=tol)
+    assert s.q == q
+
+
+def test_intdiv_analytic(backend):
+    # two orthogonal directions, 3 and 1 points: mean cosine = (9 + 1) / 16
+    X = np.array([[1.0, 0], [2.0, 0], [0.5, 0], [0, 3.0]])
+    assert float(gm.intdiv(X, backend=backend)) == pytest.approx(1 - 10 / 16, rel=1e-12)
+    assert float(gm.intdiv(X, q=2, backend=backend)) == pytest.approx(1 - 10 / 16, rel=1e-12)
+    # opposite directions: cosine -1 off the diagonal; q = 1 gives 1 - (2 - 2)/4 = 1
+    Z = np.array([[1.0, 1.0], [-2.0, -2.0]])
+    assert float(gm.intdiv(Z, backend=backend)) == pytest.approx(1.0, rel=1e-12)
+    assert float(gm.intdiv(Z, q=2, backend=backend)) == pytest.approx(0.0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# result objects
+# --------------------------------------------------------------------------------------------
+
+def test_score_objects_report_how_they_were_computed(backend):
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(80, 5))
+    s = gm.vendi(X, q=2, kernel="rbf", method="exact", backend=backend)
+    assert isinstance(s, float)
+    assert s.kernel == "rbf" and s.q == 2 and s.method == "exact" and s.backend == backend
+    assert s.residual_mass is None
+    assert s.bandwidth == pytest.approx(ref.ref_median_bandwidth(X), rel=1e-10)
+    d = s.as_dict()
+    for key in ("q", "kernel", "bandwidth", "method", "backend", "residual_mass"):
+        assert key in d
+    assert d["bandwidth"] == s.bandwidth
+    c = gm.vendi(X, kernel="cosine", backend=backend)
+    assert c.bandwidth is None and c.kernel == "cosine"
+    assert gm.vendi(X, kernel="gaussian", bandwidth=2.0, backend=backend).bandwidth == 2.0
+    for f in (gm.rke(X, backend=backend), gm.intdiv(X, backend=backend), gm.rrke(X, X[:40], backend=backend)):
+        assert isinstance(f, float)
+        assert f.residual_mass is None
+        assert isinstance(f.as_dict(), dict)
+
+
+# --------------------------------------------------------------------------------------------
+# backends agree on larger data
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("n,d,kernel,bw", [(700, 10, "rbf", 4.0), (900, 30, "cosine", None),
+                                           (450, 5, "laplacian", 2.0), (600, 12, "linear", None)])
+def test_backends_agree_on_scores(both_backends, n, d, kernel, bw, dtype):
+    rng = np.random.default_rng(n)
+    centers = rng.normal(scale=4.0, size=(6, d))
+    X = (centers[rng.integers(0, 6, size=n)] + rng.normal(size=(n, d))).astype(dtype)
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype) + 8 * (n + 4) * _eps(dtype)
+    for q in (1, 2, math.inf):
+        a = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend="cpu")
+        b = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend="numpy")
+        tol = ref.vendi_tol(lam, q, delta)
+        assert abs(float(a) - float(b)) <= 2 * tol, (q, float(a), float(b))
+        assert abs(float(a) - ref.entropy_value(lam, q)) <= tol
+    rt = _rke_tol(X, kernel, bw, dtype)
+    assert float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="cpu")) == pytest.approx(
+        float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="numpy")), rel=2 * rt)
+    if kernel in ("rbf", "laplacian"):
+        Y = X[: n // 3] + 0.5
+        a = gm.rrke(X, Y, kernel=kernel, bandwidth=bw, backend="cpu")
+        b = gm.rrke(X, Y, kernel=kernel, bandwidth=bw, backend="numpy")
+        assert float(a) == pytest.approx(float(b), abs=2 * _rrke_tol(X, Y, kernel, bw, dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# randomized methods
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel,bw", [("rbf", None), ("laplacian", 3.0), ("cosine", None)])
+def test_nystrom_with_full_rank_is_exact(backend, kernel, bw):
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(120, 5))
+    for q in (1, 2, math.inf):
+        ny = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="nystrom", rank=120, backend=backend)
+        assert ny.method == "nystrom"
+        want = ref.ref_vendi(X, q=q, kernel=kernel, bandwidth=bw)
+        assert float(ny) == pytest.approx(want, rel=1e-6), q
+        assert ny.residual_mass is not None and 0 <= ny.residual_mass <= 1e-6
+
+
+def _tight_clusters(n, k, d, spread, gap, seed):
+    rng = np.random.default_rng(seed)
+    centers = gap * np.eye(k, d)
+    labels = rng.integers(0, k, size=n)
+    return centers[labels] + spread * rng.normal(size=(n, d))
+
+
+@pytest.fixture(scope="module")
+def low_rank_problem():
+    """rbf on 5 tight, well separated clusters: ~5 large eigenvalues, then a fast-decaying tail."""
+    X = _tight_clusters(2000, 5, 3, 0.05, 20.0, seed=13)
+    lam = ref.ref_spectrum(X, kernel="rbf", bandwidth=1.0)
+    return X, lam
+
+
+def test_nystrom_on_a_low_rank_spectrum(backend, low_rank_problem):
+    X, lam = low_rank_problem
+    for q in (1, 2, math.inf):
+        s = gm.vendi(X, q=q, kernel="rbf", bandwidth=1.0, method="nystrom", rank=50, backend=backend)
+        want = ref.entropy_value(lam, q)
+        assert float(s) == pytest.approx(want, rel=1e-3), (q, float(s), want)
+        r = s.residual_mass
+        assert r is not None and 0 <= r < 1e-3
+        # residual_mass is at least the exact mass beyond the rank (Nystrom eigenvalues interlace)
+        assert r >= lam[50:].sum() - 1e-9
+        if q == math.inf:
+            # an upper bound on the error of the top eigenvalue (approximations under-estimate)
+            assert lam[0] - 1.0 / float(s) <= r + 1e-9
+
+
+def test_nystrom_residual_bound_holds_when_the_rank_is_too_small(backend, low_rank_problem):
+    X, lam = low_rank_problem
+    s = gm.vendi(X, q=math.inf, kernel="rbf", bandwidth=1.0, method="nystrom", rank=3, backend=backend)
+    # 3 landmarks for 5 clusters: at least 2 clusters (~40 % of the mass) are missed
+    assert s.residual_mass >= lam[3:].sum() - 1e-9
+    assert s.residual_mass > 0.2
+    assert lam[0] - 1.0 / float(s) <= s.residual_mass + 1e-9
+
+
+def test_nystrom_is_seeded(backend, low_rank_problem):
+    X, _ = low_rank_problem
+    X = X[:600]
+    kw = dict(q=1, kernel="rbf", bandwidth=1.0, method="nystrom", rank=20, backend=backend)
+    a, b = gm.vendi(X, seed=3, **kw), gm.vendi(X, seed=3, **kw)
+    assert float(a) == float(b) and a.residual_mass == b.residual_mass
+
+
+def test_rff_approximates_exact_rbf(backend):
+    """FKEA: with r frequencies the kernel entries err by O(1/sqrt(r)); for r = 4000 the scores of a
+    clustered set stay within 3 % (q = 1, 2) of the exact values (observed errors ~0.5 %)."""
+    X = _tight_clusters(400, 4, 6, 1.0, 8.0, seed=14)
+    bw = 3.0
+    lam = ref.ref_spectrum(X, kernel="rbf", bandwidth=bw)
+    for q in (1, 2):
+        s = gm.vendi(X, q=q, kernel="rbf", bandwidth=bw, method="rff", rank=4000, backend=backend)
+        assert s.method == "rff"
+        assert float(s) == pytest.approx(ref.entropy_value(lam, q), rel=0.03), q
+
+
+def test_rff_is_seeded(backend):
+    X = _tight_clusters(300, 3, 4, 1.0, 6.0, seed=15)
+    kw = dict(q=1, kernel="rbf", bandwidth=2.0, method="rff", rank=256, backend=backend)
+    a, b, c = gm.vendi(X, seed=1, **kw), gm.vendi(X, seed=1, **kw), gm.vendi(X, seed=2, **kw)
+    assert float(a) == float(b)
+    assert float(a) != float(c)
+    # and the default seed is fixed too
+    kw.pop("rank")
+    assert float(gm.vendi(X, rank=256, **kw)) == float(gm.vendi(X, rank=256, **kw))

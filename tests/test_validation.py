@@ -1,0 +1,354 @@
+"""Bad input: ValueError / TypeError naming the argument; inputs never modified; memory layouts.
+
+Every bad input must be refused with an exception whose message names the offending argument (the
+``match`` patterns below), never a crash, a hang or a silent NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import genmetrics as gm
+import reference as ref
+from conftest import FLOAT_DTYPES, LAYOUTS, with_layout
+
+RNG = np.random.default_rng(2024)
+GOOD = RNG.normal(size=(12, 4))
+GOOD_Y = RNG.normal(size=(9, 4))
+
+X_ = r"\bX\b"
+Y_ = r"\bY\b"
+
+
+def _x_calls():
+    """Every public function that takes X, as f(X) -> anything, with the other arguments valid."""
+    return {
+        "gram": lambda X, **kw: gm.gram(X, **kw),
+        "gram_Y": lambda X, **kw: gm.gram(X, GOOD_Y[:, : X.shape[-1]] if X.ndim == 2 else GOOD_Y, **kw),
+        "kernel_sum": lambda X, **kw: gm.kernel_sum(X, **kw),
+        "vendi": lambda X, **kw: gm.vendi(X, **kw),
+        "vendi_dual": lambda X, **kw: gm.vendi(X, method="dual", **kw),
+        "rke": lambda X, **kw: gm.rke(X, bandwidth=1.0, **kw),
+        "rrke": lambda X, **kw: gm.rrke(X, GOOD_Y[:, : X.shape[-1]] if X.ndim == 2 else GOOD_Y,
+                                         bandwidth=1.0, **kw),
+        "intdiv": lambda X, **kw: gm.intdiv(X, **kw),
+    }
+
+
+X_CALLS = _x_calls()
+BAD_VALUES = {
+    "nan": lambda: np.where(np.arange(48).reshape(12, 4) == 17, np.nan, GOOD),
+    "inf": lambda: np.where(np.arange(48).reshape(12, 4) == 5, np.inf, GOOD),
+    "-inf": lambda: np.where(np.arange(48).reshape(12, 4) == 40, -np.inf, GOOD),
+    "nan_f32": lambda: np.where(np.arange(48).reshape(12, 4) == 0, np.nan, GOOD).astype(np.float32),
+}
+
+
+@pytest.mark.parametrize("fname", sorted(X_CALLS))
+@pytest.mark.parametrize("bad", sorted(BAD_VALUES))
+def test_non_finite_X_is_refused(backend, fname, bad):
+    with pytest.raises(ValueError, match=X_):
+        X_CALLS[fname](BAD_VALUES[bad](), backend=backend)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_non_finite_Y_is_refused(backend, bad):
+    Y = GOOD_Y.copy()
+    Y[3, 1] = np.nan if bad == "nan" else np.inf
+    with pytest.raises(ValueError, match=Y_):
+        gm.gram(GOOD, Y, backend=backend)
+    with pytest.raises(ValueError, match=Y_):
+        gm.kernel_sum(GOOD, Y, backend=backend)
+    with pytest.raises(ValueError, match=Y_):
+        gm.rrke(GOOD, Y, bandwidth=1.0, backend=backend)
+
+
+@pytest.mark.parametrize("fname", sorted(X_CALLS))
+@pytest.mark.parametrize("shape", [(0, 4), (12, 0), (0, 0)])
+def test_empty_X_is_refused(backend, fname, shape):
+    with pytest.raises(ValueError, match=X_):
+        X_CALLS[fname](np.empty(shape), backend=backend)
+
+
+def test_empty_Y_is_refused(backend):
+    with pytest.raises(ValueError, match=Y_):
+        gm.gram(GOOD, np.empty((0, 4)), backend=backend)
+    with pytest.raises(ValueError, match=Y_):
+        gm.rrke(GOOD, np.empty((0, 4)), bandwidth=1.0, backend=backend)
+
+
+@pytest.mark.parametrize("fname", sorted(X_CALLS))
+@pytest.mark.parametrize("ndim", [0, 1, 3])
+def test_X_must_be_two_dimensional(backend, fname, ndim):
+    X = {0: np.float64(1.0), 1: GOOD[0], 3: GOOD.reshape(3, 4, 4)}[ndim]
+    with pytest.raises(ValueError, match=X_):
+        X_CALLS[fname](X, backend=backend)
+
+
+def test_Y_must_be_two_dimensional(backend):
+    with pytest.raises(ValueError, match=Y_):
+        gm.gram(GOOD, GOOD_Y[0], backend=backend)
+    with pytest.raises(ValueError, match=Y_):
+        gm.rrke(GOOD, GOOD_Y.reshape(1, 9, 4), bandwidth=1.0, backend=backend)
+
+
+def test_mismatched_feature_dimensions(backend):
+    Y = RNG.normal(size=(9, 5))
+    for call in (lambda: gm.gram(GOOD, Y, backend=backend),
+                 lambda: gm.kernel_sum(GOOD, Y, backend=backend),
+                 lambda: gm.rrke(GOOD, Y, bandwidth=1.0, backend=backend)):
+        with pytest.raises(ValueError, match=Y_):
+            call()
+
+
+@pytest.mark.parametrize("q", [-1, -0.5, -1e-9, -np.inf, np.nan])
+def test_negative_or_nan_q(backend, q):
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        gm.vendi(GOOD, q=q, backend=backend)
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        gm.intdiv(GOOD, q=q, backend=backend)
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        gm.vendi_from_gram(np.eye(3), q=q)
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        gm.vendi_from_eigenvalues(np.ones(3), q=q)
+
+
+@pytest.mark.parametrize("q", ["infinity", "two", ""])
+def test_q_strings_other_than_inf(backend, q):
+    with pytest.raises((ValueError, TypeError), match=r"\bq\b"):
+        gm.vendi(GOOD, q=q, backend=backend)
+
+
+@pytest.mark.parametrize("bw", [0.0, -1.0, -np.inf, np.nan])
+@pytest.mark.parametrize("kernel", ["rbf", "gaussian", "laplacian"])
+def test_bandwidth_must_be_positive(backend, kernel, bw):
+    calls = [
+        lambda: gm.gram(GOOD, kernel=kernel, bandwidth=bw, backend=backend),
+        lambda: gm.kernel_sum(GOOD, kernel=kernel, bandwidth=bw, backend=backend),
+        lambda: gm.vendi(GOOD, kernel=kernel, bandwidth=bw, backend=backend),
+        lambda: gm.rke(GOOD, kernel=kernel, bandwidth=bw, backend=backend),
+        lambda: gm.rrke(GOOD, GOOD_Y, kernel=kernel, bandwidth=bw, backend=backend),
+        lambda: gm.intdiv(GOOD, kernel=kernel, bandwidth=bw, backend=backend),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="bandwidth"):
+            call()
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
+def test_heuristic_bandwidth_of_identical_points_is_an_error(backend, kernel):
+    X = np.ones((6, 3))
+    with pytest.raises(ValueError, match="bandwidth"):
+        gm.vendi(X, kernel=kernel, backend=backend)
+    with pytest.raises(ValueError, match="bandwidth"):
+        gm.gram(X, kernel=kernel, backend=backend)
+    # more than half of the pairs are duplicates: the median is still 0
+    Z = np.vstack([np.ones((8, 3)), RNG.normal(size=(2, 3))])
+    with pytest.raises(ValueError, match="bandwidth"):
+        gm.rke(Z, kernel=kernel, backend=backend)
+    # an explicit bandwidth works, and identical points have diversity 1
+    assert float(gm.vendi(X, kernel=kernel, bandwidth=1.0, backend=backend)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rank", [0, -1, 13, 100])
+def test_nystrom_rank_out_of_range(backend, rank):
+    with pytest.raises(ValueError, match=r"\brank\b"):
+        gm.vendi(GOOD, kernel="rbf", bandwidth=1.0, method="nystrom", rank=rank, backend=backend)
+
+
+@pytest.mark.parametrize("rank", [0, -3])
+def test_rff_rank_below_one(backend, rank):
+    with pytest.raises(ValueError, match=r"\brank\b"):
+        gm.vendi(GOOD, kernel="rbf", bandwidth=1.0, method="rff", rank=rank, backend=backend)
+
+
+@pytest.mark.parametrize("where", ["X", "Y"])
+def test_zero_norm_rows_with_cosine(backend, where):
+    X, Y = GOOD.copy(), GOOD_Y.copy()
+    (X if where == "X" else Y)[2] = 0.0
+    pat = X_ if where == "X" else Y_
+    with pytest.raises(ValueError, match=pat):
+        gm.gram(X, Y, kernel="cosine", backend=backend)
+    with pytest.raises(ValueError, match=pat):
+        gm.kernel_sum(X, Y, kernel="cosine", backend=backend)
+    if where == "X":
+        for call in (lambda: gm.vendi(X, kernel="cosine", backend=backend),
+                     lambda: gm.vendi(X, kernel="cosine", method="dual", backend=backend),
+                     lambda: gm.intdiv(X, kernel="cosine", backend=backend),
+                     lambda: gm.rke(X, kernel="cosine", backend=backend)):
+            with pytest.raises(ValueError, match=X_):
+                call()
+
+
+def test_zero_norm_rows_are_fine_for_other_kernels(backend):
+    X = GOOD.copy()
+    X[0] = 0.0
+    K = gm.gram(X, kernel="rbf", bandwidth=2.0, backend=backend)
+    np.testing.assert_allclose(K, ref.ref_gram(X, kernel="rbf", bandwidth=2.0), rtol=1e-12)
+    K = gm.gram(X, kernel="linear", backend=backend)
+    np.testing.assert_allclose(K, ref.ref_gram(X, kernel="linear"), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernel", ["cosin", "RBF_", "poly", "", "sigmoid"])
+def test_unknown_kernel(backend, kernel):
+    calls = [
+        lambda: gm.gram(GOOD, kernel=kernel, backend=backend),
+        lambda: gm.kernel_sum(GOOD, kernel=kernel, backend=backend),
+        lambda: gm.vendi(GOOD, kernel=kernel, backend=backend),
+        lambda: gm.rke(GOOD, kernel=kernel, backend=backend),
+        lambda: gm.rrke(GOOD, GOOD_Y, kernel=kernel, backend=backend),
+        lambda: gm.intdiv(GOOD, kernel=kernel, backend=backend),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="kernel"):
+            call()
+
+
+@pytest.mark.parametrize("method", ["eig", "Exact", "", "nystroem", "random"])
+def test_unknown_method(backend, method):
+    with pytest.raises(ValueError, match="method"):
+        gm.vendi(GOOD, method=method, backend=backend)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian", "polynomial"])
+def test_dual_needs_a_linear_or_cosine_kernel(backend, kernel):
+    with pytest.raises(ValueError, match="method|kernel"):
+        gm.vendi(GOOD, kernel=kernel, bandwidth=1.0 if kernel != "polynomial" else None,
+                 method="dual", backend=backend)
+
+
+@pytest.mark.parametrize("kernel", ["cosine", "linear", "polynomial"])
+def test_rff_needs_a_shift_invariant_kernel(backend, kernel):
+    with pytest.raises(ValueError, match="method|kernel"):
+        gm.vendi(GOOD, kernel=kernel, method="rff", backend=backend)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend"):
+        gm.gram(GOOD, backend="fortran")
+    with pytest.raises(ValueError, match="backend"):
+        gm.vendi(GOOD, backend="gpu0")
+
+
+@pytest.mark.parametrize("bad", [
+    np.array([["a", "b"], ["c", "d"]]),
+    np.array([[b"1", b"2"]]),
+    np.array([[1.0, 2.0], [3.0, 4.0]], dtype=object),
+    np.array([[{}, None]], dtype=object),
+])
+def test_non_numeric_dtypes_are_type_errors(backend, bad):
+    for call in (lambda: gm.gram(bad, backend=backend),
+                 lambda: gm.kernel_sum(bad, backend=backend),
+                 lambda: gm.vendi(bad, backend=backend),
+                 lambda: gm.rke(bad, bandwidth=1.0, backend=backend),
+                 lambda: gm.intdiv(bad, backend=backend)):
+        with pytest.raises(TypeError, match=X_):
+            call()
+    with pytest.raises(TypeError, match=Y_):
+        gm.gram(np.ones((2, bad.shape[1])), bad, backend=backend)
+
+
+def test_vendi_from_gram_and_eigenvalues_bad_input():
+    with pytest.raises(ValueError, match=r"\bK\b"):
+        gm.vendi_from_gram(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match=r"\bK\b"):
+        gm.vendi_from_gram(np.ones((3, 2)))  # not square
+    with pytest.raises(ValueError, match=r"\bK\b"):
+        gm.vendi_from_gram(np.ones(3))
+    with pytest.raises(ValueError, match=r"\bK\b"):
+        gm.vendi_from_gram(np.empty((0, 0)))
+    with pytest.raises(TypeError, match=r"\bK\b"):
+        gm.vendi_from_gram(np.array([["1", "0"], ["0", "1"]]))
+    with pytest.raises(ValueError, match="eig"):
+        gm.vendi_from_eigenvalues(np.array([0.5, np.nan]))
+    with pytest.raises(ValueError, match="eig"):
+        gm.vendi_from_eigenvalues(np.array([]))
+
+
+# --------------------------------------------------------------------------------------------
+# inputs unchanged; layouts
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_inputs_are_never_modified(backend, dtype, order):
+    X = np.asarray(RNG.normal(size=(40, 6)) + 0.1, dtype=dtype, order=order)
+    Y = np.asarray(RNG.normal(size=(25, 6)), dtype=dtype, order=order)
+    X0, Y0 = X.copy(order="K"), Y.copy(order="K")
+    calls = [
+        lambda: gm.gram(X, Y, kernel="cosine", backend=backend),
+        lambda: gm.gram(X, kernel="rbf", backend=backend),
+        lambda: gm.kernel_sum(X, Y, kernel="cosine", power=2, backend=backend),
+        lambda: gm.vendi(X, q=0.5, kernel="cosine", method="exact", backend=backend),
+        lambda: gm.vendi(X, kernel="cosine", method="dual", backend=backend),
+        lambda: gm.vendi(X, kernel="linear", method="auto", backend=backend),
+        lambda: gm.vendi(X, kernel="rbf", method="nystrom", rank=10, backend=backend),
+        lambda: gm.vendi(X, kernel="rbf", method="rff", rank=16, backend=backend),
+        lambda: gm.rke(X, backend=backend),
+        lambda: gm.rrke(X, Y, backend=backend),
+        lambda: gm.intdiv(X, backend=backend),
+    ]
+    for i, call in enumerate(calls):
+        call()
+        assert np.array_equal(X, X0) and np.array_equal(Y, Y0), f"call {i} modified its input"
+        assert X.flags.writeable and X.flags.f_contiguous == (order == "F")
+    K = gm.gram(X, kernel="cosine", backend=backend).astype(np.float64)
+    K0 = K.copy()
+    gm.vendi_from_gram(K)
+    assert np.array_equal(K, K0)
+    lam = np.array([0.5, 0.3, 0.2])
+    gm.vendi_from_eigenvalues(lam)
+    assert np.array_equal(lam, [0.5, 0.3, 0.2])
+
+
+def _layout_tol(dtype):
+    # float64: same arithmetic up to BLAS blocking order, ~1e-13; float32: a few ulps of the dot products
+    return dict(rtol=1e-12, atol=1e-13) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("layout", [lay for lay in LAYOUTS if lay != "C"])
+def test_strided_and_fortran_inputs_give_the_same_numbers(backend, dtype, layout):
+    X = (RNG.normal(size=(37, 9)) + 0.2).astype(dtype)
+    Y = RNG.normal(size=(21, 9)).astype(dtype)
+    Xl, Yl = with_layout(X, layout), with_layout(Y, layout)
+    assert not (Xl.flags.c_contiguous and layout != "C")
+    tol = _layout_tol(dtype)
+    for kernel, bw in (("cosine", None), ("rbf", 2.5), ("laplacian", 2.5), ("linear", None),
+                       ("polynomial", None)):
+        np.testing.assert_allclose(gm.gram(Xl, Yl, kernel=kernel, bandwidth=bw, backend=backend),
+                                   gm.gram(X, Y, kernel=kernel, bandwidth=bw, backend=backend), **tol)
+        np.testing.assert_allclose(gm.kernel_sum(Xl, kernel=kernel, bandwidth=bw, backend=backend),
+                                   gm.kernel_sum(X, kernel=kernel, bandwidth=bw, backend=backend),
+                                   **tol)
+    for q in (0, 1, 2, math.inf):
+        a = gm.vendi(Xl, q=q, backend=backend)
+        b = gm.vendi(X, q=q, backend=backend)
+        assert float(a) == pytest.approx(float(b), **tol)
+    assert float(gm.rke(Xl, backend=backend)) == pytest.approx(float(gm.rke(X, backend=backend)), **tol)
+    assert float(gm.rrke(Xl, Yl, backend=backend)) == pytest.approx(
+        float(gm.rrke(X, Y, backend=backend)), **tol)
+    assert float(gm.intdiv(Xl, backend=backend)) == pytest.approx(float(gm.intdiv(X, backend=backend)),
+                                                                  **tol)
+
+
+def test_documented_strided_views(backend):
+    """The two views named in the brief, X[::2] and X[:, ::2], against contiguous copies."""
+    big = RNG.normal(size=(60, 16)) + 0.3
+    for view in (big[::2], big[:, ::2], big[::2, ::2], big.T[:5].T):
+        copy = np.ascontiguousarray(view)
+        np.testing.assert_allclose(gm.gram(view, backend=backend), gm.gram(copy, backend=backend),
+                                   rtol=1e-12, atol=1e-13)
+        assert float(gm.vendi(view, backend=backend)) == pytest.approx(
+            float(gm.vendi(copy, backend=backend)), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+def test_integer_inputs_are_accepted(backend, dtype):
+    X = np.array([[1, 0, 2], [0, 3, 1], [4, 1, 0], [2, 2, 2]], dtype=dtype)
+    s = gm.vendi(X, kernel="cosine", backend=backend)
+    assert float(s) == pytest.approx(ref.ref_vendi(X.astype(np.float64), kernel="cosine"), rel=1e-10)
+    assert gm.gram(X, kernel="linear", backend=backend).dtype == np.float64
