@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "parallel.hpp"
@@ -99,6 +100,17 @@ GM_INLINE double exp_nonpositive(double x) {
   return p * scale;
 }
 
+// Squared distances within DISTANCE_ROUNDING_ULPS units of rounding of |x|^2 + |y|^2 are taken as 0, so that
+// identical rows get k = 1 exactly (genmetrics/_kernels.py applies the same rule).
+constexpr double DISTANCE_ROUNDING_ULPS = 8.0;
+
+template <class T>
+GM_INLINE T squared_distance(T x_sq, T y_sq, T dot, T zero_below) {
+  const T total = x_sq + y_sq;
+  const T d2 = total - T(2) * dot;
+  return d2 <= total * zero_below ? T(0) : d2;
+}
+
 template <class T>
 GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp,
                                  const T* xf, const T* yf) {
@@ -118,13 +130,13 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
       return;
     case KernelKind::Rbf: {
       const T scale = T(-0.5 / (kp.bandwidth * kp.bandwidth));
+      const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
         const T xi = xf[i];
 #pragma omp simd
         for (index_t j = 0; j < cols; ++j) {
-          T d2 = xi + yf[j] - T(2) * row[j];
-          d2 = d2 < T(0) ? T(0) : d2;
+          const T d2 = squared_distance(xi, yf[j], row[j], zero_below);
           row[j] = exp_nonpositive(d2 * scale);
         }
       }
@@ -132,13 +144,13 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
     }
     case KernelKind::Laplacian: {
       const T scale = T(-1.0 / kp.bandwidth);
+      const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
         const T xi = xf[i];
 #pragma omp simd
         for (index_t j = 0; j < cols; ++j) {
-          T d2 = xi + yf[j] - T(2) * row[j];
-          d2 = d2 < T(0) ? T(0) : d2;
+          const T d2 = squared_distance(xi, yf[j], row[j], zero_below);
           row[j] = exp_nonpositive(std::sqrt(d2) * scale);
         }
       }

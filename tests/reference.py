@@ -215,7 +215,8 @@ def ref_rrke(X, Y, kernel="rbf", bandwidth=None, **kernel_params):
     K = ref_gram(X, Y, kernel=kernel, bandwidth=bandwidth, **kernel_params)
     n, m = K.shape
     s = np.linalg.svd(K / math.sqrt(n * m), compute_uv=False)
-    return float(-math.log(float(np.sum(s)) ** 2))
+    nuc = float(np.sum(s))
+    return math.inf if nuc == 0.0 else -2.0 * math.log(nuc)  # -log(nuc^2) without underflow
 
 
 def ref_intdiv(X, q=1, kernel="cosine", bandwidth=None, **kernel_params):
@@ -244,7 +245,10 @@ def gram_tol(X, Y=None, kernel="cosine", bandwidth=None, dtype=None, gamma=None,
     * cosine:     |dk| <= g                        (a cosine is a dot product of unit vectors)
     * polynomial: |dk| <= deg |b|^(deg-1) gamma g |x||y|,  b = gamma x.y + coef0
     * rbf:        d^2 = |x|^2 + |y|^2 - 2 x.y loses up to g (|x| + |y|)^2 (the cancellation of the
-                  fused formula), and |d exp(-t)| = exp(-t) |dt|: |dk| <= k g (|x|+|y|)^2 / (2 s^2)
+                  fused formula), and |d exp(-t)| = exp(-t) |dt|: |dk| <= k g (|x|+|y|)^2 / (2 s^2).
+                  An engine may first shift the data (e.g. centre it on the mean, which improves the
+                  typical case); the norms that matter are then |x - c| <= |x| + R, R = the largest row
+                  norm, so the bound uses (|x| + |y| + 2R)^2.
     * laplacian:  the distance itself errs by <= min(sqrt(e), e / d) with e the error of d^2 above
                   (sqrt is not Lipschitz at 0), and |dk| <= k |d(dist)| / s
     plus 8 u |k| for evaluating exp/pow and rounding the result (a few ulps), plus twice the smallest
@@ -276,10 +280,12 @@ def gram_tol(X, Y=None, kernel="cosine", bandwidth=None, dtype=None, gamma=None,
         err = degree * np.abs(b) ** (degree - 1) * gm_ * g * np.outer(nx, ny)
         err = err + degree * np.abs(b) ** (degree - 1) * g * abs(float(coef0))
     elif kernel == "rbf":
-        e2 = g * np.add.outer(nx, ny) ** 2
+        R = max(float(nx.max()), float(ny.max()))
+        e2 = g * (np.add.outer(nx, ny) + 2 * R) ** 2
         err = absK * e2 / (2.0 * float(bandwidth) ** 2)
     elif kernel == "laplacian":
-        e2 = g * np.add.outer(nx, ny) ** 2
+        R = max(float(nx.max()), float(ny.max()))
+        e2 = g * (np.add.outer(nx, ny) + 2 * R) ** 2
         D = ref_pairwise_distances(Xf, Yf)
         with np.errstate(divide="ignore", invalid="ignore"):
             ed = np.minimum(np.sqrt(e2), np.where(D > 0, e2 / D, np.inf))
@@ -345,9 +351,11 @@ def vendi_tol(lam, q, delta, rtol=1e-10):
         flo, fhi = _term_range(lam, q, delta)
         s_lo, s_hi = float(np.sum(flo)), float(np.sum(fhi))
         if q == 1.0:
-            vals = [math.exp(s_lo), math.exp(s_hi)]
+            logs = [s_lo, s_hi]
         else:
-            vals = [max(s_lo, 1e-300) ** (1.0 / (1.0 - q)), s_hi ** (1.0 / (1.0 - q))]
+            logs = [math.log(max(s, 1e-300)) / (1.0 - q) for s in (s_lo, s_hi)]
+        # a bound so loose that VS overflows is returned as inf (only pathological float32 draws)
+        vals = [math.exp(t) if t < 700 else math.inf for t in logs]
     return max(abs(v - exact) for v in vals) + rtol * abs(exact)
 
 
@@ -360,3 +368,74 @@ def rank_bounds(lam, n, eps, delta):
     lo = int(np.count_nonzero(lam - delta > thr_hi))
     hi = int(np.count_nonzero(lam + delta > thr_lo))
     return lo, hi
+
+
+def power_tol(K, tol, p):
+    """Element-wise bound on |k'^p - k^p| given |k' - k| <= tol: p (|k| + tol)^(p-1) tol for p >= 1,
+    and min(p |k|^(p-1) tol, tol^p) for p < 1 (x -> x^p is p-Hoelder there)."""
+    a = np.abs(K)
+    if p >= 1:
+        return p * (a + tol) ** (p - 1) * tol
+    with np.errstate(divide="ignore"):
+        lin = np.where(a > 0, p * a ** (p - 1) * tol, np.inf)
+    return np.minimum(lin, tol ** p)
+
+
+def kernel_sum_tol(X, Y=None, kernel="cosine", bandwidth=None, power=1, dtype=None, **kernel_params):
+    """Bound on |sum k'^p - sum k^p|: the element-wise bounds summed, plus float64 accumulation
+    (<= n m u64 sum |k|^p)."""
+    K = ref_gram(X, Y, kernel=kernel, bandwidth=bandwidth, **kernel_params)
+    T = gram_tol(X, Y, kernel=kernel, bandwidth=bandwidth, dtype=dtype, **kernel_params)
+    return (float(np.sum(power_tol(K, T, power)))
+            + K.size * float(np.finfo(np.float64).eps) * float(np.sum(np.abs(K) ** power)))
+
+
+def rke_rtol(X, kernel="rbf", bandwidth=None, dtype=None, **kernel_params):
+    """Relative bound for trace^2 / S, S = sum k^2: 2 dtr/tr + dS/S (first order), plus 1e-12."""
+    K = ref_gram(X, kernel=kernel, bandwidth=bandwidth, **kernel_params)
+    T = gram_tol(X, kernel=kernel, bandwidth=bandwidth, dtype=dtype, **kernel_params)
+    tr, S = float(np.trace(K)), float(np.sum(K * K))
+    dS = float(np.sum(2 * np.abs(K) * T + T * T))
+    return 2 * float(np.sum(np.diag(T))) / abs(tr) + dS / S + 1e-12
+
+
+def rrke_tol(X, Y, kernel="rbf", bandwidth=None, dtype=None, **kernel_params):
+    """Absolute bound for rrke = -2 log ||A||_*, A = K_XY / sqrt(n m).
+
+    |d||A||_*| <= ||dA||_* <= sqrt(min(n, m)) ||T||_F / sqrt(n m), plus an SVD backward error of
+    ~ (n + m) u sigma_1 per singular value; d rrke = 2 d||A||_* / ||A||_*.
+    """
+    if kernel in ("rbf", "gaussian", "laplacian") and bandwidth is None:
+        bandwidth = ref_median_bandwidth(X)
+    K = ref_gram(X, Y, kernel=kernel, bandwidth=bandwidth, **kernel_params)
+    T = gram_tol(X, Y, kernel=kernel, bandwidth=bandwidth, dtype=dtype, **kernel_params)
+    n, m = K.shape
+    s = np.linalg.svd(K / math.sqrt(n * m), compute_uv=False)
+    u = _unit_roundoff(dtype if dtype is not None else np.float64)
+    dnuc = (math.sqrt(min(n, m)) * float(np.linalg.norm(T)) / math.sqrt(n * m)
+            + 4 * (n + m) * u * float(s[0]) * min(n, m))
+    nuc = float(np.sum(s))
+    if dnuc >= nuc:
+        return math.inf
+    return 2 * dnuc / nuc + 1e-12
+
+
+def vendi_bound(X, q, kernel="cosine", bandwidth=None, dtype=None):
+    """(reference VS_q, tolerance) for a Vendi score of X computed in ``dtype`` by any exact method.
+
+    The spectrum is padded with d zeros and delta widened by 8 (n + 4) u for linear/cosine, because
+    the dual form works with the d x d covariance (d - n extra round-off eigenvalues when d > n,
+    sums over n terms).  For q = 0 returns ((lo, hi), None): the interval of possible ranks.
+    """
+    X = np.asarray(X)
+    dtype = X.dtype if dtype is None else dtype
+    n, d = X.shape
+    lam = ref_spectrum(X, kernel=kernel, bandwidth=bandwidth)
+    delta = spectrum_delta(X, kernel=kernel, bandwidth=bandwidth, dtype=dtype)
+    if kernel in ("linear", "cosine"):
+        delta += 8 * (n + 4) * _unit_roundoff(dtype)
+        lam = np.concatenate([lam, np.zeros(d)])
+    q = _q_value(q)
+    if q == 0.0:
+        return rank_bounds(lam[:n], n, _unit_roundoff(dtype), delta), None
+    return entropy_value(lam, q), vendi_tol(lam, q, delta)

@@ -35,22 +35,14 @@ def _eps(dtype):
 
 def check_vendi(got, X, q, kernel, bw, dtype=None, what="vendi"):
     """Compare a computed VS_q of X with the reference, within the spectral error bound."""
-    dtype = X.dtype if dtype is None else dtype
-    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype)
-    n = X.shape[0]
-    if kernel in ("linear", "cosine"):
-        # the dual form (d x d covariance) accumulates over n instead of d
-        delta += 8 * (n + 4) * _eps(dtype)
     got = float(got)
     assert math.isfinite(got), f"{what}: {got}"
-    if q == 0:
-        lo, hi = ref.rank_bounds(lam, n, _eps(dtype), delta)
+    want, tol = ref.vendi_bound(X, q, kernel=kernel, bandwidth=bw, dtype=dtype)
+    if tol is None:  # q = 0: an integer within the interval of ranks compatible with round-off
+        lo, hi = want
         assert got == round(got), f"{what}: VS_0 = {got} is not an integer"
         assert lo <= got <= hi, f"{what}: VS_0 = {got} outside [{lo}, {hi}]"
         return
-    want = ref.entropy_value(lam, q)
-    tol = ref.vendi_tol(lam, q, delta)
     assert abs(got - want) <= tol, f"{what} q={q}: got {got!r}, want {want!r}, tol {tol:.3e}"
 
 
@@ -75,8 +67,9 @@ def test_vendi_matches_reference(backend, inp, q, method):
     assert isinstance(s, float)
     check_vendi(s, X, q, kernel, bw)
     # the bounds of METRICS.md: 1 <= VS <= n (up to the same tolerance)
-    n = X.shape[0]
-    assert 1 - 1e-3 <= float(s) <= n * (1 + 1e-3)
+    _, tol = ref.vendi_bound(X, q, kernel=kernel, bandwidth=bw)
+    tol = 1e-12 if tol is None else tol
+    assert 1 - tol <= float(s) <= X.shape[0] + tol
     assert np.array_equal(X, X0)
 
 
@@ -89,9 +82,8 @@ def test_vendi_dual_matches_exact_and_reference(backend, inp, q):
     check_vendi(dual, X, q, kernel, None, what="dual")
     check_vendi(exact, X, q, kernel, None, what="exact")
     if q != 0:
-        lam = ref.ref_spectrum(X, kernel=kernel)
-        delta = ref.spectrum_delta(X, kernel=kernel, dtype=X.dtype) + 8 * (X.shape[0] + 4) * _eps(X.dtype)
-        assert abs(float(dual) - float(exact)) <= 2 * ref.vendi_tol(lam, q, delta)
+        _, tol = ref.vendi_bound(X, q, kernel=kernel)
+        assert abs(float(dual) - float(exact)) <= 2 * tol
 
 
 @given(inp=vendi_inputs())
@@ -101,26 +93,25 @@ def test_vendi_is_nonincreasing_in_q(backend, inp):
     qs = [0, 0.25, 0.5, 1, 1.5, 2, 4, math.inf]
     vals = [float(gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend))
             for q in qs]
-    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
     # each value may err by its own bound; monotonicity must hold up to the sum of two of them
-    tols = [0.0] + [ref.vendi_tol(lam, q, delta) for q in qs[1:]]
+    tols = [0.0] + [ref.vendi_bound(X, q, kernel=kernel, bandwidth=bw)[1] for q in qs[1:]]
     for (qa, a, ta), (qb, b, tb) in zip(zip(qs, vals, tols), zip(qs[1:], vals[1:], tols[1:])):
         assert a >= b - ta - tb, f"VS_{qa} = {a} < VS_{qb} = {b}"
     assert all(1 - t <= v <= n + t for v, t in zip(vals, tols)), vals
 
 
-@given(X=matrices(dtype=np.float64, min_n=1), kernel=st.sampled_from(["cosine", "linear", "rbf"]))
+@given(X=matrices(dtype=np.float64, min_n=20), kernel=st.sampled_from(["cosine", "linear", "rbf"]))
 def test_vendi_q0_counts_the_numerical_rank(backend, X, kernel):
-    """Random (often rank-deficient: d < n) data, float64, where the rank is unambiguous: every
-    eigenvalue is either below 1e-12 lambda_max (round-off) or above 1e-7 lambda_max."""
+    """Random (often rank-deficient: d < n) float64 data where the rank is unambiguous: no eigenvalue
+    within a factor 10 of the threshold t = n eps lambda_max.  With n >= 20 the round-off
+    eigenvalues (~ eps lambda_max) sit well below t / 10, and genuine ones above 10 t must count."""
     X = fix_small_rows(X)
     bw = 3.0 if kernel == "rbf" else None
     lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    lm = lam.max()
-    assume(not np.any((lam > 1e-12 * lm) & (lam < 1e-7 * lm)))
+    t = X.shape[0] * _eps(np.float64) * lam.max()
+    assume(not np.any((lam > t / 10) & (lam < 10 * t)))
     s = gm.vendi(X, q=0, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
-    assert float(s) == np.count_nonzero(lam > 1e-9 * lm)
+    assert float(s) == np.count_nonzero(lam > t)
 
 
 LOW_RANK_CASES = [
@@ -153,8 +144,7 @@ def test_q_infinity_spellings_agree(backend, kernel, bw):
     c = gm.vendi(X, q=float("inf"), kernel=kernel, bandwidth=bw, backend=backend)
     assert math.isfinite(float(a))
     assert float(a) == float(b) == float(c)
-    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    assert float(a) == pytest.approx(1.0 / lam.max(), rel=1e-10)
+    check_vendi(a, X, math.inf, kernel, bw)
 
 
 @pytest.mark.parametrize("q", [0.5, 1, 2, 3])
@@ -171,6 +161,21 @@ def test_integer_and_float_q_agree(backend, q):
 ANALYTIC_QS = (0, 0.5, 1, 2, 3, math.inf)
 
 
+def analytic_tol(X, kernel, bw, lam_exact, q):
+    """Tolerance around an analytic VS_q whose exact spectrum is ``lam_exact`` (padded with zeros).
+
+    delta is the spectral bound of ``reference.spectrum_delta`` widened for the dual form (8 (n+4) u)
+    and for the rounding of the input itself (4 u: rows meant to be orthogonal or parallel are so only
+    to within u per entry); the spectrum is padded with n + d zeros (round-off eigenvalues of either
+    the n x n or the d x d form).
+    """
+    n, d = X.shape
+    u = _eps(X.dtype)
+    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype) + 8 * (n + 4) * u + 4 * u
+    lam = np.concatenate([np.asarray(lam_exact, dtype=np.float64), np.zeros(n + d)])
+    return ref.vendi_tol(lam, q, delta)
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("kernel,bw", [("cosine", None), ("linear", None), ("rbf", 1.0),
                                        ("laplacian", 1.0), ("polynomial", None)])
@@ -180,14 +185,14 @@ def test_identical_points_give_one(backend, kernel, bw, dtype):
     for q in ANALYTIC_QS:
         s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, backend=backend)
         if q == 0:
-            assert float(s) == 1.0
+            # K is (up to round-off far below the rank threshold) a constant matrix: rank 1
+            assert float(s) == 1.0, (q, float(s))
         else:
-            # K is the all-ones (times a constant) matrix: spectrum (1, 0, ..., 0)
-            lam = np.zeros(50)
-            lam[0] = 1.0
-            delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype)
-            assert float(s) == pytest.approx(1.0, abs=ref.vendi_tol(lam, q, delta)), (q, float(s))
-    assert float(gm.intdiv(X, kernel="cosine", backend=backend)) == pytest.approx(0.0, abs=1e-5)
+            # K is a constant matrix: spectrum (1, 0, ..., 0)
+            assert float(s) == pytest.approx(1.0, abs=analytic_tol(X, kernel, bw, [1.0], q)), (q, float(s))
+    # and for intdiv with cosine: 1 - mean(1) = 0, entries err by <= 8 (d + 4) u
+    assert float(gm.intdiv(X, kernel="cosine", backend=backend)) == pytest.approx(
+        0.0, abs=8 * (7 + 4) * _eps(dtype))
 
 
 def _orthogonal_rows(n, d, rng, dtype, rotate):
@@ -206,18 +211,23 @@ def test_identity_kernel_gives_n(backend, dtype, rotate):
     rng = np.random.default_rng(3)
     n, d = 25, 40
     X = _orthogonal_rows(n, d, rng, dtype, rotate)
-    Xunit = X / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
-    cases = [("cosine", None, X), ("linear", None, Xunit.astype(dtype)),
+    Xunit = (X / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)).astype(dtype)
+    uniform = np.full(n, 1.0 / n)
+    cases = [("cosine", None, X), ("linear", None, Xunit),
              ("rbf", 1.0, (100.0 * Xunit).astype(dtype))]  # rbf: pairwise distances 141 sigma, k = 0
-    # the rows are orthogonal only up to rounding of the input (u per entry): K = I + O(d u)
-    tol = 64 * d * _eps(dtype) * n
     for kernel, bw, A in cases:
         for q in ANALYTIC_QS:
             for method in ("exact", "auto") + (("dual",) if kernel != "rbf" else ()):
                 s = gm.vendi(A, q=q, kernel=kernel, bandwidth=bw, method=method, backend=backend)
-                assert float(s) == pytest.approx(n, abs=tol), (kernel, q, method, float(s))
-    np.testing.assert_allclose(float(gm.intdiv(X, backend=backend)), 1 - 1 / n, atol=tol / n)
-    assert float(gm.rke(X, kernel="cosine", backend=backend)) == pytest.approx(n, abs=tol)
+                if q == 0:
+                    assert float(s) == n, (kernel, method, float(s))
+                else:
+                    tol = analytic_tol(A, kernel, bw, uniform, q)
+                    assert float(s) == pytest.approx(n, abs=tol), (kernel, q, method, float(s))
+    g = 8 * (d + 4) * _eps(dtype) + 4 * _eps(dtype)  # bound on each cosine's error
+    assert float(gm.intdiv(X, backend=backend)) == pytest.approx(1 - 1 / n, abs=g)
+    assert float(gm.rke(X, kernel="cosine", backend=backend)) == pytest.approx(
+        n, abs=analytic_tol(X, "cosine", None, uniform, 2))
 
 
 @st.composite
@@ -233,7 +243,7 @@ def cluster_sets(draw):
     labels = np.repeat(np.arange(m), counts)
     E = np.eye(d)[rng.permutation(d)[:m]]
     if kernel == "rbf":
-        X = 50.0 * E[labels]  # separated by 70 bandwidths: k = exp(-2500) = 0 across, 1 within
+        X = 4.0 * E[labels]  # bandwidth 0.4: separated by 14 bandwidths, k = exp(-100) across, 1 within
     else:
         X = E[labels] * rng.uniform(0.5, 3.0, size=(labels.size, 1))  # orthogonal cluster directions
     perm = rng.permutation(labels.size)
@@ -243,17 +253,36 @@ def cluster_sets(draw):
 @given(cs=cluster_sets(), q=st.sampled_from(ANALYTIC_QS))
 def test_clusters_give_the_hill_number_of_their_proportions(backend, cs, q):
     X, kernel, counts = cs
-    bw = 1.0 if kernel == "rbf" else None
+    bw = 0.4 if kernel == "rbf" else None
     s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
     want = ref.hill_number(counts, q)
     if q == 0:
-        assert float(s) == len(counts)
+        if kernel == "rbf" and X.dtype == np.float32:
+            # float32 distances of duplicates need not be exactly 0 (|x|^2 + |y|^2 - 2 x.y); the
+            # resulting entries 1 - O(u |x|^2 / s^2) can lift round-off eigenvalues above the rank
+            # threshold, so only the interval allowed by the error bound is required here
+            lam = np.zeros(X.shape[0])
+            lam[:len(counts)] = np.sort(counts / counts.sum())[::-1]
+            delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
+            lo, hi = ref.rank_bounds(lam, X.shape[0], _eps(X.dtype), delta)
+            assert lo <= float(s) <= hi
+        else:
+            assert float(s) == len(counts)
         return
     # K is block-ones (exactly, up to rounding of the cosines), so its spectrum is p padded with zeros
-    lam = np.zeros(X.shape[0])
-    lam[:len(counts)] = np.sort(counts / counts.sum())[::-1]
-    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
-    assert float(s) == pytest.approx(want, abs=ref.vendi_tol(lam, q, delta)), (counts, q)
+    tol = analytic_tol(X, kernel, bw, counts / counts.sum(), q)
+    assert float(s) == pytest.approx(want, abs=tol), (counts, q)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
+def test_duplicate_rows_count_once_at_q0(backend, kernel):
+    """Found by hypothesis (float64): exact duplicates must have distance 0, k = 1 exactly; a tiny
+    positive d^2 from |x|^2 + |y|^2 - 2 x.y (after any shift of the origin) leaves eigenvalues of
+    ~1e-15 that the float64 rank threshold n eps lambda_max = 4.4e-16 counts."""
+    X = np.array([[4.0, 0, 0], [0, 4.0, 0], [0, 4.0, 0], [0, 0, 4.0], [0, 0, 4.0]])
+    assert float(gm.vendi(X, q=0, kernel=kernel, bandwidth=0.4, backend=backend)) == 3
+    K = gm.gram(X, kernel=kernel, bandwidth=0.4, backend=backend)
+    assert K[1, 2] == K[3, 4] == 1.0
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -295,7 +324,7 @@ def test_vendi_from_gram_matches_reference(X, q):
     K = ref.ref_gram(X, kernel="cosine").astype(X.dtype)
     K0 = K.copy()
     s = gm.vendi_from_gram(K, q=q)
-    # K is given exactly: only the eigensolver (in K's precision) and the trace err
+    # K is given exactly: only the eigensolver (in K's precision) and the trace err, by ~ n u lambda_max
     lam = ref.ref_spectrum_from_gram(K)
     n = K.shape[0]
     delta = 8.0 * (n + 4) * _eps(K.dtype) * float(lam.max()) + n * _eps(K.dtype)
@@ -306,6 +335,18 @@ def test_vendi_from_gram_matches_reference(X, q):
         want = ref.entropy_value(lam, q)
         assert abs(float(s) - want) <= ref.vendi_tol(lam, q, delta)
     assert np.array_equal(K, K0)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_vendi_from_gram_q0_uses_the_eps_of_K(dtype):
+    """A rank-3 cosine Gram matrix of n = 50 rounded to float32 has 47 'noise' eigenvalues ~1e-8
+    (the rounding of K), 300x below the float32 threshold n eps32 lambda_max ~ 2e-6 and ~1e7x above
+    the float64 one: the rank tolerance must use eps of K's dtype (METRICS.md), giving 3."""
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(50, 3))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    K = (Z @ Z.T).astype(dtype)
+    assert float(gm.vendi_from_gram(K, q=0)) == 3
 
 
 @given(w=st.lists(st.floats(0.0, 100.0, allow_subnormal=False), min_size=1, max_size=50),
@@ -330,42 +371,20 @@ def test_vendi_from_eigenvalues_clips_round_off_negatives():
 # rke, rrke, intdiv
 # --------------------------------------------------------------------------------------------
 
-def _rke_tol(X, kernel, bw, dtype):
-    """trace^2 / S with S = sum k^2: relative error <= 2 dtr/tr + dS/S (first order)."""
-    K = ref.ref_gram(X, kernel=kernel, bandwidth=bw)
-    T = ref.gram_tol(X, kernel=kernel, bandwidth=bw, dtype=dtype)
-    tr, S = np.trace(K), np.sum(K * K)
-    dS = np.sum(2 * np.abs(K) * T + T * T)
-    return 2 * np.sum(np.diag(T)) / tr + dS / S + 1e-12
-
-
 @given(inp=vendi_inputs(kernels=("rbf", "laplacian", "cosine", "linear", "polynomial")))
 def test_rke_matches_reference_and_vendi_q2(backend, inp):
     X, kernel, bw = inp
     s = gm.rke(X, kernel=kernel, bandwidth=bw, backend=backend)
     want = ref.ref_rke(X, kernel=kernel, bandwidth=bw)
-    rtol = _rke_tol(X, kernel, bw, X.dtype)
+    rtol = ref.rke_rtol(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
     assert float(s) == pytest.approx(want, rel=rtol)
     v2 = gm.vendi(X, q=2, kernel=kernel, bandwidth=bw, method="exact", backend=backend)
-    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
-    assert float(s) == pytest.approx(float(v2), abs=want * rtol + ref.vendi_tol(lam, 2, delta))
+    _, vtol = ref.vendi_bound(X, 2, kernel=kernel, bandwidth=bw)
+    assert float(s) == pytest.approx(float(v2), abs=want * rtol + vtol)
     if kernel in NEEDS_BW:
         assert s.bandwidth == bw
     else:
         assert s.bandwidth is None
-
-
-def _rrke_tol(X, Y, kernel, bw, dtype):
-    """|d ||A||_*| <= ||dA||_* <= sqrt(min(n, m)) ||T||_F (A = K / sqrt(n m)), plus an SVD backward
-    error ~ (n + m) u sigma_1 per singular value; rrke = -2 log ||A||_*, so d rrke = 2 d||A||_* / ||A||_*."""
-    K = ref.ref_gram(X, Y, kernel=kernel, bandwidth=bw)
-    T = ref.gram_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=dtype)
-    n, m = K.shape
-    s = np.linalg.svd(K / math.sqrt(n * m), compute_uv=False)
-    u = _eps(dtype)
-    dnuc = math.sqrt(min(n, m)) * np.linalg.norm(T) / math.sqrt(n * m) + 4 * (n + m) * u * s[0] * min(n, m)
-    return 2 * dnuc / s.sum() + 1e-12
 
 
 @given(data=st.data())
@@ -374,12 +393,14 @@ def test_rrke_matches_reference(backend, data):
     X = data.draw(matrices(max_n=40))
     Y = data.draw(matrices(d=X.shape[1], max_n=40, dtype=X.dtype))
     bw = data.draw(bandwidths)
+    want = ref.ref_rrke(X, Y, kernel=kernel, bandwidth=bw)
+    # kernel values below ~1e-38 (float32) / 1e-308 (float64) underflow: rrke is then not representable
+    assume(want < (60.0 if X.dtype == np.float32 else 600.0))
     s = gm.rrke(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), Y, kernel=kernel, bandwidth=bw,
                 backend=backend)
-    want = ref.ref_rrke(X, Y, kernel=kernel, bandwidth=bw)
-    assert float(s) == pytest.approx(want, abs=_rrke_tol(X, Y, kernel, bw, X.dtype))
+    assert float(s) == pytest.approx(want, abs=ref.rrke_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=X.dtype))
     # ||K_XY||_* <= sqrt(n m) for a kernel with k(x, x) = 1 (Cauchy-Schwarz in feature space)
-    assert float(s) >= -_rrke_tol(X, Y, kernel, bw, X.dtype)
+    assert float(s) >= -ref.rrke_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=X.dtype)
 
 
 def test_rrke_uses_all_rows_and_heuristic_on_X(backend):
@@ -400,8 +421,8 @@ def test_rrke_uses_all_rows_and_heuristic_on_X(backend):
 def test_rrke_of_a_set_with_itself_is_zero(backend, kernel, bw, dtype):
     X = np.random.default_rng(9).normal(size=(120, 6)).astype(dtype)
     s = gm.rrke(X, X, kernel=kernel, bandwidth=bw, backend=backend)
-    # ||K/n||_* = trace(K)/n = 1 for a PSD K with unit diagonal: tolerance ~ the float32 Gram error
-    assert float(s) == pytest.approx(0.0, abs=1e-9 if dtype == np.float64 else 1e-4)
+    # ||K/n||_* = trace(K)/n = 1 for a PSD K with unit diagonal
+    assert float(s) == pytest.approx(0.0, abs=ref.rrke_tol(X, X, kernel=kernel, bandwidth=bw, dtype=dtype))
 
 
 @given(data=st.data())
@@ -415,9 +436,7 @@ def test_intdiv_matches_reference(backend, data):
                   bandwidth=bw, backend=backend)
     K = ref.ref_gram(X, kernel=kernel, bandwidth=bw)
     T = ref.gram_tol(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
-    a = np.abs(K)
-    dk = q * (a + T) ** (q - 1) * T if q >= 1 else np.minimum(q * a ** (q - 1) * T, T ** q)
-    tol = float(np.mean(dk)) + 1e-12
+    tol = float(np.mean(ref.power_tol(K, T, q))) + 1e-12
     assert float(s) == pytest.approx(ref.ref_intdiv(X, q=q, kernel=kernel, bandwidth=bw), abs=tol)
     assert s.q == q
 
@@ -469,22 +488,23 @@ def test_backends_agree_on_scores(both_backends, n, d, kernel, bw, dtype):
     rng = np.random.default_rng(n)
     centers = rng.normal(scale=4.0, size=(6, d))
     X = (centers[rng.integers(0, 6, size=n)] + rng.normal(size=(n, d))).astype(dtype)
-    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
-    delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=dtype) + 8 * (n + 4) * _eps(dtype)
-    for q in (1, 2, math.inf):
+    for q in (0, 1, 2, math.inf):
         a = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend="cpu")
         b = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend="numpy")
-        tol = ref.vendi_tol(lam, q, delta)
+        want, tol = ref.vendi_bound(X, q, kernel=kernel, bandwidth=bw)
+        if tol is None:
+            assert float(a) == float(b) and want[0] <= float(a) <= want[1], (float(a), float(b), want)
+            continue
         assert abs(float(a) - float(b)) <= 2 * tol, (q, float(a), float(b))
-        assert abs(float(a) - ref.entropy_value(lam, q)) <= tol
-    rt = _rke_tol(X, kernel, bw, dtype)
+        assert abs(float(a) - want) <= tol, (q, float(a), want)
+    rt = ref.rke_rtol(X, kernel=kernel, bandwidth=bw, dtype=dtype)
     assert float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="cpu")) == pytest.approx(
         float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="numpy")), rel=2 * rt)
     if kernel in ("rbf", "laplacian"):
         Y = X[: n // 3] + 0.5
         a = gm.rrke(X, Y, kernel=kernel, bandwidth=bw, backend="cpu")
         b = gm.rrke(X, Y, kernel=kernel, bandwidth=bw, backend="numpy")
-        assert float(a) == pytest.approx(float(b), abs=2 * _rrke_tol(X, Y, kernel, bw, dtype))
+        assert float(a) == pytest.approx(float(b), abs=2 * ref.rrke_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,16 +570,35 @@ def test_nystrom_is_seeded(backend, low_rank_problem):
     assert float(a) == float(b) and a.residual_mass == b.residual_mass
 
 
-def test_rff_approximates_exact_rbf(backend):
-    """FKEA: with r frequencies the kernel entries err by O(1/sqrt(r)); for r = 4000 the scores of a
-    clustered set stay within 3 % (q = 1, 2) of the exact values (observed errors ~0.5 %)."""
-    X = _tight_clusters(400, 4, 6, 1.0, 8.0, seed=14)
-    bw = 3.0
-    lam = ref.ref_spectrum(X, kernel="rbf", bandwidth=bw)
-    for q in (1, 2):
-        s = gm.vendi(X, q=q, kernel="rbf", bandwidth=bw, method="rff", rank=4000, backend=backend)
-        assert s.method == "rff"
-        assert float(s) == pytest.approx(ref.entropy_value(lam, q), rel=0.03), q
+# (kernel, orders q, tolerance on the mean of 4 seeds, tolerance on each seed); see the docstring
+RFF_TOLERANCES = [("rbf", (1, 2), 0.06, 0.15), ("laplacian", (2,), 0.22, 0.40)]
+
+
+@pytest.mark.parametrize("kernel,qs,mean_rtol,each_rtol", RFF_TOLERANCES)
+def test_rff_approximates_the_exact_score(backend, kernel, qs, mean_rtol, each_rtol):
+    """FKEA: with r frequencies each kernel entry errs by O(1/sqrt(r)).  Calibrated on an independent
+    NumPy implementation (phi = [cos, sin] / sqrt(r); omega ~ N(0, I / s^2) for rbf, the multivariate
+    Cauchy for the Euclidean laplacian) over 48 seeds, r = 400, this data; relative error of VS_q:
+        rbf        q=1: mean -1.3 %, sd 1.7 %, sd of a 4-seed mean 0.95 %
+                   q=2: mean -0.7 %, sd 1.8 %, sd of a 4-seed mean 0.96 %
+        laplacian  q=2: mean -2.1 %, sd 7.3 %, sd of a 4-seed mean 4.0 %
+        (laplacian q=1 is biased by -14 %: its heavy spectral tail is cut off at 2r, not tested)
+    The tolerances keep the 4-seed mean ~5 sd, and each seed > 5 sd, from failing.  Wrong conventions
+    are far outside: rbf with exp(-d^2 / s^2) gives +71 % / +47 %; laplacian with per-coordinate Cauchy
+    frequencies (the L1 laplacian) +188 %."""
+    X = _tight_clusters(300, 4, 6, 1.0, 8.0, seed=14)
+    bw = 6.0
+    lam = ref.ref_spectrum(X, kernel=kernel, bandwidth=bw)
+    for q in qs:
+        want = ref.entropy_value(lam, q)
+        vals = []
+        for seed in range(4):
+            s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="rff", rank=400, seed=seed,
+                         backend=backend)
+            assert s.method == "rff"
+            assert float(s) == pytest.approx(want, rel=each_rtol), (q, seed)
+            vals.append(float(s))
+        assert np.mean(vals) == pytest.approx(want, rel=mean_rtol), (q, vals, want)
 
 
 def test_rff_is_seeded(backend):

@@ -72,9 +72,9 @@ def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int
     Z = X.astype(xp.float64)
     Z = Z - Z.mean(axis=0)
     sq = (Z * Z).sum(axis=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+    d2 = squared_distances(sq[:, None], sq[None, :], Z @ Z.T)
     iu = xp.triu_indices(Z.shape[0], k=1)
-    median = math.sqrt(max(to_float(xp.median(d2[iu])), 0.0))
+    median = to_float(xp.median(xp.sqrt(d2[iu])))
     if not median > 0:
         raise ValueError(
             "bandwidth: the median distance between samples is 0 (most samples coincide); pass bandwidth= explicitly"
@@ -135,6 +135,21 @@ def kernel_diagonal(spec: KernelSpec, X):
     return (spec.gamma * sq + spec.coef0) ** spec.degree
 
 
+#: Squared distances below this many units of rounding of |x|^2 + |y|^2 are taken as 0: identical rows
+#: then get k = 1 exactly, not 1 - 1e-14 (which q = 0 would count as an extra eigenvalue). The compiled
+#: engines use the same rule (cpp/kernels.cpp).
+DISTANCE_ROUNDING_ULPS = 8
+
+
+def squared_distances(x_sq, y_sq, dots):
+    """max(|x|^2 + |y|^2 - 2 x.y, 0), with results within rounding of 0 set to exactly 0."""
+    xp = array_namespace(dots)
+    total = x_sq + y_sq
+    d2 = total - 2 * dots
+    eps = np.finfo(dots.dtype).eps
+    return xp.where(d2 <= total * dots.dtype.type(DISTANCE_ROUNDING_ULPS * eps), dots.dtype.type(0), d2)
+
+
 def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv=None):
     """Turn a block of dot products into kernel values (the NumPy/CuPy fallback's epilogue).
 
@@ -148,7 +163,7 @@ def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv
         return xp.clip(dots * x_inv[:, None] * y_inv[None, :], -1.0, 1.0)
     if name == "polynomial":
         return (dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)) ** spec.degree
-    d2 = xp.maximum(x_sq[:, None] + y_sq[None, :] - 2 * dots, 0)
+    d2 = squared_distances(x_sq[:, None], y_sq[None, :], dots)
     if name == "rbf":
         return xp.exp(d2 * dots.dtype.type(-0.5 / spec.bandwidth**2))
     return xp.exp(xp.sqrt(d2) * dots.dtype.type(-1.0 / spec.bandwidth))

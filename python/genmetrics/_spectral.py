@@ -134,7 +134,7 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
     phi(x) = [cos(W^T x), sin(W^T x)] / sqrt(rank) with ``rank`` frequencies W (d x rank): for rbf
     W ~ N(0, sigma^-2 I); for laplacian the multivariate Cauchy z / (sigma |g|), z ~ N(0, I), g ~ N(0, 1).
     phi(x).phi(y) is an unbiased estimate of k(x, y), and phi(x).phi(x) = 1 exactly, so the eigenvalues of
-    Phi^T Phi / n (2 rank x 2 rank) sum to 1. O(n d rank + n rank^2); the error shrinks as 1/sqrt(rank).
+    Phi^T Phi / n (2 rank x 2 rank, or the n x n Phi Phi^T / n when smaller) sum to 1. O(n d rank + n rank^2); the error shrinks as 1/sqrt(rank).
     """
     xp = array_namespace(X)
     rng = np.random.default_rng(seed)
@@ -144,7 +144,9 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
         omega = omega / np.abs(rng.standard_normal(rank))[None, :]
     projections = X.astype(xp.float64) @ xp.asarray(omega)
     features = xp.concatenate([xp.cos(projections), xp.sin(projections)], axis=1) / math.sqrt(rank)
-    C = features.T @ features / X.shape[0]
+    n = X.shape[0]
+    # the non-zero eigenvalues of Phi^T Phi / n and Phi Phi^T / n coincide: decompose the smaller one
+    C = (features.T @ features if 2 * rank <= n else features @ features.T) / n
     w = xp.linalg.eigvalsh(C)
     spectrum = _from_exact_eigenvalues(w, 2 * rank, float(np.finfo(X.dtype).eps), "rff")
     return Spectrum(spectrum.eigenvalues, "rff", zero_tolerance=spectrum.zero_tolerance, rank=rank)
@@ -154,8 +156,8 @@ def hill_number(spectrum: Spectrum, q: float) -> float:
     """exp(H_q) of a spectrum, with its tail mass spread evenly over its tail count.
 
     H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p;
-    H_0 = log #{p > zero_tolerance}. Eigenvalues at or below ``zero_tolerance`` count as 0 at every q
-    (for q < 1 round-off eigenvalues would otherwise add up visibly). Computed with logarithms so that large q neither overflows nor underflows.
+    H_0 = log #{p > zero_tolerance}; the tolerance is a worst-case round-off bound, so it is used only where
+    round-off would otherwise decide the answer (q = 0), not where it would cut real small eigenvalues. Computed with logarithms so that large q neither overflows nor underflows.
     """
     p = spectrum.eigenvalues
     tail_value = spectrum.tail_mass / spectrum.tail_count if spectrum.tail_count and spectrum.tail_mass > 0 else 0.0
@@ -167,7 +169,7 @@ def hill_number(spectrum: Spectrum, q: float) -> float:
     largest = max(float(p[0]) if p.size else 0.0, tail_value)
     if math.isinf(q):
         return 1.0 / largest
-    positive = p[p > spectrum.zero_tolerance]  # below it, eigenvalues are round-off of zeros
+    positive = p[p > 0]
     if q == 1:
         entropy = -float((positive * np.log(positive)).sum())
         if tail_value > 0:

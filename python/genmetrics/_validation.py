@@ -84,7 +84,7 @@ def check_positive(value, name: str, allow_none: bool = False):
 def check_order(q, name: str = "q") -> float:
     """The order q of an entropy: any real >= 0, or infinity given as np.inf, float('inf') or 'inf'."""
     if isinstance(q, str):
-        if q.strip().lower() in ("inf", "infinity", "+inf"):
+        if q.strip().lower() == "inf":
             return math.inf
         raise ValueError(f"{name}: expected a number >= 0 or 'inf', got {q!r}")
     if isinstance(q, bool) or not isinstance(q, numbers.Real):

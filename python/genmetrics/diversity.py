@@ -180,6 +180,7 @@ def vendi_from_gram(K, q=1) -> DiversityScore:
     n = K.shape[0]
     if K.shape[1] != n:
         raise ValueError(f"K: must be square, got shape {tuple(K.shape)}")
+    eps = float(np.finfo(K.dtype).eps)  # the precision K was computed in bounds its round-off eigenvalues
     K = K.astype(xp.float64)
     scale = max(to_float(xp.abs(K).max()), 1e-300)
     if to_float(xp.abs(K - K.T).max()) > 1e-6 * scale:
@@ -187,7 +188,7 @@ def vendi_from_gram(K, q=1) -> DiversityScore:
     if not to_float(xp.trace(K)) > 0:
         raise ValueError("K: trace must be > 0")
     w = xp.linalg.eigvalsh((K + K.T) / 2)
-    spectrum = _spectral._from_exact_eigenvalues(w, n, float(np.finfo(np.float64).eps), "exact")
+    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact")
     return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact", n=n)
 
 
