@@ -69,6 +69,12 @@ class CpuBackend:
     def kernel_matvec(self, spec: KernelSpec, X, Y, V):
         return _CORE.kernel_matvec(X, Y, V.astype(X.dtype, copy=False, order="C"), *spec.engine_args(), num_threads())
 
+    def column_gram(self, X):
+        return _CORE.column_gram(X, num_threads())
+
+    def eigvalsh(self, A):
+        return _CORE.symmetric_eigenvalues(A, num_threads())
+
 
 class ArrayBackend:
     """The NumPy fallback (and, on GPU arrays, the same code on CuPy)."""
@@ -84,6 +90,14 @@ class ArrayBackend:
 
     def kernel_matvec(self, spec, X, Y, V):
         return _fallback.kernel_matvec(spec, X, Y, V.astype(X.dtype, copy=False))
+
+    def column_gram(self, X):
+        return _fallback.column_gram(X)
+
+    def eigvalsh(self, A):
+        from ._array import array_namespace
+
+        return array_namespace(A).linalg.eigvalsh(A)
 
 
 _BACKENDS = {"cpu": CpuBackend(), "numpy": ArrayBackend("numpy")}

@@ -79,3 +79,19 @@ def kernel_matvec(spec: KernelSpec, X, Y, V):
     for start, block in kernel_blocks(spec, X, Y):
         out[start : start + block.shape[0]] = block @ V
     return out
+
+
+#: Rows per block of the column Gram: products within a block run in the input's dtype, blocks are summed in
+#: float64, so rounding grows with the block, not with n (the compiled engine does the same).
+COLUMN_GRAM_BLOCK_ROWS = 1024
+
+
+def column_gram(X):
+    """X^T X = sum_i x_i x_i^T, d x d in float64."""
+    xp = array_namespace(X)
+    n, d = X.shape
+    out = xp.zeros((d, d), dtype=xp.float64)
+    for start in range(0, n, COLUMN_GRAM_BLOCK_ROWS):
+        Z = X[start : start + COLUMN_GRAM_BLOCK_ROWS]
+        out += Z.T @ Z
+    return out

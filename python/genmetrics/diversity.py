@@ -79,7 +79,7 @@ def _spectrum(engine, spec, X, method, rank, seed, n_iter):
     if method == "exact":
         return _spectral.exact_spectrum(engine, spec, X)
     if method == "dual":
-        return _spectral.dual_spectrum(spec, X)
+        return _spectral.dual_spectrum(engine, spec, X)
     if method == "nystrom":
         return _spectral.nystrom_spectrum(engine, spec, X, rank, seed, n_iter)
     return _spectral.rff_spectrum(spec, X, rank, seed)
