@@ -11,7 +11,6 @@
 #include <string>
 
 #include "covariance.hpp"
-#include "eigensolver.hpp"
 #include "gram.hpp"
 
 namespace py = pybind11;
@@ -131,26 +130,6 @@ py::array column_gram(const py::array& x_in, int n_threads) {
   });
 }
 
-py::array symmetric_eigenvalues(const py::array& a_in, int n_threads) {
-  return dispatch(a_in, [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    const gm::Matrix<T> a = as_matrix<T>(a_in, "A");
-    if (a.rows != a.cols) throw std::invalid_argument("A: must be square");
-    CArray<T> work({a.rows, a.cols});  // LAPACK overwrites its input: never the caller's array
-    std::copy(a.data, a.data + a.rows * a.cols, work.mutable_data());
-    CArray<T> eigenvalues(a.rows);
-    T* work_data = work.mutable_data();
-    T* w = eigenvalues.mutable_data();
-    int info;
-    {
-      py::gil_scoped_release release;
-      info = gm::symmetric_eigenvalues(work_data, a.rows, w, n_threads);
-    }
-    if (info != 0) throw std::runtime_error("A: the eigensolver did not converge (LAPACK info " + std::to_string(info) + ")");
-    return std::move(eigenvalues);
-  });
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -166,8 +145,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("kernel_matvec", &kernel_matvec, py::arg("X"), py::arg("Y"), py::arg("V"), py::arg("kernel"),
         py::arg("bandwidth"), py::arg("gamma"), py::arg("coef0"), py::arg("degree"), py::arg("n_threads"),
         "K(X, Y) V in float64 without storing K; V has X's dtype.");
-  m.def("symmetric_eigenvalues", &symmetric_eigenvalues, py::arg("A"), py::arg("n_threads"),
-        "Ascending eigenvalues of a symmetric matrix (upper triangle read) in A's precision, LAPACK ?syevd.");
   m.def("column_gram", &column_gram, py::arg("X"), py::arg("n_threads"),
         "X^T X (d x d, float64): blocks of rows multiplied in X's dtype, summed in float64.");
 }

@@ -1,4 +1,4 @@
-// The d x d Gram of the columns, C = sum_i s_i^2 x_i x_i^T (the dual of the n x n row Gram): what the dual
+// The d x d Gram of the columns, C = X^T X = sum_i x_i x_i^T (the dual of the n x n row Gram): what the dual
 // form of linear/cosine Vendi and covariance-based metrics need. Blocks of rows are multiplied in the input's
 // precision and summed into float64, so rounding grows with the block size, not with n.
 #pragma once

@@ -186,6 +186,10 @@ GM_CLONES void apply_kernel(double* tile, index_t rows, index_t cols, index_t ld
 template <class T>
 GM_INLINE bool apply_power_impl(T* tile, index_t rows, index_t cols, index_t ld, double power) {
   if (power == 1.0) return true;
+  if (power == 0.0) {  // k^0 = 1, also for k = 0 (the convention of pow and of NumPy)
+    for (index_t i = 0; i < rows; ++i) std::fill(tile + i * ld, tile + i * ld + cols, T(1));
+    return true;
+  }
   if (power == 2.0) {
     for (index_t i = 0; i < rows; ++i) {
       T* row = tile + i * ld;
@@ -194,7 +198,8 @@ GM_INLINE bool apply_power_impl(T* tile, index_t rows, index_t cols, index_t ld,
     }
     return true;
   }
-  if (power == std::floor(power) && power > 0 && power <= 64) {
+  const bool integral = power == std::floor(power);
+  if (integral && power > 0 && power <= 64) {
     const int whole = static_cast<int>(power);
     for (index_t i = 0; i < rows; ++i) {
       T* row = tile + i * ld;
@@ -208,12 +213,16 @@ GM_INLINE bool apply_power_impl(T* tile, index_t rows, index_t cols, index_t ld,
     }
     return true;
   }
-  bool ok = true;
+  bool ok = true;  // larger integers (pow is exact in sign for them) and fractional powers of k >= 0
   for (index_t i = 0; i < rows; ++i) {
     T* row = tile + i * ld;
     for (index_t j = 0; j < cols; ++j) {
-      if (row[j] < T(0)) ok = false;
-      row[j] = std::pow(row[j] < T(0) ? T(0) : row[j], T(power));
+      T base = row[j];
+      if (!integral && base < T(0)) {
+        ok = false;
+        base = T(0);
+      }
+      row[j] = std::pow(base, T(power));
     }
   }
   return ok;

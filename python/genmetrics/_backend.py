@@ -72,9 +72,6 @@ class CpuBackend:
     def column_gram(self, X):
         return _CORE.column_gram(X, num_threads())
 
-    def eigvalsh(self, A):
-        return _CORE.symmetric_eigenvalues(A, num_threads())
-
 
 class ArrayBackend:
     """The NumPy fallback (and, on GPU arrays, the same code on CuPy)."""
@@ -93,11 +90,6 @@ class ArrayBackend:
 
     def column_gram(self, X):
         return _fallback.column_gram(X)
-
-    def eigvalsh(self, A):
-        from ._array import array_namespace
-
-        return array_namespace(A).linalg.eigvalsh(A)
 
 
 _BACKENDS = {"cpu": CpuBackend(), "numpy": ArrayBackend("numpy")}

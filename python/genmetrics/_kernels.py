@@ -15,7 +15,7 @@ polynomial     (gamma x.y + coef0)^degree                  gamma = 1/d, coef0 = 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,14 +47,6 @@ class KernelSpec:
         """(kernel, bandwidth, gamma, coef0, degree) as the compiled engines take them."""
         return (self.name, self.bandwidth or 1.0, self.gamma or 1.0, float(self.coef0), int(self.degree))
 
-    def describe(self) -> dict:
-        out = {"kernel": self.name}
-        if self.name in TRANSLATION_INVARIANT:
-            out["bandwidth"] = self.bandwidth
-        if self.name == "polynomial":
-            out.update(gamma=self.gamma, coef0=self.coef0, degree=self.degree)
-        return out
-
 
 def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int = BANDWIDTH_SEED) -> float:
     """The median Euclidean distance between distinct rows of a seeded subsample of ``X``.
@@ -71,10 +63,12 @@ def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int
         X = X[xp.asarray(rows)]
     Z = X.astype(xp.float64)
     Z = Z - Z.mean(axis=0)
+    scale = _power_of_two_scale(Z)  # exact; keeps |z|^2 finite for |x| up to the float64 limit
+    Z = Z * scale
     sq = (Z * Z).sum(axis=1)
     d2 = squared_distances(sq[:, None], sq[None, :], Z @ Z.T)
     iu = xp.triu_indices(Z.shape[0], k=1)
-    median = to_float(xp.median(xp.sqrt(d2[iu])))
+    median = to_float(xp.median(xp.sqrt(d2[iu]))) / scale
     if not median > 0:
         raise ValueError(
             "bandwidth: the median distance between samples is 0 (most samples coincide); pass bandwidth= explicitly"
@@ -82,11 +76,15 @@ def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int
     return median
 
 
-def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=1.0, degree=3, **unknown) -> KernelSpec:
+def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=None, degree=None, **unknown) -> KernelSpec:
     """Check the kernel's name and parameters against the data ``X`` and fix the bandwidth."""
     if unknown:
         raise TypeError(f"{', '.join(unknown)}: unexpected kernel parameter(s)")
     name = check_kernel(kernel)
+    if name != "polynomial":
+        for param, value in (("gamma", gamma), ("coef0", coef0), ("degree", degree)):
+            if value is not None:
+                raise TypeError(f"{param}: only the polynomial kernel takes it, not {name!r}")
     if name in TRANSLATION_INVARIANT:
         bandwidth = check_positive(bandwidth, "bandwidth", allow_none=True)
         if bandwidth is None:
@@ -98,28 +96,48 @@ def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=1.0, degree=3, *
         check_nonzero_rows(X)
     if name == "polynomial":
         gamma = 1.0 / X.shape[1] if gamma is None else check_positive(gamma, "gamma")
+        coef0 = 1.0 if coef0 is None else coef0
         if isinstance(coef0, bool) or not isinstance(coef0, (int, float, np.floating, np.integer)) or not math.isfinite(coef0):
             raise ValueError(f"coef0: expected a finite number, got {coef0!r}")
-        degree = check_int(degree, "degree", low=1, high=64)
+        degree = check_int(3 if degree is None else degree, "degree", low=1, high=64)
         return KernelSpec(name, gamma=gamma, coef0=float(coef0), degree=degree)
     return KernelSpec(name)
 
 
-def prepare_inputs(spec: KernelSpec, X, Y=None):
-    """Shift both sets by X's mean for translation-invariant kernels.
+def _power_of_two_scale(*arrays) -> float:
+    """2^-e with 2^(e-1) <= max |a| < 2^e: multiplying by it is exact and brings the values near 1."""
+    xp = array_namespace(arrays[0])
+    largest = max(to_float(xp.abs(a).max()) for a in arrays if a is not None)
+    if not largest > 0 or not math.isfinite(largest):
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(largest)[1])
 
-    rbf and laplacian only see x - y, and |x|^2 + |y|^2 - 2 x.y loses digits in float32 when the
-    embeddings sit far from the origin: centring keeps the norms, and so the rounding, small.
-    The shift makes new arrays, so the caller's are never touched.
+
+def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
+    """What the engines compute on: (engine_spec, X, Y), new arrays, the caller's never touched.
+
+    - rbf and laplacian see only x - y, and |x|^2 + |y|^2 - 2 x.y loses digits in float32 when the embeddings
+      sit far from the origin: both sets are shifted by X's mean.
+    - Dot products overflow (|x| ~ 1e20 in float32) or underflow (|x| ~ 1e-20): the sets are multiplied by a
+      power of two (exact) that brings them near 1, wherever that leaves the result unchanged: always for
+      cosine, rbf and laplacian (with the bandwidth scaled alike), and for linear when the caller's quantity is
+      scale invariant (spectra normalised by the trace). Polynomial kernels are computed as given.
     """
-    if spec.name not in TRANSLATION_INVARIANT:
-        return X, Y
     xp = array_namespace(X)
-    shift = X.astype(xp.float64).mean(axis=0).astype(X.dtype)
-    X = xp.ascontiguousarray(X - shift)
-    if Y is not None:
-        Y = xp.ascontiguousarray(Y - shift)
-    return X, Y
+    if spec.name in TRANSLATION_INVARIANT:
+        shift = X.astype(xp.float64).mean(axis=0).astype(X.dtype)
+        X = X - shift
+        Y = None if Y is None else Y - shift
+    if spec.name in ("cosine", "rbf", "laplacian") or (spec.name == "linear" and scale_invariant):
+        scale = _power_of_two_scale(X, Y)
+        if scale != 1.0:
+            X = X * X.dtype.type(scale)
+            Y = None if Y is None else Y * Y.dtype.type(scale)
+            if spec.bandwidth is not None:
+                spec = replace(spec, bandwidth=spec.bandwidth * scale)
+    X = xp.ascontiguousarray(X)
+    Y = None if Y is None else xp.ascontiguousarray(Y)
+    return spec, X, Y
 
 
 def kernel_diagonal(spec: KernelSpec, X):

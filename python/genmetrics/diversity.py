@@ -21,10 +21,10 @@ import numpy as np
 from . import _spectral
 from ._array import array_namespace, to_float
 from ._backend import get_backend
-from ._kernels import kernel_diagonal, prepare_inputs, resolve_kernel
+from ._kernels import kernel_diagonal
 from ._results import DiversityScore
-from ._validation import check_choice, check_embeddings, check_int, check_order, check_pair
-from .primitives import row_sums_checked
+from ._validation import check_choice, check_embeddings, check_int, check_order
+from .primitives import _inputs, check_finite_result, row_sums_checked
 
 METHODS = ("auto", "exact", "dual", "nystrom", "rff")
 #: method="auto" computes the dense eigendecomposition up to this many samples (about 10 s here), and
@@ -34,12 +34,10 @@ AUTO_EXACT_MAX_N = 5000
 DEFAULT_RANK = 1000
 
 
-def _setup(X, kernel, bandwidth, backend, kernel_params):
+def _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant):
     engine = get_backend(backend)
-    X = check_embeddings(X, "X")
-    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
-    X, _ = prepare_inputs(spec, X)
-    return engine, spec, X
+    spec, engine_spec, X, _ = _inputs(X, None, kernel, bandwidth, kernel_params, scale_invariant)
+    return engine, spec, engine_spec, X
 
 
 def _choose_method(method, spec, n, d, q, rank):
@@ -51,10 +49,10 @@ def _choose_method(method, spec, n, d, q, rank):
     if method == "auto":
         if rank is not None:
             method = "nystrom"
+        elif spec.name in ("linear", "cosine") and d < n:
+            method = "dual"  # O(n d^2); for q = 2 no eigendecomposition either
         elif q == 2:
             method = "exact"  # computed from the fused sum of k^2, no eigendecomposition
-        elif spec.name in ("linear", "cosine") and d < n:
-            method = "dual"
         elif n <= AUTO_EXACT_MAX_N:
             method = "exact"
         else:
@@ -68,11 +66,25 @@ def _choose_method(method, spec, n, d, q, rank):
     return method, rank
 
 
+def _inverse_sum_of_squares(trace: float, squares: float) -> float:
+    """1 / sum lambda^2 = trace(K)^2 / ||K||_F^2, with the zero matrix turned into a named error."""
+    if not (trace > 0 and squares > 0):
+        raise ValueError("X: the kernel matrix is zero (are all rows zero?); its spectrum is undefined")
+    return trace * trace / squares
+
+
 def _sum_of_squares_score(engine, spec, X) -> float:
-    """1 / sum lambda^2 = trace(K)^2 / sum_ij k_ij^2, from the fused reduction: no n x n memory, no eig."""
+    """trace(K)^2 / sum_ij k_ij^2 from the fused reduction: no n x n memory, no eig."""
     trace = to_float(kernel_diagonal(spec, X).sum())
     squares = to_float(row_sums_checked(engine, spec, X, None, 2.0).sum())
-    return trace * trace / squares
+    return _inverse_sum_of_squares(trace, squares)
+
+
+def _dual_sum_of_squares_score(engine, spec, X) -> float:
+    """Linear/cosine: ||K||_F = ||X^T X||_F and trace(K) = trace(X^T X), from the d x d dual in O(n d^2)."""
+    C = _spectral.dual_gram(engine, spec, X)
+    xp = array_namespace(C)
+    return _inverse_sum_of_squares(to_float(xp.trace(C)), to_float((C * C).sum()))
 
 
 def _spectrum(engine, spec, X, method, rank, seed, n_iter):
@@ -138,14 +150,16 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
     q = check_order(q)
     seed = check_int(seed, "seed", low=0)
     n_iter = check_int(n_iter, "n_iter", low=0)
-    engine, spec, X = _setup(X, kernel, bandwidth, backend, kernel_params)
+    engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=True)
     n, d = X.shape
     method, rank = _choose_method(method, spec, n, d, q, rank)
     info = dict(metric="vendi", q=q, kernel=spec.name, bandwidth=spec.bandwidth, method=method,
                 backend=engine.name, n=n)
-    if method == "exact" and q == 2:
-        return DiversityScore(_sum_of_squares_score(engine, spec, X), **info)
-    spectrum = _spectrum(engine, spec, X, method, rank, seed, n_iter)
+    if q == 2 and method == "exact":
+        return DiversityScore(_sum_of_squares_score(engine, engine_spec, X), **info)
+    if q == 2 and method == "dual":
+        return DiversityScore(_dual_sum_of_squares_score(engine, engine_spec, X), **info)
+    spectrum = _spectrum(engine, engine_spec, X, method, rank, seed, n_iter)
     return DiversityScore(
         _spectral.hill_number(spectrum, q),
         rank=rank,
@@ -154,27 +168,42 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
     )
 
 
-def vendi_from_eigenvalues(eigenvalues, q=1) -> float:
-    """Vendi score of order q of a probability vector of eigenvalues (normalised to sum 1 here).
+def _check_positive_semidefinite(w, name: str, eps: float):
+    """Round-off makes tiny negative eigenvalues; a clearly negative one means the input is not a kernel."""
+    w = np.asarray(w, dtype=np.float64)
+    largest = float(np.abs(w).max())
+    if float(w.min()) < -max(1e-6, 100 * w.size * eps) * largest:
+        raise ValueError(f"{name}: has a negative eigenvalue {float(w.min()):.3g} (largest {largest:.3g}); "
+                         "a kernel matrix must be positive semi-definite")
 
-    Round-off negatives are clipped to 0; the zero tolerance for q = 0 is len * eps * max.
+
+def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
+    """Vendi score of order q of the eigenvalues of a kernel matrix (normalised to sum 1 here).
+
+    Round-off negatives (below 1e-6 of the largest) are clipped to 0; clearly negative ones are an error;
+    the zero tolerance for q = 0 is len * eps * max. ``backend`` is accepted for a uniform signature
+    (nothing here needs an engine).
     """
     q = check_order(q)
+    get_backend(backend)
     w = np.asarray(eigenvalues, dtype=np.float64).ravel()
     if w.size == 0:
         raise ValueError("eigenvalues: empty")
     if not np.all(np.isfinite(w)):
         raise ValueError("eigenvalues: contains NaN or infinite values")
-    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact")
+    _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
+    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size)
     return _spectral.hill_number(spectrum, q)
 
 
-def vendi_from_gram(K, q=1) -> DiversityScore:
+def vendi_from_gram(K, q=1, backend=None) -> DiversityScore:
     """Vendi score of order q of a given kernel matrix K (n x n, symmetric positive semi-definite).
 
-    The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1.
+    The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1. K must be symmetric (to 1e-6 of
+    its largest entry) and positive semi-definite (up to round-off).
     """
     q = check_order(q)
+    engine = get_backend(backend)
     K = check_embeddings(K, "K")
     xp = array_namespace(K)
     n = K.shape[0]
@@ -188,8 +217,10 @@ def vendi_from_gram(K, q=1) -> DiversityScore:
     if not to_float(xp.trace(K)) > 0:
         raise ValueError("K: trace must be > 0")
     w = xp.linalg.eigvalsh((K + K.T) / 2)
-    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact")
-    return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact", n=n)
+    _check_positive_semidefinite(_spectral._host(w), "K", eps)
+    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact", n)
+    return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact",
+                          backend=engine.name, n=n)
 
 
 def rke(X, kernel="rbf", bandwidth=None, method="exact", backend=None, rank=None, seed=0,
@@ -218,16 +249,10 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
     The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
     """
     engine = get_backend(backend)
-    X, Y = check_pair(X, Y)
-    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
-    if spec.name == "cosine":
-        from ._validation import check_nonzero_rows
-
-        check_nonzero_rows(Y, "Y")
-    X, Y = prepare_inputs(spec, X, Y)
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
     xp = array_namespace(X)
     n, m = X.shape[0], Y.shape[0]
-    K = engine.gram(spec, X, Y).astype(xp.float64) / math.sqrt(n * m)
+    K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
     nuclear = to_float(xp.linalg.svd(K, compute_uv=False).sum())
     value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
     return DiversityScore(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
@@ -242,8 +267,8 @@ def intdiv(X, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_param
     q = check_order(q)
     if math.isinf(q):
         raise ValueError("q: must be finite for intdiv")
-    engine, spec, X = _setup(X, kernel, bandwidth, backend, kernel_params)
+    engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=False)
     n = X.shape[0]
-    total = to_float(row_sums_checked(engine, spec, X, None, q, name="q").sum())
+    total = to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, None, q, name="q").sum(), spec))
     return DiversityScore(1.0 - total / (n * n), metric="intdiv", q=q, kernel=spec.name, bandwidth=spec.bandwidth,
                           method="exact", backend=engine.name, n=n)

@@ -1,25 +1,38 @@
 """The engine's primitives as public functions: Gram matrices and fused kernel reductions."""
 from __future__ import annotations
 
-from ._array import to_float
+from ._array import array_namespace, to_float
 from ._backend import get_backend
 from ._kernels import prepare_inputs, resolve_kernel
-from ._validation import check_embeddings, check_order, check_pair
+from ._validation import check_embeddings, check_nonzero_rows, check_order, check_pair
 
 
-def _inputs(X, Y, kernel, bandwidth, kernel_params):
-    """Validate (X, Y), resolve the kernel (bandwidth from X), and shift for translation-invariant kernels."""
+def _inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False):
+    """Validate (X, Y), resolve the kernel (bandwidth from X), and prepare what the engines compute on.
+
+    Returns (spec, engine_spec, X, Y): ``spec`` as the user sees it (the bandwidth chosen), ``engine_spec``
+    with the bandwidth in the units of the shifted and rescaled arrays (see ``_kernels.prepare_inputs``).
+    """
     if Y is None:
         X = check_embeddings(X, "X")
     else:
         X, Y = check_pair(X, Y)
     spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
     if Y is not None and spec.name == "cosine":
-        from ._validation import check_nonzero_rows
-
         check_nonzero_rows(Y, "Y")
-    X, Y = prepare_inputs(spec, X, Y)
-    return spec, X, Y
+    engine_spec, X, Y = prepare_inputs(spec, X, Y, scale_invariant)
+    return spec, engine_spec, X, Y
+
+
+def check_finite_result(value, spec, name="X"):
+    """Linear and polynomial kernels are computed as given: their values can overflow."""
+    xp = array_namespace(value)
+    if not bool(xp.all(xp.isfinite(value))):
+        raise ValueError(
+            f"{name}: the {spec.name} kernel overflows for these values; rescale the embeddings "
+            "(or use a scale-free kernel such as cosine)"
+        )
+    return value
 
 
 def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_params):
@@ -43,8 +56,8 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
     array (n, m) of the inputs' dtype (float32 or float64).
     """
     engine = get_backend(backend)
-    spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
-    return engine.gram(spec, X, Y)
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
+    return check_finite_result(engine.gram(engine_spec, X, Y), spec)
 
 
 def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> float:
@@ -57,8 +70,8 @@ def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None
     power = check_order(power, "power")
     if power == float("inf"):
         raise ValueError("power: must be finite")
-    spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
-    return to_float(row_sums_checked(engine, spec, X, Y, power).sum())
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
+    return to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
 
 
 def row_sums_checked(engine, spec, X, Y, power, name="power"):
