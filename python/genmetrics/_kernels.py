@@ -64,7 +64,8 @@ def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int
     Z = X.astype(xp.float64)
     Z = Z - Z.mean(axis=0)
     scale = _power_of_two_scale(Z)  # exact; keeps |z|^2 finite for |x| up to the float64 limit
-    Z = Z * scale
+    if scale != 1.0:
+        Z = Z * scale
     sq = (Z * Z).sum(axis=1)
     d2 = squared_distances(sq[:, None], sq[None, :], Z @ Z.T)
     iu = xp.triu_indices(Z.shape[0], k=1)
@@ -104,11 +105,16 @@ def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=None, degree=Non
     return KernelSpec(name)
 
 
+#: Values whose magnitudes lie in [2^-32, 2^32] give dot products far from float32's overflow and underflow
+#: (for any d below 2^20): only outside it are the sets rescaled.
+SAFE_MAGNITUDE = 2.0**32
+
+
 def _power_of_two_scale(*arrays) -> float:
-    """2^-e with 2^(e-1) <= max |a| < 2^e: multiplying by it is exact and brings the values near 1."""
-    xp = array_namespace(arrays[0])
-    largest = max(to_float(xp.abs(a).max()) for a in arrays if a is not None)
-    if not largest > 0 or not math.isfinite(largest):
+    """1, or 2^-e with 2^(e-1) <= max |a| < 2^e when max |a| is outside the safe range: multiplying by it is
+    exact and brings the values near 1."""
+    largest = max(max(to_float(a.max()), -to_float(a.min())) for a in arrays if a is not None)
+    if not math.isfinite(largest) or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE or largest == 0:
         return 1.0
     return math.ldexp(1.0, -math.frexp(largest)[1])
 

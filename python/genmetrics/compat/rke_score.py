@@ -42,6 +42,8 @@ import numpy as np
 
 import genmetrics as gm
 
+from ._callable import gram_from_callable
+
 __all__ = ["RKE", "gaussian_kernel"]
 
 
@@ -100,25 +102,6 @@ def _features(X):
     return X
 
 
-def _callable_gram(kernel_function, X, Y=None):
-    """Kernel matrix from a Python kernel function, one call per pair (per unordered pair if Y is None)."""
-    n = X.shape[0]
-    if Y is None:
-        K = np.empty((n, n), dtype=np.float64)
-        for i in range(n):
-            for j in range(i, n):
-                K[i, j] = K[j, i] = float(kernel_function(X[i], X[j]))
-    else:
-        m = Y.shape[0]
-        K = np.empty((n, m), dtype=np.float64)
-        for i in range(n):
-            for j in range(m):
-                K[i, j] = float(kernel_function(X[i], Y[j]))
-    if not np.all(np.isfinite(K)):
-        raise ValueError("kernel_function returned NaN or inf")
-    return K
-
-
 def _nuclear_rrke(K_xy):
     """-log of the squared nuclear norm of an already scaled relative kernel matrix, in float64."""
     singular_values = np.linalg.svd(np.asarray(K_xy, dtype=np.float64), compute_uv=False)
@@ -173,7 +156,7 @@ class RKE:
             return float(gm.kernel_sum(_features(X), kernel="rbf", bandwidth=b, power=2)) / n**2
 
         def with_function(f):
-            K = _callable_gram(f, X)
+            K = gram_from_callable(f, X, name="kernel_function")
             return float(np.sum(K * K)) / n**2
 
         return self._over_bandwidths(with_bandwidth, with_function)
@@ -193,7 +176,7 @@ class RKE:
             return float(gm.rke(_features(X), kernel="rbf", bandwidth=b, method="exact"))
 
         def with_function(f):
-            K = _callable_gram(f, X)
+            K = gram_from_callable(f, X, name="kernel_function")
             return n**2 / float(np.sum(K * K))
 
         return self._over_bandwidths(with_bandwidth, with_function)
@@ -230,7 +213,7 @@ class RKE:
             return value
 
         def with_function(f):
-            K = _callable_gram(f, X, Y) / math.sqrt(X.shape[0] * Y.shape[0])
+            K = gram_from_callable(f, X, Y, name="kernel_function") / math.sqrt(X.shape[0] * Y.shape[0])
             self._k_xy = K
             return _nuclear_rrke(K)
 

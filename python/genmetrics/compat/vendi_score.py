@@ -49,6 +49,9 @@ import sys
 import numpy as np
 
 import genmetrics as gm
+from genmetrics._array import array_namespace
+
+from ._callable import gram_from_callable
 
 __all__ = [
     "weight_K",
@@ -66,15 +69,6 @@ __all__ = [
 
 # ----------------------------------------------------------------------------------------------------
 # helpers (private)
-
-
-def _namespace(a):
-    """The array module of ``a``: CuPy for CuPy arrays, NumPy for everything else."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
 
 
 def _is_scipy_sparse(a):
@@ -130,28 +124,12 @@ def _dual_or_exact(X):
 
 
 def _unit_rows(X):
-    xp = _namespace(X)
+    xp = array_namespace(X)
     X = X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64)
     norms = xp.linalg.norm(X, axis=1)
     if bool(xp.any(norms == 0)):
         raise ValueError("X has rows of zero norm, which cannot be normalised (normalize=True)")
     return X / norms[:, None]
-
-
-def _pairwise(samples, k):
-    """Kernel matrix of a sequence of samples under a Python similarity function (k assumed symmetric:
-    only i <= j is evaluated, as in the reference)."""
-    n = len(samples)
-    if n == 0:
-        raise ValueError("samples is empty")
-    if not callable(k):
-        raise TypeError("k must be a callable similarity function k(a, b)")
-    K = np.empty((n, n), dtype=np.float64)
-    for i in range(n):
-        a = samples[i]
-        for j in range(i, n):
-            K[i, j] = K[j, i] = float(k(a, samples[j]))
-    return K
 
 
 def _elementwise_power(K, q):
@@ -161,7 +139,7 @@ def _elementwise_power(K, q):
     q = float(q)
     if not np.isfinite(q) or q < 0:
         raise ValueError(f"q must be a finite number >= 0, got {q!r}")
-    xp = _namespace(K)
+    xp = array_namespace(K)
     K = K.astype(np.float64)
     if not bool(xp.all(xp.isfinite(K))):
         raise ValueError("K contains NaN or inf")
@@ -183,7 +161,7 @@ def weight_K(K, p=None):
     K = _square_matrix(K)
     if p is None:
         return K / K.shape[0]
-    xp = _namespace(K)
+    xp = array_namespace(K)
     s = xp.sqrt(_weights(p, K.shape[0], xp))
     return K * s[:, None] * s[None, :]
 
@@ -196,7 +174,7 @@ def normalize_K(K):
     is returned dense.
     """
     K = _square_matrix(K)
-    xp = _namespace(K)
+    xp = array_namespace(K)
     diag = xp.diagonal(K)
     if not bool(xp.all(diag > 0)):
         raise ValueError("K must have a positive diagonal to be normalised (normalize=True)")
@@ -254,7 +232,7 @@ def score_X(X, q=1, p=None, normalize=True):
     if p is None:
         kernel = "cosine" if normalize else "linear"
         return float(gm.vendi(X, q=q, kernel=kernel, method=_dual_or_exact(X)))
-    xp = _namespace(X)
+    xp = array_namespace(X)
     w = _weights(p, X.shape[0], xp)
     Xw = _unit_rows(X) if normalize else X.astype(np.float64)
     Xw = Xw * xp.sqrt(w)[:, None]
@@ -282,7 +260,7 @@ def score(samples, k, q=1, p=None, normalize=False):
     ``k`` is called once per unordered pair (n (n + 1) / 2 calls), then the matrix is scored by
     :func:`score_K`; same fixes as there.
     """
-    return score_K(_pairwise(samples, k), q=q, p=p, normalize=normalize)
+    return score_K(gram_from_callable(k, samples), q=q, p=p, normalize=normalize)
 
 
 def intdiv_K(K, q=1, p=None):
@@ -297,7 +275,7 @@ def intdiv_K(K, q=1, p=None):
     Kq = _elementwise_power(K, q)
     if p is None:
         return 1.0 - float(Kq.mean())
-    xp = _namespace(Kq)
+    xp = array_namespace(Kq)
     w = _weights(p, Kq.shape[0], xp)
     return 1.0 - float(w @ Kq @ w)
 
@@ -325,7 +303,7 @@ def intdiv(elems, k, q=1, p=None):
 
     Fixed here: the reference raises ``NameError`` (it refers to an undefined variable).
     """
-    return intdiv_K(_pairwise(elems, k), q=q, p=p)
+    return intdiv_K(gram_from_callable(k, elems), q=q, p=p)
 
 
 # ``from vendi_score import vendi`` becomes ``from genmetrics.compat.vendi_score import vendi``.
