@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 
-import numpy as np
 
 import genmetrics as gm
 from _common import gemm_rate, machine, measure, mixture, table
