@@ -27,12 +27,18 @@ void column_gram(const Matrix<T>& x, double* out, int n_threads) {
     std::vector<double> sum(ni * nj, 0.0);
     for (index_t r0 = 0; r0 < x.rows; r0 += block_rows) {
       const index_t rows = std::min(block_rows, x.rows - r0);
-      gemm_tn(blas_int(ni), blas_int(nj), blas_int(rows), x.row(r0) + i0, blas_int(d), x.row(r0) + j0, blas_int(d),
-              product.data(), blas_int(nj));
-      for (index_t k = 0; k < ni * nj; ++k) sum[k] += double(product[k]);
+      if (bi == bj) {  // a diagonal tile is symmetric: its upper triangle by SYRK, half the flops
+        syrk_upper_tn(blas_int(ni), blas_int(rows), x.row(r0) + i0, blas_int(d), product.data(), blas_int(nj));
+        for (index_t i = 0; i < ni; ++i)
+          for (index_t j = i; j < nj; ++j) sum[i * nj + j] += double(product[i * nj + j]);
+      } else {
+        gemm_tn(blas_int(ni), blas_int(nj), blas_int(rows), x.row(r0) + i0, blas_int(d), x.row(r0) + j0, blas_int(d),
+                product.data(), blas_int(nj));
+        for (index_t k = 0; k < ni * nj; ++k) sum[k] += double(product[k]);
+      }
     }
     for (index_t i = 0; i < ni; ++i)
-      for (index_t j = 0; j < nj; ++j) {
+      for (index_t j = bi == bj ? i : 0; j < nj; ++j) {
         out[(i0 + i) * d + j0 + j] = sum[i * nj + j];
         out[(j0 + j) * d + i0 + i] = sum[i * nj + j];
       }
