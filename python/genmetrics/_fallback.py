@@ -6,6 +6,8 @@ sums are accumulated in float64, as in the compiled engine.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ._array import array_namespace
 from ._kernels import KernelSpec, apply_kernel
 
@@ -24,7 +26,11 @@ def _row_factors(spec: KernelSpec, X):
 
 
 def kernel_blocks(spec: KernelSpec, X, Y=None):
-    """Yield (row_start, block of k(x_i, y_j) for the rows of the block and every y_j)."""
+    """Yield (row_start, block of k(x_i, y_j) for the rows of the block and every y_j).
+
+    Overflow of linear/polynomial values is left to the caller's finiteness check (a named ValueError),
+    so NumPy's overflow warnings are silenced around the block's computation rather than printed before it.
+    """
     xp = array_namespace(X)
     symmetric = Y is None
     Y = X if symmetric else Y
@@ -33,14 +39,15 @@ def kernel_blocks(spec: KernelSpec, X, Y=None):
     step = max(1, BLOCK_BYTES // (max(Y.shape[0], 1) * X.dtype.itemsize))
     for start in range(0, X.shape[0], step):
         stop = min(start + step, X.shape[0])
-        block = apply_kernel(
-            spec,
-            X[start:stop] @ Y.T,
-            None if x_sq is None else x_sq[start:stop],
-            y_sq,
-            None if x_inv is None else x_inv[start:stop],
-            y_inv,
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            block = apply_kernel(
+                spec,
+                X[start:stop] @ Y.T,
+                None if x_sq is None else x_sq[start:stop],
+                y_sq,
+                None if x_inv is None else x_inv[start:stop],
+                y_inv,
+            )
         if symmetric and spec.unit_diagonal:  # k(x, x) = 1 exactly, whatever the rounding of |x|^2 - x.x
             rows = xp.arange(stop - start)
             block[rows, rows + start] = 1
@@ -66,9 +73,10 @@ def kernel_row_sums(spec: KernelSpec, X, Y=None, power: float = 1.0):
             if bool(xp.any(block < 0)):
                 ok = False
             block = xp.maximum(block, 0)
-        if power != 1:
-            block = block ** block.dtype.type(power)
-        out[start : start + block.shape[0]] = block.sum(axis=1, dtype=xp.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: the caller's named error
+            if power != 1:
+                block = block ** block.dtype.type(power)
+            out[start : start + block.shape[0]] = block.sum(axis=1, dtype=xp.float64)
     return out, ok
 
 
