@@ -19,8 +19,8 @@ KERNEL_ALIASES = {"gaussian": "rbf"}
 def check_embeddings(X, name: str = "X", min_rows: int = 1):
     """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
 
-    float32 and float64 are kept; other real dtypes (integers, bool, float16) become float64
-    (float16 becomes float32). NaN/inf, non-2-D and empty arrays are rejected.
+    float32 and float64 are kept, float16 becomes float32, integers and bool become float64.
+    NaN/inf, non-2-D and empty arrays are rejected.
     """
     xp = array_namespace(X)
     if not is_device_array(X):
