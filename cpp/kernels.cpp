@@ -8,7 +8,7 @@
 
 #include "parallel.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(GM_HAVE_TARGET_CLONES)
 #define GM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define GM_CLONES
