@@ -13,17 +13,19 @@ namespace {
 template <class T>
 struct KernelEpilogue {
   KernelParams kp;
-  std::vector<T> x_factor, y_factor;
+  bool symmetric;
+  std::vector<T> x_factor, y_factor;  // y_factor stays empty when Y is X: x_factor serves both
 
-  KernelEpilogue(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const KernelParams& params, int n_threads)
-      : kp(params), x_factor(row_factors(x.data, x.rows, x.cols, params.kind, n_threads)) {
-    y_factor = symmetric ? x_factor : row_factors(y.data, y.rows, y.cols, params.kind, n_threads);
+  KernelEpilogue(const Matrix<T>& x, const Matrix<T>& y, bool symmetric_, const KernelParams& params, int n_threads)
+      : kp(params), symmetric(symmetric_), x_factor(row_factors(x.data, x.rows, x.cols, params.kind, n_threads)) {
+    if (!symmetric) y_factor = row_factors(y.data, y.rows, y.cols, params.kind, n_threads);
   }
 
   void operator()(const TileView<T>& tile) const {
+    const std::vector<T>& y_of_tile = symmetric ? x_factor : y_factor;
     apply_kernel(tile.values, tile.rows, tile.cols, tile.ld, kp,
                  x_factor.empty() ? nullptr : x_factor.data() + tile.row_begin,
-                 y_factor.empty() ? nullptr : y_factor.data() + tile.col_begin);
+                 y_of_tile.empty() ? nullptr : y_of_tile.data() + tile.col_begin);
     if (tile.diagonal && unit_diagonal(kp.kind))
       for (index_t i = 0; i < tile.rows; ++i) tile.values[i * tile.ld + i] = T(1);
   }
@@ -114,38 +116,52 @@ struct MatVecAccumulator {
   }
 };
 
+// The setup every Gram primitive shares: Y = X or not, the kernel epilogue, the tile shape.
+template <class T>
+struct GramPass {
+  const Matrix<T>& x;
+  bool symmetric;
+  const Matrix<T>& other;
+  TileShape shape;
+  KernelEpilogue<T> kernel;
+  int n_threads;
+
+  GramPass(const Matrix<T>& x_, const Matrix<T>* y, const KernelParams& kp, int threads)
+      : x(x_), symmetric(y == nullptr), other(y == nullptr ? x_ : *y),
+        shape(default_tile_shape(x_.rows, other.rows, symmetric)), kernel(x_, other, symmetric, kp, threads),
+        n_threads(std::max(threads, 1)) {}
+
+  template <class Handler>
+  void run(Handler& handler) {
+    for_each_tile(x, other, symmetric, shape, n_threads, handler);
+  }
+};
+
 }  // namespace
 
 template <class T>
 void gram(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, T* out, int n_threads) {
-  const bool symmetric = y == nullptr;
-  const Matrix<T>& other = symmetric ? x : *y;
-  KernelEpilogue<T> kernel(x, other, symmetric, kp, n_threads);
-  GramWriter<T> writer{kernel, out, other.rows};
-  for_each_tile(x, other, symmetric, default_tile_shape(x.rows, other.rows, symmetric), n_threads, writer);
+  GramPass<T> pass(x, y, kp, n_threads);
+  GramWriter<T> writer{pass.kernel, out, pass.other.rows};
+  pass.run(writer);
 }
 
 template <class T>
 bool kernel_row_sums(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, double power, double* row_out,
                      int n_threads) {
-  const bool symmetric = y == nullptr;
-  const Matrix<T>& other = symmetric ? x : *y;
-  KernelEpilogue<T> kernel(x, other, symmetric, kp, n_threads);
-  RowSumReducer<T> reducer(kernel, power, x.rows, std::max(n_threads, 1));
-  for_each_tile(x, other, symmetric, default_tile_shape(x.rows, other.rows, symmetric), n_threads, reducer);
+  GramPass<T> pass(x, y, kp, n_threads);
+  RowSumReducer<T> reducer(pass.kernel, power, x.rows, pass.n_threads);
+  pass.run(reducer);
   return reducer.finish(row_out);
 }
 
 template <class T>
 void kernel_matvec(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, const T* v, index_t b,
                    double* out, int n_threads) {
-  const bool symmetric = y == nullptr;
-  const Matrix<T>& other = symmetric ? x : *y;
-  KernelEpilogue<T> kernel(x, other, symmetric, kp, n_threads);
-  const TileShape shape = default_tile_shape(x.rows, other.rows, symmetric);
+  GramPass<T> pass(x, y, kp, n_threads);
   std::fill(out, out + x.rows * b, 0.0);
-  MatVecAccumulator<T> acc(kernel, v, b, out, x.rows, shape.rows, std::max(n_threads, 1));
-  for_each_tile(x, other, symmetric, shape, n_threads, acc);
+  MatVecAccumulator<T> acc(pass.kernel, v, b, out, x.rows, pass.shape.rows, pass.n_threads);
+  pass.run(acc);
 }
 
 #define GM_INSTANTIATE(T)                                                                                    \
