@@ -34,8 +34,9 @@ def test_rbf_with_scaled_bandwidth_is_scale_free(backend, factor, q):
 
 def test_float64_extremes(backend):
     assert float(gm.vendi(R * 1e300, q=2, backend=backend)) == pytest.approx(ref.ref_vendi(R, q=2), rel=1e-10)
-    assert float(gm.rke(R * 1e300, backend=backend)) == pytest.approx(
-        gm.rke(R, bandwidth=float(gm.rke(R).bandwidth)), rel=1e-10)
+    scaled = gm.rke(R * 1e300, backend=backend)
+    assert scaled.bandwidth == pytest.approx(ref.ref_median_bandwidth(R) * 1e300, rel=1e-12)
+    assert float(scaled) == pytest.approx(ref.ref_rke(R, bandwidth=ref.ref_median_bandwidth(R)), rel=1e-10)
 
 
 def test_linear_gram_overflow_is_a_named_error(backend):
