@@ -12,6 +12,7 @@
 
 #include "covariance.hpp"
 #include "gram.hpp"
+#include "neighbors.hpp"
 
 namespace py = pybind11;
 
@@ -130,6 +131,107 @@ py::array column_gram(const py::array& x_in, int n_threads) {
   });
 }
 
+template <class T>
+gm::PointSet<T> point_set(const py::array& tile, const py::array& exact, double scale, const char* name) {
+  gm::PointSet<T> set{as_matrix<T>(tile, name), as_matrix<T>(exact, name).data, scale};
+  const gm::Matrix<T> e = as_matrix<T>(exact, name);
+  if (e.rows != set.tile.rows || e.cols != set.tile.cols)
+    throw std::invalid_argument(std::string(name) + ": the exact and tile arrays differ in shape");
+  return set;
+}
+
+py::tuple knn(const py::array& q_tile, const py::array& q_exact, const std::optional<py::array>& r_tile,
+              const std::optional<py::array>& r_exact, double scale, index_t k, int n_threads) {
+  return dispatch(q_tile, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const gm::PointSet<T> queries = point_set<T>(q_tile, q_exact, scale, "queries");
+    std::optional<gm::PointSet<T>> refs;
+    if (r_tile) {
+      if (!r_exact) throw std::invalid_argument("refs: the exact array is missing");
+      refs = point_set<T>(*r_tile, *r_exact, scale, "refs");
+      if (refs->tile.cols != queries.tile.cols) throw std::invalid_argument("refs: feature dimension differs");
+    }
+    const index_t available = refs ? refs->tile.rows : queries.tile.rows - 1;
+    if (k < 1 || k > available) throw std::invalid_argument("k: must be in [1, number of candidate neighbours]");
+    CArray<double> distance({queries.tile.rows, k});
+    CArray<std::int64_t> index({queries.tile.rows, k});
+    double* d = distance.mutable_data();
+    std::int64_t* i = index.mutable_data();
+    {
+      py::gil_scoped_release release;
+      gm::knn(queries, refs ? &*refs : nullptr, k, d, i, n_threads);
+    }
+    return py::make_tuple(distance, index);
+  });
+}
+
+// Outputs of one direction of a ball query, allocated as requested.
+struct SideOutputs {
+  std::optional<CArray<std::int64_t>> counts, nearest_index;
+  std::optional<CArray<double>> nearest_distance, max_ratio;
+  std::optional<CArray<double>> radius, weight;  // inputs, kept alive
+
+  gm::BallSide make(index_t queries, index_t refs, const std::optional<py::array>& radius_in, bool nearest,
+                    const std::optional<py::array>& weight_in, const char* name) {
+    gm::BallSide side;
+    auto per_ref = [&](const py::array& a) {
+      CArray<double> v = CArray<double>::ensure(a);
+      if (!v || v.ndim() != 1 || v.shape(0) != refs)
+        throw std::invalid_argument(std::string(name) + ": expected one float64 value per reference");
+      return v;
+    };
+    if (radius_in) {
+      radius = per_ref(*radius_in);
+      side.ref_radius = radius->data();
+      counts.emplace(queries);
+      side.counts = counts->mutable_data();
+    }
+    if (nearest) {
+      nearest_distance.emplace(queries);
+      nearest_index.emplace(queries);
+      side.nearest_distance = nearest_distance->mutable_data();
+      side.nearest_index = nearest_index->mutable_data();
+    }
+    if (weight_in) {
+      weight = per_ref(*weight_in);
+      side.ref_weight = weight->data();
+      max_ratio.emplace(queries);
+      side.max_ratio = max_ratio->mutable_data();
+    }
+    return side;
+  }
+
+  void into(py::dict& out, const std::string& prefix) const {
+    if (counts) out[(prefix + "counts").c_str()] = *counts;
+    if (nearest_distance) out[(prefix + "nearest_distance").c_str()] = *nearest_distance;
+    if (nearest_index) out[(prefix + "nearest_index").c_str()] = *nearest_index;
+    if (max_ratio) out[(prefix + "max_ratio").c_str()] = *max_ratio;
+  }
+};
+
+py::dict ball_query(const py::array& a_tile, const py::array& a_exact, const py::array& b_tile,
+                    const py::array& b_exact, double scale, bool inclusive, const std::optional<py::array>& a_radius,
+                    bool a_nearest, const std::optional<py::array>& a_weight, const std::optional<py::array>& b_radius,
+                    bool b_nearest, int n_threads) {
+  return dispatch(a_tile, [&](auto tag) -> py::dict {
+    using T = decltype(tag);
+    const gm::PointSet<T> a = point_set<T>(a_tile, a_exact, scale, "a");
+    const gm::PointSet<T> b = point_set<T>(b_tile, b_exact, scale, "b");
+    if (a.tile.cols != b.tile.cols) throw std::invalid_argument("b: feature dimension differs from a");
+    SideOutputs a_out, b_out;
+    const gm::BallSide a_side = a_out.make(a.tile.rows, b.tile.rows, a_radius, a_nearest, a_weight, "a_radius");
+    const gm::BallSide b_side = b_out.make(b.tile.rows, a.tile.rows, b_radius, b_nearest, std::nullopt, "b_radius");
+    {
+      py::gil_scoped_release release;
+      gm::ball_query(a, b, inclusive, a_side, b_side, n_threads);
+    }
+    py::dict out;
+    a_out.into(out, "a_");
+    b_out.into(out, "b_");
+    return out;
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -147,4 +249,13 @@ PYBIND11_MODULE(_core, m) {
         "K(X, Y) V in float64 without storing K; V has X's dtype.");
   m.def("column_gram", &column_gram, py::arg("X"), py::arg("n_threads"),
         "X^T X (d x d, float64): blocks of rows multiplied in X's dtype, summed in float64.");
+  m.def("knn", &knn, py::arg("queries"), py::arg("queries_exact"), py::arg("refs"), py::arg("refs_exact"),
+        py::arg("scale"), py::arg("k"), py::arg("n_threads"),
+        "(distances (m, k) float64, indices (m, k) int64): the k nearest refs of every query, decided in float64; "
+        "refs=None: the queries against themselves, self excluded.");
+  m.def("ball_query", &ball_query, py::arg("a"), py::arg("a_exact"), py::arg("b"), py::arg("b_exact"),
+        py::arg("scale"), py::arg("inclusive"), py::arg("a_radius"), py::arg("a_nearest"), py::arg("a_weight"),
+        py::arg("b_radius"), py::arg("b_nearest"), py::arg("n_threads"),
+        "One pass over the (a, b) pairs: for queries a against references b (a_*) and b against a (b_*), "
+        "counts inside the references' radii, the nearest reference, the max weight/distance; a dict of arrays.");
 }

@@ -7,13 +7,8 @@
 #include <stdexcept>
 
 #include "parallel.hpp"
+#include "target.hpp"
 
-#if defined(GM_HAVE_TARGET_CLONES)
-#define GM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define GM_CLONES
-#endif
-#define GM_INLINE inline __attribute__((always_inline))
 
 namespace gm {
 

@@ -60,10 +60,17 @@ void for_each_tile(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const
                    Handler& handler) {
   const index_t row_blocks = (x.rows + shape.rows - 1) / shape.rows;
   const index_t col_blocks = (y.rows + shape.cols - 1) / shape.cols;
+  // Tasks in (wrapped) diagonal order: tiles handed out one after the other touch different row blocks and
+  // different column blocks, so handlers that lock per block (top-k heaps, K V sums) rarely wait.
   std::vector<std::pair<index_t, index_t>> tasks;
   tasks.reserve(symmetric ? row_blocks * (row_blocks + 1) / 2 : row_blocks * col_blocks);
-  for (index_t bi = 0; bi < row_blocks; ++bi)
-    for (index_t bj = symmetric ? bi : 0; bj < col_blocks; ++bj) tasks.emplace_back(bi, bj);
+  if (symmetric) {
+    for (index_t offset = 0; offset < col_blocks; ++offset)
+      for (index_t bi = 0; bi + offset < col_blocks; ++bi) tasks.emplace_back(bi, bi + offset);
+  } else {
+    for (index_t offset = 0; offset < col_blocks; ++offset)
+      for (index_t bi = 0; bi < row_blocks; ++bi) tasks.emplace_back(bi, (bi + offset) % col_blocks);
+  }
 
   const int workers = std::max(1, std::min<int>(n_threads, static_cast<int>(tasks.size())));
   std::vector<std::vector<T>> buffers(workers);

@@ -5,7 +5,8 @@
 (``cuda``/``cupy`` join the same table when the GPU engine lands.)
 
 The choice: the ``backend=`` argument, else the ``GENMETRICS_BACKEND`` environment variable, else the fastest
-available for the arrays' device. Metric modules only call the three primitives below.
+available for the arrays' device. Metric modules only call the primitives below: the Gram family (gram,
+kernel_row_sums, kernel_matvec, column_gram) and the distance family (points, knn, ball_query).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 
 from . import _fallback
 from ._kernels import KernelSpec
+from ._points import prepare_points
 
 _CORE = None
 _CORE_ERROR = "not loaded yet"
@@ -72,6 +74,19 @@ class CpuBackend:
     def column_gram(self, X):
         return _CORE.column_gram(X, num_threads())
 
+    def points(self, *arrays):
+        return prepare_points(*arrays, tiles=True)
+
+    def knn(self, queries, refs, k):
+        if refs is None:
+            return _CORE.knn(queries.tile, queries.exact, None, None, queries.scale, k, num_threads())
+        return _CORE.knn(queries.tile, queries.exact, refs.tile, refs.exact, queries.scale, k, num_threads())
+
+    def ball_query(self, a, b, inclusive, a_radius=None, a_nearest=False, a_weight=None, b_radius=None,
+                   b_nearest=False):
+        return _CORE.ball_query(a.tile, a.exact, b.tile, b.exact, a.scale, inclusive, a_radius, a_nearest, a_weight,
+                                b_radius, b_nearest, num_threads())
+
 
 class ArrayBackend:
     """The NumPy fallback (and, on GPU arrays, the same code on CuPy)."""
@@ -90,6 +105,15 @@ class ArrayBackend:
 
     def column_gram(self, X):
         return _fallback.column_gram(X)
+
+    def points(self, *arrays):
+        return prepare_points(*arrays, tiles=False)
+
+    def knn(self, queries, refs, k):
+        return _fallback.knn(queries, refs, k)
+
+    def ball_query(self, a, b, inclusive, **sides):
+        return _fallback.ball_query(a, b, inclusive, **sides)
 
 
 _BACKENDS = {"cpu": CpuBackend(), "numpy": ArrayBackend("numpy")}

@@ -103,3 +103,132 @@ def column_gram(X):
         Z = X[start : start + COLUMN_GRAM_BLOCK_ROWS]
         out += Z.T @ Z
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# k-NN and radius queries (the same decisions as cpp/neighbors.cpp; see genmetrics._points)
+# ----------------------------------------------------------------------------------------------------------
+#
+# Blocks of float64 distances from dot products, then exact float64 distances from explicit differences for
+# every pair that could decide a result: the k-NN candidates within twice the rounding margin of the k-th
+# value, the pairs within the margin of a radius, the near-nearest. Memory O(block x m).
+
+
+def _distance_blocks(queries, refs, symmetric: bool):
+    """Yield (start, stop, Q block, squared norms of Q, approximate squared distances to every reference)."""
+    from ._points import margin_coefficient  # noqa: PLC0415 (cycle-free, kept local to the distance engine)
+
+    xp = array_namespace(queries.exact)
+    R = refs.tile_block(0, refs.rows)
+    r_sq = (R * R).sum(axis=1)
+    coef = margin_coefficient(R.shape[1])
+    step = max(1, BLOCK_BYTES // (max(refs.rows, 1) * 8))
+    for start in range(0, queries.rows, step):
+        stop = min(start + step, queries.rows)
+        Q = queries.tile_block(start, stop)
+        q_sq = (Q * Q).sum(axis=1)
+        approx = q_sq[:, None] + r_sq[None, :] - 2.0 * (Q @ R.T)
+        if symmetric:  # a point is not its own neighbour
+            rows = xp.arange(stop - start)
+            approx[rows, rows + start] = xp.inf
+        yield start, stop, approx, coef * (q_sq[:, None] + r_sq[None, :]), r_sq, q_sq, coef
+
+
+def _exact(queries, refs, q_index, r_index):
+    from ._points import exact_sq_distances  # noqa: PLC0415
+
+    return exact_sq_distances(queries.exact, refs.exact, q_index, r_index)
+
+
+def _select_smallest(xp, q_local, r_index, e, rows: int, k: int):
+    """Per query row, the k smallest (e, index) pairs among the candidates (each row has at least k)."""
+    order = xp.lexsort(xp.stack([r_index, e, q_local]))
+    q_sorted = q_local[order]
+    first = xp.searchsorted(q_sorted, xp.arange(rows))
+    take = order[first[:, None] + xp.arange(k)[None, :]]
+    return e[take], r_index[take]
+
+
+def knn(queries, refs=None, k: int = 1):
+    """(distances (m, k) float64, indices (m, k) int64); refs=None: queries against themselves, self excluded."""
+    xp = array_namespace(queries.exact)
+    symmetric = refs is None
+    refs = queries if symmetric else refs
+    distance = xp.empty((queries.rows, k), dtype=xp.float64)
+    index = xp.empty((queries.rows, k), dtype=xp.int64)
+    for start, stop, approx, _, r_sq, q_sq, coef in _distance_blocks(queries, refs, symmetric):
+        kth = xp.partition(approx, k - 1, axis=1)[:, k - 1]
+        # every reference whose float64 distance can reach the k-th one: within twice the margin
+        bound = kth + 2.0 * coef * (q_sq + r_sq.max())
+        q_local, r_index = xp.nonzero(approx <= bound[:, None])
+        e = _exact(queries, refs, q_local + start, r_index)
+        e_k, i_k = _select_smallest(xp, q_local, r_index, e, stop - start, k)
+        distance[start:stop] = xp.sqrt(e_k)
+        index[start:stop] = i_k
+    return distance, index
+
+
+def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=None, b_radius=None,
+               b_nearest=False):
+    """One pass over the (a, b) pairs, both directions; returns a dict like the compiled engine's."""
+    xp = array_namespace(a.exact)
+    out = {}
+    scale2 = a.scale**2
+    inside = (lambda d, r: d <= r) if inclusive else (lambda d, r: d < r)
+    if a_radius is not None:
+        out["a_counts"] = xp.zeros(a.rows, dtype=xp.int64)
+        a_r2 = (a_radius * a_radius) * scale2
+    if b_radius is not None:
+        out["b_counts"] = xp.zeros(b.rows, dtype=xp.int64)
+        b_r2 = (b_radius * b_radius) * scale2
+    if a_nearest:
+        out["a_nearest_distance"] = xp.empty(a.rows, dtype=xp.float64)
+        out["a_nearest_index"] = xp.empty(a.rows, dtype=xp.int64)
+    if b_nearest:
+        best_e = xp.full(b.rows, xp.inf)
+        best_i = xp.full(b.rows, -1, dtype=xp.int64)
+    if a_weight is not None:
+        out["a_max_ratio"] = xp.zeros(a.rows, dtype=xp.float64)
+        w2 = (a_weight * a_weight) * scale2
+    for start, stop, approx, margin, _, _, _ in _distance_blocks(a, b, False):
+        rows = stop - start
+        if a_radius is not None:  # queries a against the balls of b: per row
+            sure = approx + margin < a_r2[None, :]
+            unsure = ~sure & ~(approx - margin > a_r2[None, :])
+            qi, ri = xp.nonzero(unsure)
+            hit = inside(xp.sqrt(_exact(a, b, qi + start, ri)), a_radius[ri])
+            out["a_counts"][start:stop] += sure.sum(axis=1) + xp.bincount(qi, weights=hit.astype(xp.float64), minlength=rows).astype(xp.int64)
+        if b_radius is not None:  # queries b against the balls of a: per column
+            r2 = b_r2[start:stop, None]
+            sure = approx + margin < r2
+            unsure = ~sure & ~(approx - margin > r2)
+            qi, ri = xp.nonzero(unsure)
+            hit = inside(xp.sqrt(_exact(a, b, qi + start, ri)), b_radius[qi + start])
+            out["b_counts"] += sure.sum(axis=0) + xp.bincount(ri, weights=hit.astype(xp.float64), minlength=b.rows).astype(xp.int64)
+        if a_nearest:
+            bound = approx.min(axis=1) + 2.0 * margin.max(axis=1)
+            qi, ri = xp.nonzero(approx <= bound[:, None])
+            e, i = _select_smallest(xp, qi, ri, _exact(a, b, qi + start, ri), rows, 1)
+            out["a_nearest_distance"][start:stop] = xp.sqrt(e[:, 0])
+            out["a_nearest_index"][start:stop] = i[:, 0]
+        if b_nearest:  # per column, merged with the best of the earlier blocks by (distance, index)
+            bound = approx.min(axis=0) + 2.0 * margin.max(axis=0)
+            qi, ri = xp.nonzero(approx <= bound[None, :])
+            e, i = _select_smallest(xp, ri, qi + start, _exact(a, b, qi + start, ri), b.rows, 1)
+            e, i = e[:, 0], i[:, 0]
+            better = (e < best_e) | ((e == best_e) & (i < best_i))
+            best_e = xp.where(better, e, best_e)
+            best_i = xp.where(better, i, best_i)
+        if a_weight is not None:  # max weight / distance: argmax on the fast values, the value in float64
+            with np.errstate(divide="ignore"):
+                ratio2 = xp.where(w2[None, :] > 0, w2[None, :] / xp.maximum(approx, 0.0), -1.0)
+            best = xp.argmax(ratio2, axis=1)
+            rows_idx = xp.arange(rows)
+            d = xp.sqrt(_exact(a, b, rows_idx + start, best))
+            with np.errstate(divide="ignore"):
+                value = xp.where(d > 0, a_weight[best] / d, xp.inf)
+            out["a_max_ratio"][start:stop] = xp.where(ratio2[rows_idx, best] >= 0, value, 0.0)
+    if b_nearest:
+        out["b_nearest_distance"] = xp.sqrt(best_e)
+        out["b_nearest_index"] = best_i
+    return out

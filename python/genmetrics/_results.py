@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
 
 
 class DiversityScore(float):
@@ -62,3 +65,71 @@ class DiversityScore(float):
 
 def _rebuild_score(value, info):
     return DiversityScore(value, **info)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# multi-number results (fidelity, coverage, memorisation): frozen dataclasses
+# ----------------------------------------------------------------------------------------------------------
+
+
+class _Result:
+    """Shared behaviour of the frozen result dataclasses: ``as_dict()`` and a one-line repr of the numbers."""
+
+    _SHOWN: tuple = ()  # the fields the repr shows (the scores); the rest are parameters or arrays
+
+    def as_dict(self) -> dict:
+        """Every field by name; arrays stay NumPy arrays (``.tolist()`` them for JSON)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __repr__(self) -> str:
+        scores = ", ".join(f"{name}={getattr(self, name):.4f}" for name in self._SHOWN)
+        params = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in self._SHOWN and not isinstance(getattr(self, f.name), np.ndarray)
+        )
+        return f"{type(self).__name__}({scores}; {params})"
+
+
+@dataclass(frozen=True, repr=False)
+class PRDC(_Result):
+    """Precision, recall, density and coverage (Naeem et al. 2020), as :func:`genmetrics.prdc` computes them."""
+
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+    k: int
+    n_real: int
+    n_fake: int
+    inclusive: bool = False
+    _SHOWN = ("precision", "recall", "density", "coverage")
+
+
+@dataclass(frozen=True, repr=False)
+class PrecisionRecall(_Result):
+    """Improved precision and recall (Kynkäänniemi et al. 2019), with the realism score of every fake sample."""
+
+    precision: float
+    recall: float
+    k: int
+    n_real: int
+    n_fake: int
+    realism: np.ndarray = field(default=None, compare=False)
+    _SHOWN = ("precision", "recall")
+
+
+@dataclass(frozen=True, repr=False)
+class AlphaPrecision(_Result):
+    """alpha-precision, beta-coverage and authenticity (Alaa et al. 2022), with their curves."""
+
+    delta_precision_alpha: float
+    delta_coverage_beta: float
+    authenticity: float
+    integration: str
+    n_real: int
+    n_fake: int
+    alphas: np.ndarray = field(default=None, compare=False)
+    alpha_precision_curve: np.ndarray = field(default=None, compare=False)
+    beta_coverage_curve: np.ndarray = field(default=None, compare=False)
+    _SHOWN = ("delta_precision_alpha", "delta_coverage_beta", "authenticity")

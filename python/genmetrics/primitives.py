@@ -1,5 +1,10 @@
-"""The engine's primitives as public functions: Gram matrices and fused kernel reductions."""
+"""The engine's primitives as public functions: Gram matrices, fused kernel reductions, k-NN and radius queries."""
 from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
 
 from ._array import array_namespace, to_float
 from ._backend import get_backend
@@ -83,3 +88,116 @@ def row_sums_checked(engine, spec, X, Y, power, name="power"):
             "a fractional power of a negative number is undefined"
         )
     return sums
+
+
+# ----------------------------------------------------------------------------------------------------------
+# distances: k nearest neighbours and radius queries
+# ----------------------------------------------------------------------------------------------------------
+
+
+def check_neighbor_count(k, available: int, name: str = "k", what: str = "X") -> int:
+    """k nearest neighbours need at least k candidates: 1 <= k <= available."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(k).__name__}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"{name}: must be >= 1, got {k}")
+    if k > available:
+        raise ValueError(
+            f"{name}: {k} neighbours requested but {what} offers only {available} candidate(s) per point; "
+            f"use k <= {available}"
+        )
+    return k
+
+
+def knn(X, Y=None, k=5, backend=None):
+    """The k nearest neighbours (Euclidean) in ``X`` of every row of ``Y``, exact.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        The reference set.
+    Y : array (m, d), optional
+        The queries. ``None``: the rows of ``X`` against ``X`` itself, each point excluded from its own
+        neighbours by index (a duplicate of it still counts, at distance 0).
+    k : int
+        1 <= k <= n (k <= n - 1 when ``Y`` is None).
+    backend : {"cpu", "numpy"}, optional
+
+    Returns
+    -------
+    distances : float64 array (m, k)
+        Ascending. d(x, y) = sqrt(sum((x - y)^2)) in float64 from explicit differences, whatever the input
+        dtype: the engine finds candidates on fast float32/float64 tiles and re-checks in float64 every
+        candidate whose order its rounding could change, so the neighbours are those of the float64 distance.
+    indices : int64 array (m, k)
+        Rows of ``X``; equal distances are ordered by the lower index.
+    """
+    engine = get_backend(backend)
+    if Y is None:
+        X = check_embeddings(X, "X")
+        k = check_neighbor_count(k, X.shape[0] - 1, what="X (without the point itself)")
+        (points,) = engine.points(X)
+        return engine.knn(points, None, k)
+    X, Y = check_pair(X, Y)
+    k = check_neighbor_count(k, X.shape[0])
+    refs, queries = engine.points(X, Y)
+    return engine.knn(queries, refs, k)
+
+
+class RadiusQuery(NamedTuple):
+    """For every query y_j: how many reference balls hold it, and its nearest reference."""
+
+    counts: object  # int64 (m,): #{i : d(x_i, y_j) < radii[i]} (<= when inclusive)
+    any: object  # bool (m,): counts > 0
+    nearest_index: object  # int64 (m,): argmin_i d(x_i, y_j), ties by the lower index
+    nearest_distance: object  # float64 (m,)
+
+
+def check_radii(radii, n: int, name: str = "radii"):
+    """One finite radius >= 0 per reference point, as float64."""
+    try:
+        r = np.asarray(radii, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected an array of numbers") from None
+    if r.ndim != 1 or r.shape[0] != n:
+        raise ValueError(f"{name}: expected one radius per reference point, shape ({n},), got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if np.any(r < 0):
+        raise ValueError(f"{name}: radii must be >= 0")
+    return np.ascontiguousarray(r)
+
+
+def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
+    """Per-reference radius queries: which balls B(x_i, radii[i]) hold each query y_j, in one pass.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Reference points, the centres of the balls.
+    Y : array (m, d)
+        Queries.
+    radii : array (n,)
+        One radius per reference, finite and >= 0.
+    inclusive : bool
+        ``False``: inside means d(x_i, y_j) < radii[i] (prdc's convention); ``True``: <= (improved
+        precision/recall's).
+    backend : {"cpu", "numpy"}, optional
+
+    Returns
+    -------
+    RadiusQuery
+        ``counts``, ``any``, ``nearest_index``, ``nearest_distance`` per query. Decisions are those of the
+        float64 distance (see :func:`knn`); comparisons that fall within the fast tiles' rounding margin of a
+        radius are re-checked in float64.
+    """
+    engine = get_backend(backend)
+    X, Y = check_pair(X, Y)
+    radii = check_radii(radii, X.shape[0])
+    if not isinstance(inclusive, (bool, np.bool_)):
+        raise TypeError(f"inclusive: expected True or False, got {type(inclusive).__name__}")
+    refs, queries = engine.points(X, Y)
+    out = engine.ball_query(queries, refs, bool(inclusive), a_radius=radii, a_nearest=True)
+    counts = out["a_counts"]
+    return RadiusQuery(counts, counts > 0, out["a_nearest_index"], out["a_nearest_distance"])

@@ -1,0 +1,101 @@
+"""Point sets prepared for the distance engines (k-NN and radius queries).
+
+Distances are computed twice over, the way FAISS cannot: fast from tiles of dot products,
+|q|^2 + |r|^2 - 2 q.r, and in float64 from explicit differences wherever the fast value lies within its
+rounding margin of a decision. The fast value loses digits when the points sit far from the origin, so the
+tiles are computed on the points shifted by a common centre (the mean of the first set) and multiplied by a
+power of two (exact) that keeps squared norms far from overflow and underflow. The float64 re-checks always
+use the caller's values: the shift never changes a decision, it only makes re-checks rarer.
+
+The definition every decision follows (tests/reference_fidelity.py holds the same in plain NumPy)::
+
+    d(x, y) = sqrt(np.sum((x.astype(float64) - y.astype(float64)) ** 2, axis=-1))
+
+with NumPy's own summation order, so that exact ties (duplicates, integer data) are ties here too.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._array import array_namespace, to_float
+
+#: Rows per chunk when the float64 centre, extent and shifted copies are computed (bounds the float64 scratch).
+CHUNK_ROWS = 4096
+
+#: Shifted magnitudes in [2^-32, 2^32] keep |x|^2 summed over any realistic d far inside float32's range.
+SAFE_MAGNITUDE = 2.0**32
+
+
+@dataclass(frozen=True)
+class Points:
+    """One set of points in a common frame: ``tile = (exact - centre) * scale`` in ``exact``'s dtype."""
+
+    exact: object  # the caller's values, validated and C-contiguous
+    centre: object  # float64 (d,)
+    scale: float  # a power of two
+    tile: object = None  # materialised for the compiled engine; the array engine makes float64 blocks itself
+
+    @property
+    def rows(self) -> int:
+        return int(self.exact.shape[0])
+
+    def tile_block(self, start: int, stop: int):
+        """Rows [start, stop) of the shifted, scaled set in float64 (the array engine's tiles)."""
+        xp = array_namespace(self.exact)
+        return (self.exact[start:stop].astype(xp.float64) - self.centre) * self.scale
+
+
+def _chunks(n: int):
+    for start in range(0, n, CHUNK_ROWS):
+        yield start, min(n, start + CHUNK_ROWS)
+
+
+def prepare_points(*arrays, tiles: bool):
+    """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`."""
+    first = arrays[0]
+    xp = array_namespace(first)
+    centre = xp.zeros(first.shape[1], dtype=xp.float64)
+    for start, stop in _chunks(first.shape[0]):
+        centre += first[start:stop].astype(xp.float64).sum(axis=0)
+    centre /= first.shape[0]
+    largest = 0.0
+    for a in arrays:
+        for start, stop in _chunks(a.shape[0]):
+            largest = max(largest, to_float(xp.abs(a[start:stop].astype(xp.float64) - centre).max()))
+    scale = 1.0
+    if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
+        scale = math.ldexp(1.0, -math.frexp(largest)[1])
+    out = []
+    for a in arrays:
+        tile = None
+        if tiles:
+            tile = xp.empty(a.shape, dtype=a.dtype)
+            for start, stop in _chunks(a.shape[0]):
+                tile[start:stop] = (a[start:stop].astype(xp.float64) - centre) * scale
+        out.append(Points(a, centre, scale, tile))
+    return out
+
+
+def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
+    """|fast - float64| <= coefficient * (|q|^2 + |r|^2) (tile norms) for the array engine's float64 tiles.
+
+    The dot product's error (at most d u |q||r|), the rounding of norms, sum and difference, and the float64
+    sum of squares of the re-check ((d + 1) u over at most 2 (|q|^2 + |r|^2)), with 25 % to spare; the same
+    bound as cpp/neighbors.cpp with tiles in float64.
+    """
+    return 1.25 * ((d + 16) * unit_roundoff + 2 * (d + 2) * 2.0**-53)
+
+
+def exact_sq_distances(Q, R, q_index, r_index):
+    """sum((q - r)^2) in float64 for the pairs (Q[q_index], R[r_index]), in NumPy's summation order."""
+    xp = array_namespace(Q)
+    diff = Q[q_index].astype(xp.float64) - R[r_index].astype(xp.float64)
+    return xp.sum(diff * diff, axis=-1)
+
+
+def as_numpy(a):
+    """A NumPy copy of a device array (for results), or ``a`` itself."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -1,0 +1,329 @@
+"""Fidelity, coverage and memorisation: metrics built on k-nearest-neighbour balls.
+
+Each real point x_i gets a ball of radius r_i, the distance to its k-th nearest *other* real point; each
+generated point y_j likewise a ball of radius s_j among the generated set. Distances are Euclidean, and every
+decision (inside a ball or not, who is nearest) is that of the float64 distance computed from explicit
+differences, ties included (see :mod:`genmetrics._points`). Definitions: shared/METRICS.md.
+
+===========================  ===============================================================================
+:func:`prdc`                 precision, recall, density, coverage (Naeem et al. 2020; prdc 0.2): strict ``<``
+:func:`precision_recall`     improved precision and recall (Kynkäänniemi et al. 2019): ``<=``, realism score
+:func:`alpha_precision`      alpha-precision, beta-coverage, authenticity (Alaa et al. 2022)
+:func:`authenticity`         the memorisation score alone
+===========================  ===============================================================================
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._array import to_float
+from ._backend import get_backend
+from ._points import as_numpy
+from ._results import PRDC, AlphaPrecision, PrecisionRecall
+from ._validation import check_choice, check_embeddings, check_int, check_pair
+from .primitives import check_neighbor_count
+
+
+class DuplicatePointsWarning(UserWarning):
+    """Some points have duplicates among their k nearest neighbours: their balls have radius 0."""
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def _real_and_fake(real, fake, k, real_name="real"):
+    real, fake = check_pair(real, fake, real_name, "fake")
+    k = check_neighbor_count(
+        k, min(real.shape[0], fake.shape[0]) - 1, what=f"the smaller of {real_name} and fake (without the point itself)"
+    )
+    return real, fake, k
+
+
+def kth_neighbor_radius(engine, points, k: int):
+    """Distance from every point of a set to its k-th nearest other point of the same set (float64)."""
+    distances, _ = engine.knn(points, None, k)
+    return np.ascontiguousarray(as_numpy(distances)[:, k - 1])
+
+
+def _warn_zero_radii(**radii):
+    for name, r in radii.items():
+        zero = int(np.count_nonzero(r == 0))
+        if zero:
+            warnings.warn(
+                f"{name}: {zero} point(s) have at least k exact duplicates, so their k-NN ball has radius 0 and, "
+                "with the strict '<' of prdc, holds nothing (identical sets score density = coverage = 0); "
+                "pass inclusive=True to count points on the sphere",
+                DuplicatePointsWarning,
+                stacklevel=3,
+            )
+
+
+def _mean(flags) -> float:
+    return to_float(flags.mean())
+
+
+def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
+    r"""Precision, recall, density and coverage (Naeem et al., ICML 2020).
+
+    With r_i the distance from real x_i to its k-th nearest other real point and s_j the same for fake y_j
+    among the fakes::
+
+        precision = (1/m) sum_j 1[exists i: d(x_i, y_j) < r_i]
+        recall    = (1/n) sum_i 1[exists j: d(x_i, y_j) < s_j]
+        density   = (1/(k m)) sum_j sum_i 1[d(x_i, y_j) < r_i]
+        coverage  = (1/n) sum_i 1[min_j d(x_i, y_j) < r_i]
+
+    the definitions of the prdc 0.2 package (strict ``<``, each point excluded from its own neighbours), for
+    any n and m. For two samples of one distribution E[density] = 1 and
+    E[coverage] = 1 - C(n-1, k) / C(n-1+m, k).
+
+    Parameters
+    ----------
+    real : array (n, d)
+    fake : array (m, d)
+    k : int
+        Neighbourhood size, 1 <= k <= min(n, m) - 1. prdc's default is 5.
+    inclusive : bool
+        ``True`` compares with ``<=``. With ``<`` a point with k exact duplicates has a ball of radius 0 that
+        holds nothing: identical sets get density = coverage = 0. That case warns
+        (:class:`DuplicatePointsWarning`) and ``inclusive=True`` is the remedy.
+    backend : {"cpu", "numpy"}, optional
+
+    Returns
+    -------
+    PRDC
+        Frozen dataclass: ``precision``, ``recall``, ``density``, ``coverage`` and the parameters.
+
+    Notes
+    -----
+    Three passes over the pairs, never an n x m matrix: the k-NN radii of each set (half the pairs each, by
+    symmetry), then one pass over (fake, real) serving both directions. Memory O((n + m) k).
+    """
+    engine = get_backend(backend)
+    real, fake, k = _real_and_fake(real, fake, k)
+    inclusive = _check_bool(inclusive, "inclusive")
+    real_points, fake_points = engine.points(real, fake)
+    real_radius = kth_neighbor_radius(engine, real_points, k)  # r_i
+    fake_radius = kth_neighbor_radius(engine, fake_points, k)  # s_j
+    if not inclusive:
+        _warn_zero_radii(real=real_radius, fake=fake_radius)
+    balls = engine.ball_query(
+        fake_points, real_points, inclusive, a_radius=real_radius, b_radius=fake_radius, b_nearest=True
+    )
+    real_balls_holding = as_numpy(balls["a_counts"])  # per fake y_j: #{i : d(x_i, y_j) < r_i}
+    fake_balls_holding = as_numpy(balls["b_counts"])  # per real x_i: #{j : d(x_i, y_j) < s_j}
+    nearest_fake = as_numpy(balls["b_nearest_distance"])  # per real x_i: min_j d(x_i, y_j)
+    covered = nearest_fake <= real_radius if inclusive else nearest_fake < real_radius
+    return PRDC(
+        precision=_mean(real_balls_holding > 0),
+        recall=_mean(fake_balls_holding > 0),
+        density=float(real_balls_holding.sum()) / (k * fake.shape[0]),
+        coverage=_mean(covered),
+        k=k,
+        n_real=int(real.shape[0]),
+        n_fake=int(fake.shape[0]),
+        inclusive=inclusive,
+    )
+
+
+def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
+    r"""Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019), and the realism score.
+
+    The balls of :func:`prdc`, closed (``<=``), as in the authors' code::
+
+        precision = (1/m) sum_j 1[exists i: d(x_i, y_j) <= r_i]
+        recall    = (1/n) sum_i 1[exists j: d(x_i, y_j) <= s_j]
+        realism_j = max over i with r_i <= median(r) of r_i / d(x_i, y_j)
+
+    The realism score uses only the real balls up to the median radius (the paper drops the largest, which
+    are outliers'); it is inf for a fake equal to such a real point, and values above 1 mean y_j lies inside a
+    ball. The paper writes it with distances, as here; the authors' code divides squared distances (the square
+    of this value, up to their epsilon).
+
+    Parameters
+    ----------
+    real : array (n, d)
+    fake : array (m, d)
+    k : int
+        Neighbourhood size (the paper's default 3), 1 <= k <= min(n, m) - 1.
+    backend : {"cpu", "numpy"}, optional
+
+    Returns
+    -------
+    PrecisionRecall
+        ``precision``, ``recall``, ``realism`` (float64 array (m,)) and the parameters. The realism values
+        are float64 ratios of exact distances; the maximising ball is chosen on the fast tiles, so where two
+        balls give ratios within the tiles' rounding (~1e-6 relative in float32) either may be reported.
+    """
+    engine = get_backend(backend)
+    real, fake, k = _real_and_fake(real, fake, k)
+    real_points, fake_points = engine.points(real, fake)
+    real_radius = kth_neighbor_radius(engine, real_points, k)
+    fake_radius = kth_neighbor_radius(engine, fake_points, k)
+    realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, 0.0)
+    balls = engine.ball_query(
+        fake_points, real_points, True, a_radius=real_radius, a_weight=realism_weight, b_radius=fake_radius
+    )
+    return PrecisionRecall(
+        precision=_mean(as_numpy(balls["a_counts"]) > 0),
+        recall=_mean(as_numpy(balls["b_counts"]) > 0),
+        k=k,
+        n_real=int(real.shape[0]),
+        n_fake=int(fake.shape[0]),
+        realism=as_numpy(balls["a_max_ratio"]),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# alpha-precision, beta-coverage, authenticity
+# ----------------------------------------------------------------------------------------------------------
+
+INTEGRATIONS = ("trapezoid", "original", "synthcity")
+
+
+def _distance_to(points, centre, chunk_rows=4096):
+    """||p - centre|| for every row, float64 (in chunks: no float64 copy of the whole set)."""
+    out = np.empty(points.shape[0])
+    for start in range(0, points.shape[0], chunk_rows):
+        diff = points[start : start + chunk_rows].astype(np.float64) - centre
+        out[start : start + chunk_rows] = np.sqrt(np.sum(diff * diff, axis=1))
+    return out
+
+
+def _delta(curve, alphas, integration: str) -> float:
+    """1 - 2 * integral_0^1 |curve(a) - a| da, by the chosen rule."""
+    gap = np.abs(curve - alphas)
+    if integration == "trapezoid":  # the paper's integral
+        return float(1.0 - 2.0 * np.sum((gap[1:] + gap[:-1]) / 2.0 * np.diff(alphas)))
+    if integration == "original":  # the authors' code: a Riemann sum with step 1/(n_alphas - 1)
+        return float(1.0 - 2.0 * np.sum(gap) * (alphas[1] - alphas[0]))
+    return float(1.0 - np.sum(gap) / np.sum(alphas))  # synthcity: 1/sum(alphas) = 2/n_alphas per step
+
+
+def _nearest_other_distance(engine, points):
+    """rho_i: distance from each point to its nearest other point of the same set."""
+    return kth_neighbor_radius(engine, points, 1)
+
+
+def _authentic_share(nearest_real_distance, nearest_real_index, real_rho) -> float:
+    """The corrected rule: y_j is a copy when its nearest real x* is closer to it than x*'s own nearest other
+    real point, d(y_j, x*) < rho(x*)."""
+    copied = nearest_real_distance < real_rho[nearest_real_index]
+    return 1.0 - float(np.mean(copied))
+
+
+def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integration="trapezoid",
+                    backend=None) -> AlphaPrecision:
+    r"""alpha-precision, beta-coverage and authenticity (Alaa et al., ICML 2022).
+
+    With alphas = linspace(0, 1, n_alphas), c the centre of the real set (its mean, or ``center``), c_hat the
+    mean of the fakes, y*(i) the fake nearest to real x_i and rho_i the distance from x_i to its nearest
+    other real point::
+
+        P_alpha = (1/m) sum_j 1[||y_j - c|| <= quantile_alpha_i ||x_i - c||]
+        R_beta  = quantile_beta_i ||y*(i) - c_hat||
+        C_beta  = (1/n) sum_i 1[d(x_i, y*(i)) <= rho_i] 1[||y*(i) - c_hat|| <= R_beta]
+        Delta   = 1 - 2 integral_0^1 |curve(a) - a| da        (for both curves)
+        authenticity = (1/m) sum_j 1[not d(y_j, x*_j) < rho(x*_j)],  x*_j the real point nearest to y_j
+
+    Quantiles are ``np.quantile``'s (linear interpolation). Authenticity follows the corrected rule: the
+    original code and synthcity index real radii with fake indices (which also forces n = m); here n != m works.
+
+    Parameters
+    ----------
+    real : array (n, d), n >= 2
+    fake : array (m, d)
+    n_alphas : int
+        Points of the alpha (and beta) grid, >= 2; 30 in the paper.
+    center : array (d,), optional
+        The centre c instead of the mean of the (embedded) real set, e.g. a one-class network's centre.
+    embedding : callable, optional
+        Applied to ``real`` and ``fake`` first (for instance the trained one-class embedding of the paper);
+        everything is then computed in the embedded space.
+    integration : {"trapezoid", "original", "synthcity"}
+        How Delta integrates: "trapezoid", the paper's integral by the trapezoid rule; "original", the
+        authors' code, a Riemann sum of 30 terms with step 1/29 (it overshoots the integral by one end term);
+        "synthcity", the sum divided by sum(alphas) = 15, i.e. step 1/15 for the whole 1 - 2 integral.
+    backend : {"cpu", "numpy"}, optional
+
+    Returns
+    -------
+    AlphaPrecision
+        ``delta_precision_alpha``, ``delta_coverage_beta``, ``authenticity``, the ``alphas`` and both curves.
+    """
+    engine = get_backend(backend)
+    if embedding is not None:
+        if not callable(embedding):
+            raise TypeError(f"embedding: expected a callable that maps an (n, d) array to (n, d'), got {type(embedding).__name__}")
+        real, fake = embedding(real), embedding(fake)
+    real, fake = check_pair(real, fake, "real", "fake")
+    if real.shape[0] < 2:
+        raise ValueError("real: needs at least 2 rows (each real point's nearest other real point)")
+    n_alphas = check_int(n_alphas, "n_alphas", low=2)
+    integration = check_choice(integration, "integration", INTEGRATIONS)
+    if center is None:
+        centre = real.astype(np.float64).mean(axis=0)
+    else:
+        centre = check_embeddings(np.asarray(center, dtype=np.float64).reshape(1, -1), "center")[0]
+        if centre.shape[0] != real.shape[1] or np.ndim(center) != 1:
+            raise ValueError(f"center: expected shape ({real.shape[1]},), got {np.shape(center)}")
+
+    alphas = np.linspace(0.0, 1.0, n_alphas)
+    # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the centre
+    real_radii = np.quantile(_distance_to(real, centre), alphas)
+    fake_to_centre = np.sort(_distance_to(fake, centre))
+    alpha_precision_curve = np.searchsorted(fake_to_centre, real_radii, side="right") / fake.shape[0]
+
+    # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
+    real_points, fake_points = engine.points(real, fake)
+    real_rho = _nearest_other_distance(engine, real_points)
+    nearest = engine.ball_query(real_points, fake_points, False, a_nearest=True, b_nearest=True)
+    nearest_fake = as_numpy(nearest["a_nearest_index"])
+    in_own_ball = as_numpy(nearest["a_nearest_distance"]) <= real_rho
+    nearest_fake_to_fake_centre = _distance_to(fake, fake.astype(np.float64).mean(axis=0))[nearest_fake]
+    beta_radii = np.quantile(nearest_fake_to_fake_centre, alphas)
+    beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_centre <= r)) for r in beta_radii])
+
+    return AlphaPrecision(
+        delta_precision_alpha=_delta(alpha_precision_curve, alphas, integration),
+        delta_coverage_beta=_delta(beta_coverage_curve, alphas, integration),
+        authenticity=_authentic_share(
+            as_numpy(nearest["b_nearest_distance"]), as_numpy(nearest["b_nearest_index"]), real_rho
+        ),
+        integration=integration,
+        n_real=int(real.shape[0]),
+        n_fake=int(fake.shape[0]),
+        alphas=alphas,
+        alpha_precision_curve=alpha_precision_curve,
+        beta_coverage_curve=beta_coverage_curve,
+    )
+
+
+def authenticity(train, fake, backend=None) -> float:
+    r"""The share of generated samples that are not copies of training samples (Alaa et al. 2022, corrected).
+
+    y_j is a copy when the training point x* nearest to it is closer to it than x* is to its own nearest other
+    training point: d(y_j, x*) < rho(x*). ``authenticity = 1 - (copies / m)``: near 0 for a generator that
+    memorises, higher for one that does not. Ties: the nearest x* is the lowest-index one.
+
+    Parameters
+    ----------
+    train : array (n, d), n >= 2
+    fake : array (m, d)
+    backend : {"cpu", "numpy"}, optional
+    """
+    engine = get_backend(backend)
+    train, fake = check_pair(train, fake, "train", "fake")
+    if train.shape[0] < 2:
+        raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
+    train_points, fake_points = engine.points(train, fake)
+    train_rho = _nearest_other_distance(engine, train_points)
+    nearest = engine.ball_query(fake_points, train_points, False, a_nearest=True)
+    return _authentic_share(
+        as_numpy(nearest["a_nearest_distance"]), as_numpy(nearest["a_nearest_index"]), train_rho
+    )
