@@ -24,7 +24,7 @@ namespace {
 // 128 terms, halves above that), so that it equals np.sum((a - b)**2, axis=-1) bit for bit, and ties
 // decided here are the ties NumPy sees.
 template <class T>
-double pairwise_sq_distance(const T* a, const T* b, index_t n) {
+GM_INLINE double pairwise_block(const T* a, const T* b, index_t n) {  // n <= 128
   auto term = [&](index_t i) {
     const double t = double(a[i]) - double(b[i]);
     return t * t;
@@ -34,23 +34,26 @@ double pairwise_sq_distance(const T* a, const T* b, index_t n) {
     for (index_t i = 0; i < n; ++i) sum += term(i);
     return sum;
   }
-  if (n <= 128) {
-    double r[8];
-    for (int j = 0; j < 8; ++j) r[j] = term(j);
-    index_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (int j = 0; j < 8; ++j) r[j] += term(i + j);
-    double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) sum += term(i);
-    return sum;
-  }
-  index_t half = n / 2;
-  half -= half % 8;
-  return pairwise_sq_distance(a, b, half) + pairwise_sq_distance(a + half, b + half, n - half);
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = term(j);
+  index_t i = 8;
+  for (; i < n - (n % 8); i += 8)
+    for (int j = 0; j < 8; ++j) r[j] += term(i + j);
+  double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) sum += term(i);
+  return sum;
 }
 
-GM_CLONES double exact_sq_distance(const float* a, const float* b, index_t n) { return pairwise_sq_distance(a, b, n); }
-GM_CLONES double exact_sq_distance(const double* a, const double* b, index_t n) { return pairwise_sq_distance(a, b, n); }
+GM_CLONES double pairwise_block_sum(const float* a, const float* b, index_t n) { return pairwise_block(a, b, n); }
+GM_CLONES double pairwise_block_sum(const double* a, const double* b, index_t n) { return pairwise_block(a, b, n); }
+
+template <class T>
+double exact_sq_distance(const T* a, const T* b, index_t n) {
+  if (n <= 128) return pairwise_block_sum(a, b, n);
+  index_t half = n / 2;
+  half -= half % 8;
+  return exact_sq_distance(a, b, half) + exact_sq_distance(a + half, b + half, n - half);
+}
 
 constexpr double unit_roundoff(float) { return 0x1p-24; }
 constexpr double unit_roundoff(double) { return 0x1p-53; }
@@ -318,20 +321,27 @@ struct Side {
     const index_t chunk = 64;
     parallel_for((queries.rows + chunk - 1) / chunk, n_threads, [&](std::size_t c, int) {
       std::vector<std::pair<double, std::int64_t>> candidates;
+      std::vector<T> approx;
       const index_t end = std::min<index_t>(queries.rows, (index_t(c) + 1) * chunk);
       for (index_t q = index_t(c) * chunk; q < end; ++q) {
         const index_t n = top->size[q];
+        const double margin = coef * (double(queries.sq[q]) + refs.max_sq);  // bounds |approximate - exact|
+        // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
+        // (the k first ones are all within the margin of it): the others need no float64 distance.
+        approx.assign(top->value.begin() + q * top->K, top->value.begin() + q * top->K + n);
+        std::nth_element(approx.begin(), approx.begin() + (k - 1), approx.end());
+        const double reach = double(approx[k - 1]) + 2.0 * margin;
         candidates.clear();
-        for (index_t s = 0; s < n; ++s) {
-          const std::int64_t r = top->index[q * top->K + s];
-          candidates.emplace_back(exact_sq(q, r), r);
-        }
+        for (index_t s = 0; s < n; ++s)
+          if (double(top->value[q * top->K + s]) <= reach) {
+            const std::int64_t r = top->index[q * top->K + s];
+            candidates.emplace_back(exact_sq(q, r), r);
+          }
         std::sort(candidates.begin(), candidates.end());
         bool proven = n == refs.rows - (exclude_self ? 1 : 0);  // every reference is a candidate
-        if (!proven && n >= k) {
+        if (!proven) {  // every reference outside the heap is at least the K-th approximate value away
           const double kth_approx = double(top->value[q * top->K]);  // the heap's root: the K-th value
-          const double lower_bound = kth_approx - coef * (double(queries.sq[q]) + refs.max_sq);
-          proven = candidates[k - 1].first * scale2 < lower_bound;
+          proven = candidates[k - 1].first * scale2 < kth_approx - margin;
         }
         if (!proven) {  // ties or near-ties at the k-th place: every reference in float64
           candidates.clear();

@@ -54,29 +54,36 @@ def _chunks(n: int):
 
 
 def prepare_points(*arrays, tiles: bool):
-    """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`."""
+    """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`.
+
+    One float64 pass over the first set for the centre, then one pass over each set that writes its shifted
+    copy and measures its extent; the copies are written again, multiplied by a power of two, only when the
+    extent is outside the safe range.
+    """
     first = arrays[0]
     xp = array_namespace(first)
     centre = xp.zeros(first.shape[1], dtype=xp.float64)
     for start, stop in _chunks(first.shape[0]):
-        centre += first[start:stop].astype(xp.float64).sum(axis=0)
+        centre += first[start:stop].sum(axis=0, dtype=xp.float64)
     centre /= first.shape[0]
     largest = 0.0
+    shifted = []
     for a in arrays:
+        tile = xp.empty(a.shape, dtype=a.dtype) if tiles else None
         for start, stop in _chunks(a.shape[0]):
-            largest = max(largest, to_float(xp.abs(a[start:stop].astype(xp.float64) - centre).max()))
+            block = a[start:stop] - centre  # float64
+            largest = max(largest, to_float(xp.abs(block).max()))
+            if tiles:
+                tile[start:stop] = block
+        shifted.append(tile)
     scale = 1.0
     if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
         scale = math.ldexp(1.0, -math.frexp(largest)[1])
-    out = []
-    for a in arrays:
-        tile = None
-        if tiles:
-            tile = xp.empty(a.shape, dtype=a.dtype)
-            for start, stop in _chunks(a.shape[0]):
-                tile[start:stop] = (a[start:stop].astype(xp.float64) - centre) * scale
-        out.append(Points(a, centre, scale, tile))
-    return out
+        for a, tile in zip(arrays, shifted):  # again from float64: the unscaled copy may have overflowed
+            if tile is not None:
+                for start, stop in _chunks(a.shape[0]):
+                    tile[start:stop] = (a[start:stop] - centre) * scale
+    return [Points(a, centre, scale, tile) for a, tile in zip(arrays, shifted)]
 
 
 def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
