@@ -12,6 +12,7 @@ reference import                           genmetrics replacement
                                            (or ``from genmetrics.compat import vendi_score
                                            as vendi``)
 ``from rke_score import RKE``              ``from genmetrics.compat.rke_score import RKE``
+``from prdc import compute_prdc``          ``from genmetrics.compat.prdc import compute_prdc``
 =========================================  =================================================
 
 The submodules are imported lazily, on first attribute access, so that ``import genmetrics`` does not
@@ -20,11 +21,9 @@ pay for them.
 
 import importlib
 
-# Shim modules that may live in this package; "prdc" belongs to another part of the project and is
-# picked up here when it exists.
 _SHIMS = ("vendi_score", "rke_score", "prdc")
 
-__all__ = ["vendi_score", "rke_score"]
+__all__ = list(_SHIMS)
 
 
 def __getattr__(name):
