@@ -190,8 +190,10 @@ struct Side {
   const SetInfo<T>& queries;
   const SetInfo<T>& refs;
   bool exclude_self;     // queries and references are the same set: q is not its own neighbour
-  double scale2;         // (tile units) = scale2 * (the caller's units), for squared distances
+  double scale;          // (tile units) = scale * (the caller's units)
+  double scale2;         // the same for squared distances
   double coef;           // margin_coefficient
+  double floor_margin;   // the float64 formula's own underflow: d terms below 2^-1074, in tile units
   // top-k / nearest
   std::unique_ptr<TopK<T>> top;
   // counting inside the reference balls
@@ -202,14 +204,15 @@ struct Side {
   // max weight / distance
   const double* weight = nullptr;
   std::vector<T> weight2_tile;
-  std::vector<T> best_ratio2;
+  std::vector<double> best_ratio;
   std::vector<std::int64_t> best_index;
   // one lock per block of queries
   index_t block;
   std::vector<std::mutex> locks;
 
-  Side(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale, index_t block_rows)
-      : queries(q), refs(r), exclude_self(self), scale2(scale * scale), coef(margin_coefficient<T>(q.dim)),
+  Side(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale_, index_t block_rows)
+      : queries(q), refs(r), exclude_self(self), scale(scale_), scale2(scale_ * scale_), coef(margin_coefficient<T>(q.dim)),
+        floor_margin(double(q.dim + 1) * 0x1p-1074 * scale_ * scale_),
         block(block_rows), locks((q.rows + block_rows - 1) / block_rows) {}
 
   void want_top_k(index_t K) { top = std::make_unique<TopK<T>>(queries.rows, std::min<index_t>(K, refs.rows)); }
@@ -220,14 +223,15 @@ struct Side {
     counts = out;
     std::fill(counts, counts + queries.rows, 0);
     radius2_tile.resize(refs.rows);
-    for (index_t r = 0; r < refs.rows; ++r) radius2_tile[r] = T(radius[r] * radius[r] * scale2);
+    for (index_t r = 0; r < refs.rows; ++r) radius2_tile[r] = T((radius[r] * scale) * (radius[r] * scale));
   }
 
   void want_max_ratio(const double* ref_weight) {
     weight = ref_weight;
     weight2_tile.resize(refs.rows);
-    for (index_t r = 0; r < refs.rows; ++r) weight2_tile[r] = T(weight[r] * weight[r] * scale2);
-    best_ratio2.assign(queries.rows, T(0));
+    for (index_t r = 0; r < refs.rows; ++r)  // negative weight: not a candidate; -1 marks it in tile units too
+      weight2_tile[r] = weight[r] < 0 ? T(-1) : T((weight[r] * scale) * (weight[r] * scale));
+    best_ratio.assign(queries.rows, 0.0);
     best_index.assign(queries.rows, -1);
   }
 
@@ -271,7 +275,7 @@ struct Side {
   }
 
   void scan_counts(index_t q, const T* row, index_t r_begin, index_t nr) {
-    const T q_margin = T(coef * double(queries.sq[q]));
+    const T q_margin = T(coef * double(queries.sq[q]) + floor_margin);
     const T coef_t = T(coef);
     const T* r_sq = refs.sq.data() + r_begin;
     const T* r2 = radius2_tile.data() + r_begin;
@@ -297,20 +301,34 @@ struct Side {
     counts[q] += count;
   }
 
+  // max_r weight_r / d(q, r), exact: a reference is evaluated in float64 whenever the upper bound of its ratio
+  // (the approximate distance minus the margin) reaches the best exact ratio so far, so the maximiser is
+  // that of the float64 distances (ties: the lower index) however close the points are.
   void scan_ratio(index_t q, const T* row, index_t r_begin, index_t nr) {
-    T best = best_ratio2[q];
+    double best = best_ratio[q];
     std::int64_t best_r = best_index[q];
+    const double q_margin = coef * double(queries.sq[q]) + floor_margin;
+    // A bar the maximum surely reaches: the best exact ratio so far, or a ratio's lower bound in this tile.
+    double bar2 = best * best;
     for (index_t j = 0; j < nr; ++j) {
-      const T w2 = weight2_tile[r_begin + j];
-      if (!(w2 > T(0))) continue;
-      const T d2 = std::max(row[j], T(0));
-      const T ratio2 = d2 > T(0) ? w2 / d2 : std::numeric_limits<T>::infinity();
-      if (ratio2 > best || (ratio2 == best && best_r >= 0 && r_begin + j < best_r)) {
-        best = ratio2;
-        best_r = r_begin + j;
+      const double w2 = double(weight2_tile[r_begin + j]);
+      const double upper_d2 = double(row[j]) + (q_margin + coef * double(refs.sq[r_begin + j]));
+      if (w2 >= 0.0) bar2 = std::max(bar2, upper_d2 > 0.0 ? w2 / upper_d2 : std::numeric_limits<double>::infinity());
+    }
+    for (index_t j = 0; j < nr; ++j) {
+      const double w2 = double(weight2_tile[r_begin + j]);
+      if (w2 < 0.0) continue;
+      const double lower_d2 = double(row[j]) - (q_margin + coef * double(refs.sq[r_begin + j]));
+      if (lower_d2 > 0.0 && w2 < bar2 * lower_d2) continue;  // its ratio is below the bar for sure
+      const index_t r = r_begin + j;
+      const double d = std::sqrt(exact_sq(q, r));
+      const double ratio = d > 0 ? weight[r] / d : std::numeric_limits<double>::infinity();
+      if (ratio > best || (ratio == best && (best_r < 0 || r < best_r))) {
+        best = ratio;
+        best_r = r;
       }
     }
-    best_ratio2[q] = best;
+    best_ratio[q] = best;
     best_index[q] = best_r;
   }
 
@@ -325,7 +343,7 @@ struct Side {
       const index_t end = std::min<index_t>(queries.rows, (index_t(c) + 1) * chunk);
       for (index_t q = index_t(c) * chunk; q < end; ++q) {
         const index_t n = top->size[q];
-        const double margin = coef * (double(queries.sq[q]) + refs.max_sq);  // bounds |approximate - exact|
+        const double margin = coef * (double(queries.sq[q]) + refs.max_sq) + floor_margin;  // >= |approx - exact|
         // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
         // (the k first ones are all within the margin of it): the others need no float64 distance.
         approx.assign(top->value.begin() + q * top->K, top->value.begin() + q * top->K + n);
@@ -357,17 +375,7 @@ struct Side {
     });
   }
 
-  void finish_max_ratio(double* out) const {
-    for (index_t q = 0; q < queries.rows; ++q) {
-      const std::int64_t r = best_index[q];
-      if (r < 0) {
-        out[q] = 0.0;
-        continue;
-      }
-      const double d = std::sqrt(exact_sq(q, r));
-      out[q] = d > 0 ? weight[r] / d : std::numeric_limits<double>::infinity();
-    }
-  }
+  void finish_max_ratio(double* out) const { std::copy(best_ratio.begin(), best_ratio.end(), out); }
 };
 
 // ------------------------------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ struct BallSide {
   std::int64_t* counts = nullptr;       // per query (needs ref_radius)
   double* nearest_distance = nullptr;   // per query: the nearest reference, ties by the lower index
   std::int64_t* nearest_index = nullptr;
-  const double* ref_weight = nullptr;   // per reference, >= 0: max over weight_r > 0 of weight_r / d(q, r)
-  double* max_ratio = nullptr;          // per query (the realism score); inf where d = 0
+  const double* ref_weight = nullptr;   // per reference: max over weight_r >= 0 of weight_r / d(q, r)
+  double* max_ratio = nullptr;          // per query (the realism score); inf where d = 0; 0 if no weight >= 0
   bool wanted() const { return counts != nullptr || nearest_distance != nullptr || max_ratio != nullptr; }
 };
 

@@ -131,7 +131,9 @@ def _distance_blocks(queries, refs, symmetric: bool):
         if symmetric:  # a point is not its own neighbour
             rows = xp.arange(stop - start)
             approx[rows, rows + start] = xp.inf
-        yield start, stop, approx, coef * (q_sq[:, None] + r_sq[None, :]), r_sq, q_sq, coef
+        # plus the float64 formula's own underflow (d terms below 2^-1074), in tile units
+        floor_margin = (R.shape[1] + 1) * 2.0**-1074 * queries.scale**2
+        yield start, stop, approx, coef * (q_sq[:, None] + r_sq[None, :]) + floor_margin, r_sq, q_sq, coef, floor_margin
 
 
 def _exact(queries, refs, q_index, r_index):
@@ -156,10 +158,10 @@ def knn(queries, refs=None, k: int = 1):
     refs = queries if symmetric else refs
     distance = xp.empty((queries.rows, k), dtype=xp.float64)
     index = xp.empty((queries.rows, k), dtype=xp.int64)
-    for start, stop, approx, _, r_sq, q_sq, coef in _distance_blocks(queries, refs, symmetric):
+    for start, stop, approx, _, r_sq, q_sq, coef, floor_margin in _distance_blocks(queries, refs, symmetric):
         kth = xp.partition(approx, k - 1, axis=1)[:, k - 1]
         # every reference whose float64 distance can reach the k-th one: within twice the margin
-        bound = kth + 2.0 * coef * (q_sq + r_sq.max())
+        bound = kth + 2.0 * (coef * (q_sq + r_sq.max()) + floor_margin)
         q_local, r_index = xp.nonzero(approx <= bound[:, None])
         e = _exact(queries, refs, q_local + start, r_index)
         e_k, i_k = _select_smallest(xp, q_local, r_index, e, stop - start, k)
@@ -173,14 +175,13 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
     """One pass over the (a, b) pairs, both directions; returns a dict like the compiled engine's."""
     xp = array_namespace(a.exact)
     out = {}
-    scale2 = a.scale**2
     inside = (lambda d, r: d <= r) if inclusive else (lambda d, r: d < r)
     if a_radius is not None:
         out["a_counts"] = xp.zeros(a.rows, dtype=xp.int64)
-        a_r2 = (a_radius * a_radius) * scale2
+        a_r2 = (a_radius * a.scale) ** 2
     if b_radius is not None:
         out["b_counts"] = xp.zeros(b.rows, dtype=xp.int64)
-        b_r2 = (b_radius * b_radius) * scale2
+        b_r2 = (b_radius * a.scale) ** 2
     if a_nearest:
         out["a_nearest_distance"] = xp.empty(a.rows, dtype=xp.float64)
         out["a_nearest_index"] = xp.empty(a.rows, dtype=xp.int64)
@@ -189,8 +190,8 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
         best_i = xp.full(b.rows, -1, dtype=xp.int64)
     if a_weight is not None:
         out["a_max_ratio"] = xp.zeros(a.rows, dtype=xp.float64)
-        w2 = (a_weight * a_weight) * scale2
-    for start, stop, approx, margin, _, _, _ in _distance_blocks(a, b, False):
+        w2 = (a_weight * a.scale) ** 2
+    for start, stop, approx, margin, *_ in _distance_blocks(a, b, False):
         rows = stop - start
         if a_radius is not None:  # queries a against the balls of b: per row
             sure = approx + margin < a_r2[None, :]
@@ -219,15 +220,23 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
             better = (e < best_e) | ((e == best_e) & (i < best_i))
             best_e = xp.where(better, e, best_e)
             best_i = xp.where(better, i, best_i)
-        if a_weight is not None:  # max weight / distance: argmax on the fast values, the value in float64
-            with np.errstate(divide="ignore"):
-                ratio2 = xp.where(w2[None, :] > 0, w2[None, :] / xp.maximum(approx, 0.0), -1.0)
-            best = xp.argmax(ratio2, axis=1)
-            rows_idx = xp.arange(rows)
-            d = xp.sqrt(_exact(a, b, rows_idx + start, best))
-            with np.errstate(divide="ignore"):
-                value = xp.where(d > 0, a_weight[best] / d, xp.inf)
-            out["a_max_ratio"][start:stop] = xp.where(ratio2[rows_idx, best] >= 0, value, 0.0)
+        if a_weight is not None:  # max weight / distance, exact: float64 for every ball that can reach the bar
+            with np.errstate(divide="ignore", invalid="ignore"):  # x / 0: inf, as the ratio of a point on its centre
+                weighted = a_weight[None, :] >= 0  # negative: not a candidate
+                upper_d2, lower_d2 = approx + margin, approx - margin
+                lower_ratio2 = xp.where(upper_d2 > 0, w2[None, :] / upper_d2, xp.inf)
+                bar2 = xp.where(weighted, lower_ratio2, -1.0).max(axis=1)
+                reach = weighted & ((lower_d2 <= 0) | (w2[None, :] >= bar2[:, None] * lower_d2))
+                qi, ri = xp.nonzero(reach)
+                d = xp.sqrt(_exact(a, b, qi + start, ri))
+                ratio = xp.where(d > 0, a_weight[ri] / d, xp.inf)
+            best = xp.zeros(rows)  # per row, the largest ratio (rows without a weighted ball: 0)
+            if qi.shape[0]:
+                order = xp.lexsort(xp.stack([-ratio, qi]))
+                q_sorted = qi[order]
+                first = xp.concatenate([xp.ones(1, dtype=bool), q_sorted[1:] != q_sorted[:-1]])
+                best[q_sorted[first]] = ratio[order][first]
+            out["a_max_ratio"][start:stop] = best
     if b_nearest:
         out["b_nearest_distance"] = xp.sqrt(best_e)
         out["b_nearest_index"] = best_i

@@ -12,6 +12,8 @@ The definition every decision follows (tests/reference_fidelity.py holds the sam
     d(x, y) = sqrt(np.sum((x.astype(float64) - y.astype(float64)) ** 2, axis=-1))
 
 with NumPy's own summation order, so that exact ties (duplicates, integer data) are ties here too.
+Where coordinates differ by less than ~1e-154 the squares of this formula underflow; the rounding margin
+includes that underflow, so the re-check follows the formula there too.
 """
 from __future__ import annotations
 
@@ -78,7 +80,8 @@ def prepare_points(*arrays, tiles: bool):
         shifted.append(tile)
     scale = 1.0
     if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
-        scale = math.ldexp(1.0, -math.frexp(largest)[1])
+        # clamped so that scale^2 stays finite; 2^500 still brings 1e-300 to 1e-150, whose squares are normal
+        scale = math.ldexp(1.0, max(-500, min(500, -math.frexp(largest)[1])))
         for a, tile in zip(arrays, shifted):  # again from float64: the unscaled copy may have overflowed
             if tile is not None:
                 for start, stop in _chunks(a.shape[0]):

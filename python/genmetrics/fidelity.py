@@ -141,8 +141,8 @@ def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
         realism_j = max over i with r_i <= median(r) of r_i / d(x_i, y_j)
 
     The realism score uses only the real balls up to the median radius (the paper drops the largest, which
-    are outliers'); it is inf for a fake equal to such a real point, and values above 1 mean y_j lies inside a
-    ball. The paper writes it with distances, as here; the authors' code divides squared distances (the square
+    are outliers'); it is inf for a fake equal to such a real point (even one whose ball has radius 0), and
+    values of at least 1 mean y_j lies inside a ball. The paper writes it with distances, as here; the authors' code divides squared distances (the square
     of this value, up to their epsilon).
 
     Parameters
@@ -165,7 +165,7 @@ def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
     real_points, fake_points = engine.points(real, fake)
     real_radius = kth_neighbor_radius(engine, real_points, k)
     fake_radius = kth_neighbor_radius(engine, fake_points, k)
-    realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, 0.0)
+    realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, -1.0)  # -1: not used
     balls = engine.ball_query(
         fake_points, real_points, True, a_radius=real_radius, a_weight=realism_weight, b_radius=fake_radius
     )
