@@ -131,7 +131,7 @@ def faiss_knn(faiss, X, k):
 def prdc_side_by_side(n, m, d, k, rate, prdc_module, faiss):
     real, fake = pair(n, m, d)
     flops = float(n) * n * d + float(m) * m * d + 2.0 * n * m * d
-    t_gm, mem_gm, res = measure(lambda: gm.prdc(real, fake, k=k))
+    t_gm, mem_gm, res = measure(lambda: gm.prdc(real, fake, k=k), repeat=2)
     ours = {key: float(getattr(res, key)) for key in KEYS}
     rows = [["genmetrics prdc", fmt(t_gm), f"{mem_gm:.0f} MB", *(f"{ours[key]:.4f}" for key in KEYS), "1",
              f"{t_gm / floor_s(flops, rate):.2f}x"]]
@@ -163,7 +163,7 @@ def knn_side_by_side(sizes, k, rate, faiss):
     for n, d in sizes:
         X = mixture(n, d, modes=100)
         flops = float(n) * n * d
-        t_gm, mem_gm, (dist, idx) = measure(lambda: gm.knn(X, k=k))
+        t_gm, mem_gm, (dist, idx) = measure(lambda: gm.knn(X, k=k), repeat=2)
         row = [f"{n:,}", d, fmt(t_gm), f"{mem_gm:.0f} MB", f"{t_gm / floor_s(flops, rate):.2f}x"]
         if faiss is not None:
             t_fs, mem_fs, (fd, fi) = measure(lambda: faiss_knn(faiss, X, k))
@@ -198,7 +198,9 @@ def prdc_memory(n, d, k, rate):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--only", choices=("prdc", "knn", "memory"), help="run one section")
     args = parser.parse_args()
+    run = {name: args.only in (None, name) for name in ("prdc", "knn", "memory")}
     rate = gemm_rate()
     print(f"## Fidelity benchmarks, {datetime.date.today()}, {machine()}")
     print(f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
@@ -209,14 +211,15 @@ def main():
         faiss.omp_set_num_threads(CORES)
         print(f"\nfaiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads.")
     k = 5
-    if args.quick:
-        prdc_side_by_side(1500, 1500, 256, k, rate, prdc_module, faiss)
-        knn_side_by_side([(2000, 64), (2000, 512), (4000, 64)], k, rate, faiss)
-        prdc_memory(4000, 512, k, rate)
-    else:
-        prdc_side_by_side(10_000, 10_000, 2048, k, rate, prdc_module, faiss)
-        knn_side_by_side([(20_000, 64), (20_000, 512), (20_000, 2048), (50_000, 64), (50_000, 512)], k, rate, faiss)
-        prdc_memory(50_000, 2048, k, rate)
+    quick = args.quick
+    if run["prdc"]:
+        prdc_side_by_side(*((1500, 1500, 256) if quick else (10_000, 10_000, 2048)), k, rate, prdc_module, faiss)
+    if run["knn"]:
+        sizes = [(2000, 64), (2000, 512), (4000, 64)] if quick else [
+            (20_000, 64), (20_000, 512), (20_000, 2048), (50_000, 64), (50_000, 512)]
+        knn_side_by_side(sizes, k, rate, faiss)
+    if run["memory"]:
+        prdc_memory(*((4000, 512) if quick else (50_000, 2048)), k, rate)
 
 
 if __name__ == "__main__":

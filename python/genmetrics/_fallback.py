@@ -221,7 +221,7 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
             best_e = xp.where(better, e, best_e)
             best_i = xp.where(better, i, best_i)
         if a_weight is not None:  # max weight / distance, exact: float64 for every ball that can reach the bar
-            with np.errstate(divide="ignore", invalid="ignore"):  # x / 0: inf, as the ratio of a point on its centre
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # x / 0 or tiny: inf
                 weighted = a_weight[None, :] >= 0  # negative: not a candidate
                 upper_d2, lower_d2 = approx + margin, approx - margin
                 lower_ratio2 = xp.where(upper_d2 > 0, w2[None, :] / upper_d2, xp.inf)

@@ -55,38 +55,49 @@ def _chunks(n: int):
         yield start, min(n, start + CHUNK_ROWS)
 
 
+#: The shift is skipped (no copies) when the centre's squared norm is below this share of the mean squared
+#: norm: centring would then shrink the norms, and with them the rounding margin, by less than a quarter.
+CENTRE_WORTH_SHIFTING = 0.25
+
+
 def prepare_points(*arrays, tiles: bool):
     """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`.
 
-    One float64 pass over the first set for the centre, then one pass over each set that writes its shifted
-    copy and measures its extent; the copies are written again, multiplied by a power of two, only when the
-    extent is outside the safe range.
+    One float64 pass over the sets measures the centre (the mean of the first set), the mean squared norm
+    and the extent. Sets already near the origin, at a safe scale, are used as they are (no copies);
+    otherwise shifted (and, outside the safe range, power-of-two scaled) copies are written.
     """
     first = arrays[0]
     xp = array_namespace(first)
-    centre = xp.zeros(first.shape[1], dtype=xp.float64)
+    d = first.shape[1]
+    centre = xp.zeros(d, dtype=xp.float64)
+    mean_sq = 0.0
     for start, stop in _chunks(first.shape[0]):
-        centre += first[start:stop].sum(axis=0, dtype=xp.float64)
+        block = first[start:stop].astype(xp.float64)
+        centre += block.sum(axis=0)
+        mean_sq += to_float((block * block).sum())
     centre /= first.shape[0]
-    largest = 0.0
-    shifted = []
-    for a in arrays:
-        tile = xp.empty(a.shape, dtype=a.dtype) if tiles else None
-        for start, stop in _chunks(a.shape[0]):
-            block = a[start:stop] - centre  # float64
-            largest = max(largest, to_float(xp.abs(block).max()))
-            if tiles:
-                tile[start:stop] = block
-        shifted.append(tile)
+    mean_sq /= first.shape[0]
+    largest = max(to_float(xp.abs(a).max()) for a in arrays)
+    safe = largest == 0 or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE
+    if safe and to_float((centre * centre).sum()) <= CENTRE_WORTH_SHIFTING * mean_sq:
+        zero = xp.zeros(d, dtype=xp.float64)
+        return [Points(a, zero, 1.0, a if tiles else None) for a in arrays]
+
+    largest = max(to_float(xp.abs(a[start:stop] - centre).max()) for a in arrays for start, stop in _chunks(a.shape[0]))
     scale = 1.0
     if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
         # clamped so that scale^2 stays finite; 2^500 still brings 1e-300 to 1e-150, whose squares are normal
         scale = math.ldexp(1.0, max(-500, min(500, -math.frexp(largest)[1])))
-        for a, tile in zip(arrays, shifted):  # again from float64: the unscaled copy may have overflowed
-            if tile is not None:
-                for start, stop in _chunks(a.shape[0]):
-                    tile[start:stop] = (a[start:stop] - centre) * scale
-    return [Points(a, centre, scale, tile) for a, tile in zip(arrays, shifted)]
+    out = []
+    for a in arrays:
+        tile = None
+        if tiles:
+            tile = xp.empty(a.shape, dtype=a.dtype)
+            for start, stop in _chunks(a.shape[0]):
+                tile[start:stop] = (a[start:stop] - centre) * scale
+        out.append(Points(a, centre, scale, tile))
+    return out
 
 
 def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
