@@ -78,7 +78,7 @@ def prepare_points(*arrays, tiles: bool):
         mean_sq += to_float((block * block).sum())
     centre /= first.shape[0]
     mean_sq /= first.shape[0]
-    largest = max(to_float(xp.abs(a).max()) for a in arrays)
+    largest = max(to_float(xp.abs(a[start:stop]).max()) for a in arrays for start, stop in _chunks(a.shape[0]))
     safe = largest == 0 or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE
     if safe and to_float((centre * centre).sum()) <= CENTRE_WORTH_SHIFTING * mean_sq:
         zero = xp.zeros(d, dtype=xp.float64)
