@@ -10,6 +10,7 @@ import numpy as np
 
 from ._array import array_namespace
 from ._kernels import KernelSpec, apply_kernel
+from ._points import exact_sq_distances, margin_coefficient
 
 #: Bytes of one block of kernel values (rows x m) held at a time.
 BLOCK_BYTES = 64 * 2**20
@@ -116,8 +117,6 @@ def column_gram(X):
 
 def _distance_blocks(queries, refs, symmetric: bool):
     """Yield (start, stop, Q block, squared norms of Q, approximate squared distances to every reference)."""
-    from ._points import margin_coefficient  # noqa: PLC0415 (cycle-free, kept local to the distance engine)
-
     xp = array_namespace(queries.exact)
     R = refs.tile_block(0, refs.rows)
     r_sq = (R * R).sum(axis=1)
@@ -137,8 +136,6 @@ def _distance_blocks(queries, refs, symmetric: bool):
 
 
 def _exact(queries, refs, q_index, r_index):
-    from ._points import exact_sq_distances  # noqa: PLC0415
-
     return exact_sq_distances(queries.exact, refs.exact, q_index, r_index)
 
 

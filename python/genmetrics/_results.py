@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class PrecisionRecall(_Result):
     k: int
     n_real: int
     n_fake: int
-    realism: np.ndarray = field(default=None, compare=False)
+    realism: np.ndarray = dataclasses.field(default=None, compare=False)
     _SHOWN = ("precision", "recall")
 
 
@@ -129,7 +130,7 @@ class AlphaPrecision(_Result):
     integration: str
     n_real: int
     n_fake: int
-    alphas: np.ndarray = field(default=None, compare=False)
-    alpha_precision_curve: np.ndarray = field(default=None, compare=False)
-    beta_coverage_curve: np.ndarray = field(default=None, compare=False)
+    alphas: np.ndarray = dataclasses.field(default=None, compare=False)
+    alpha_precision_curve: np.ndarray = dataclasses.field(default=None, compare=False)
+    beta_coverage_curve: np.ndarray = dataclasses.field(default=None, compare=False)
     _SHOWN = ("delta_precision_alpha", "delta_coverage_beta", "authenticity")

@@ -106,6 +106,12 @@ def check_int(value, name: str, low: int | None = None, high: int | None = None)
     return value
 
 
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+    return bool(value)
+
+
 def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -119,3 +125,33 @@ def check_nonzero_rows(X, name: str = "X"):
     if bool(xp.any(zero)):
         first = int(xp.argmax(zero))
         raise ValueError(f"{name}: row {first} has zero norm; the cosine kernel is undefined for it")
+
+
+def check_neighbor_count(k, available: int, name: str = "k", what: str = "X") -> int:
+    """k nearest neighbours need at least k candidates: 1 <= k <= available."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(k).__name__}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"{name}: must be >= 1, got {k}")
+    if k > available:
+        raise ValueError(
+            f"{name}: {k} neighbours requested but {what} offers only {available} candidate(s) per point; "
+            f"use k <= {available}"
+        )
+    return k
+
+
+def check_radii(radii, n: int, name: str = "radii"):
+    """One finite radius >= 0 per reference point, as float64."""
+    try:
+        r = np.asarray(radii, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected an array of numbers") from None
+    if r.ndim != 1 or r.shape[0] != n:
+        raise ValueError(f"{name}: expected one radius per reference point, shape ({n},), got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if np.any(r < 0):
+        raise ValueError(f"{name}: radii must be >= 0")
+    return np.ascontiguousarray(r)

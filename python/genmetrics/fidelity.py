@@ -22,18 +22,11 @@ from ._array import to_float
 from ._backend import get_backend
 from ._points import as_numpy
 from ._results import PRDC, AlphaPrecision, PrecisionRecall
-from ._validation import check_choice, check_embeddings, check_int, check_pair
-from .primitives import check_neighbor_count
+from ._validation import check_bool, check_choice, check_embeddings, check_int, check_neighbor_count, check_pair
 
 
 class DuplicatePointsWarning(UserWarning):
     """Some points have duplicates among their k nearest neighbours: their balls have radius 0."""
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
-    return bool(value)
 
 
 def _real_and_fake(real, fake, k, real_name="real"):
@@ -106,7 +99,7 @@ def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
     """
     engine = get_backend(backend)
     real, fake, k = _real_and_fake(real, fake, k)
-    inclusive = _check_bool(inclusive, "inclusive")
+    inclusive = check_bool(inclusive, "inclusive")
     real_points, fake_points = engine.points(real, fake)
     real_radius = kth_neighbor_radius(engine, real_points, k)  # r_i
     fake_radius = kth_neighbor_radius(engine, fake_points, k)  # s_j

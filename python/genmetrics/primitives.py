@@ -1,15 +1,20 @@
 """The engine's primitives as public functions: Gram matrices, fused kernel reductions, k-NN and radius queries."""
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
-
-import numpy as np
 
 from ._array import array_namespace, to_float
 from ._backend import get_backend
 from ._kernels import prepare_inputs, resolve_kernel
-from ._validation import check_embeddings, check_nonzero_rows, check_order, check_pair
+from ._validation import (
+    check_bool,
+    check_embeddings,
+    check_neighbor_count,
+    check_nonzero_rows,
+    check_order,
+    check_pair,
+    check_radii,
+)
 
 
 def _inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False):
@@ -95,21 +100,6 @@ def row_sums_checked(engine, spec, X, Y, power, name="power"):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_neighbor_count(k, available: int, name: str = "k", what: str = "X") -> int:
-    """k nearest neighbours need at least k candidates: 1 <= k <= available."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {type(k).__name__}")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"{name}: must be >= 1, got {k}")
-    if k > available:
-        raise ValueError(
-            f"{name}: {k} neighbours requested but {what} offers only {available} candidate(s) per point; "
-            f"use k <= {available}"
-        )
-    return k
-
-
 def knn(X, Y=None, k=5, backend=None):
     """The k nearest neighbours (Euclidean) in ``X`` of every row of ``Y``, exact.
 
@@ -154,21 +144,6 @@ class RadiusQuery(NamedTuple):
     nearest_distance: object  # float64 (m,)
 
 
-def check_radii(radii, n: int, name: str = "radii"):
-    """One finite radius >= 0 per reference point, as float64."""
-    try:
-        r = np.asarray(radii, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected an array of numbers") from None
-    if r.ndim != 1 or r.shape[0] != n:
-        raise ValueError(f"{name}: expected one radius per reference point, shape ({n},), got {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    if np.any(r < 0):
-        raise ValueError(f"{name}: radii must be >= 0")
-    return np.ascontiguousarray(r)
-
-
 def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
     """Per-reference radius queries: which balls B(x_i, radii[i]) hold each query y_j, in one pass.
 
@@ -195,9 +170,8 @@ def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
     engine = get_backend(backend)
     X, Y = check_pair(X, Y)
     radii = check_radii(radii, X.shape[0])
-    if not isinstance(inclusive, (bool, np.bool_)):
-        raise TypeError(f"inclusive: expected True or False, got {type(inclusive).__name__}")
+    inclusive = check_bool(inclusive, "inclusive")
     refs, queries = engine.points(X, Y)
-    out = engine.ball_query(queries, refs, bool(inclusive), a_radius=radii, a_nearest=True)
+    out = engine.ball_query(queries, refs, inclusive, a_radius=radii, a_nearest=True)
     counts = out["a_counts"]
     return RadiusQuery(counts, counts > 0, out["a_nearest_index"], out["a_nearest_distance"])
