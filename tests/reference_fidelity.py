@@ -268,6 +268,18 @@ def ref_authenticity(real, fake, rtol=0.0):
     return float(np.mean(definitely)), float(np.mean(possibly))
 
 
+def _within_quantile(values, sample, alphas, rtol, centre_tol):
+    """(values <= quantile_alpha(sample) for every alpha, and the comparisons that round-off of size rtol
+    (plus ``centre_tol`` from the centre) could flip); nothing is ambiguous when rtol == 0."""
+    q = np.quantile(sample, alphas)
+    dec = values[None, :] <= q[:, None]
+    if rtol == 0.0:
+        return dec, np.zeros_like(dec)
+    tol_q = float(np.max(rtol * sample)) + centre_tol + 4 * EPS * float(np.max(q))
+    amb = np.abs(values[None, :] - q[:, None]) <= (rtol * values + centre_tol + tol_q)
+    return dec, amb
+
+
 def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integration="trapezoid",
                         rtol=0.0):
     """alpha-precision curve, beta-coverage curve, their integrated scores, authenticity (METRICS.md).
@@ -286,13 +298,7 @@ def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, in
     c = X.mean(axis=0) if center is None else f64(center)
     ctol = 0.0 if center is not None else _centre_tol(X, rtol)
     nx, ny = _norms(X, c), _norms(Y, c)
-    q = np.quantile(nx, alphas)
-    tol_q = 0.0 if rtol == 0.0 else float(np.max(rtol * nx)) + ctol + 4 * EPS * float(np.max(q))
-    tol_y = 0.0 if rtol == 0.0 else rtol * ny + ctol
-    dec = ny[None, :] <= q[:, None]                              # (alphas, m)
-    amb = np.abs(ny[None, :] - q[:, None]) <= (tol_y + tol_q)
-    if rtol == 0.0:
-        amb = np.zeros_like(dec)
+    dec, amb = _within_quantile(ny, nx, alphas, rtol, ctol)     # (alphas, m)
     ap_lo, ap_hi = np.mean(dec & ~amb, axis=1), np.mean(dec | amb, axis=1)
 
     # beta-coverage
@@ -309,13 +315,7 @@ def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, in
     c_hat = Y.mean(axis=0)
     chtol = _centre_tol(Y, rtol)
     nstar = _norms(Y[star], c_hat)
-    R = np.quantile(nstar, alphas)
-    tol_R = 0.0 if rtol == 0.0 else float(np.max(rtol * nstar)) + chtol + 4 * EPS * float(np.max(R))
-    tol_s = 0.0 if rtol == 0.0 else rtol * nstar + chtol
-    decb = nstar[None, :] <= R[:, None]                          # (betas, n)
-    ambb = np.abs(nstar[None, :] - R[:, None]) <= (tol_s + tol_R)
-    if rtol == 0.0:
-        ambb = np.zeros_like(decb)
+    decb, ambb = _within_quantile(nstar, nstar, alphas, rtol, chtol)  # (betas, n)
     bc_lo = np.mean(in_lo[None, :] & decb & ~ambb, axis=1)
     bc_hi = np.mean(in_hi[None, :] & (decb | ambb), axis=1)
 

@@ -116,11 +116,16 @@ def column_gram(X):
 
 
 def _distance_blocks(queries, refs, symmetric: bool):
-    """Yield (start, stop, Q block, squared norms of Q, approximate squared distances to every reference)."""
+    """Yield (start, stop, approximate squared distances, their margins) for blocks of query rows.
+
+    Both in tile units, block x every reference; ``margin`` bounds |approximate - float64 formula| pair by pair:
+    the rounding of the float64 tiles plus the formula's own underflow (d terms below 2^-1074).
+    """
     xp = array_namespace(queries.exact)
     R = refs.tile_block(0, refs.rows)
     r_sq = (R * R).sum(axis=1)
     coef = margin_coefficient(R.shape[1])
+    floor_margin = (R.shape[1] + 1) * 2.0**-1074 * queries.scale**2
     step = max(1, BLOCK_BYTES // (max(refs.rows, 1) * 8))
     for start in range(0, queries.rows, step):
         stop = min(start + step, queries.rows)
@@ -130,9 +135,13 @@ def _distance_blocks(queries, refs, symmetric: bool):
         if symmetric:  # a point is not its own neighbour
             rows = xp.arange(stop - start)
             approx[rows, rows + start] = xp.inf
-        # plus the float64 formula's own underflow (d terms below 2^-1074), in tile units
-        floor_margin = (R.shape[1] + 1) * 2.0**-1074 * queries.scale**2
-        yield start, stop, approx, coef * (q_sq[:, None] + r_sq[None, :]) + floor_margin, r_sq, q_sq, coef, floor_margin
+        yield start, stop, approx, coef * (q_sq[:, None] + r_sq[None, :]) + floor_margin
+
+
+def _ball_tests(xp, approx, margin, radius2):
+    """(inside for sure on the fast values, (query, reference) pairs to decide in float64)."""
+    sure = approx + margin < radius2
+    return sure, xp.nonzero(~sure & ~(approx - margin > radius2))
 
 
 def _exact(queries, refs, q_index, r_index):
@@ -155,10 +164,10 @@ def knn(queries, refs=None, k: int = 1):
     refs = queries if symmetric else refs
     distance = xp.empty((queries.rows, k), dtype=xp.float64)
     index = xp.empty((queries.rows, k), dtype=xp.int64)
-    for start, stop, approx, _, r_sq, q_sq, coef, floor_margin in _distance_blocks(queries, refs, symmetric):
+    for start, stop, approx, margin in _distance_blocks(queries, refs, symmetric):
         kth = xp.partition(approx, k - 1, axis=1)[:, k - 1]
         # every reference whose float64 distance can reach the k-th one: within twice the margin
-        bound = kth + 2.0 * (coef * (q_sq + r_sq.max()) + floor_margin)
+        bound = kth + 2.0 * margin.max(axis=1)
         q_local, r_index = xp.nonzero(approx <= bound[:, None])
         e = _exact(queries, refs, q_local + start, r_index)
         e_k, i_k = _select_smallest(xp, q_local, r_index, e, stop - start, k)
@@ -188,19 +197,14 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
     if a_weight is not None:
         out["a_max_ratio"] = xp.zeros(a.rows, dtype=xp.float64)
         w2 = (a_weight * a.scale) ** 2
-    for start, stop, approx, margin, *_ in _distance_blocks(a, b, False):
+    for start, stop, approx, margin in _distance_blocks(a, b, False):
         rows = stop - start
         if a_radius is not None:  # queries a against the balls of b: per row
-            sure = approx + margin < a_r2[None, :]
-            unsure = ~sure & ~(approx - margin > a_r2[None, :])
-            qi, ri = xp.nonzero(unsure)
+            sure, (qi, ri) = _ball_tests(xp, approx, margin, a_r2[None, :])
             hit = inside(xp.sqrt(_exact(a, b, qi + start, ri)), a_radius[ri])
             out["a_counts"][start:stop] += sure.sum(axis=1) + xp.bincount(qi, weights=hit.astype(xp.float64), minlength=rows).astype(xp.int64)
         if b_radius is not None:  # queries b against the balls of a: per column
-            r2 = b_r2[start:stop, None]
-            sure = approx + margin < r2
-            unsure = ~sure & ~(approx - margin > r2)
-            qi, ri = xp.nonzero(unsure)
+            sure, (qi, ri) = _ball_tests(xp, approx, margin, b_r2[start:stop, None])
             hit = inside(xp.sqrt(_exact(a, b, qi + start, ri)), b_radius[qi + start])
             out["b_counts"] += sure.sum(axis=0) + xp.bincount(ri, weights=hit.astype(xp.float64), minlength=b.rows).astype(xp.int64)
         if a_nearest:
