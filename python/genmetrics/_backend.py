@@ -1,11 +1,14 @@
 """Backend dispatch: which engine computes the primitives for the arrays at hand.
 
 ``cpu``   the compiled C++ engine (``genmetrics._core``): tiled GEMM with fused kernels, threads, GIL released;
-``numpy`` the array-namespace fallback (``genmetrics._fallback``), the same numbers in plain NumPy.
-(``cuda``/``cupy`` join the same table when the GPU engine lands.)
+``numpy`` the array-namespace fallback (``genmetrics._fallback``), the same numbers in plain NumPy;
+``cuda``  the GPU engine (``genmetrics._cuda`` kernels on CuPy arrays, cuBLAS tile products; ``_cuda_engine``);
+``cupy``  the array-namespace fallback run on CuPy arrays: the same code as ``numpy``.
 
 The choice: the ``backend=`` argument, else the ``GENMETRICS_BACKEND`` environment variable, else the fastest
-available for the arrays' device. Metric modules only call the primitives below: the Gram family (gram,
+available for the arrays' device (GPU arrays: cuda, else cupy; host arrays: cpu, else numpy). An engine takes
+its inputs to its own device: host arrays given to ``cuda`` are copied to the GPU, GPU arrays given to ``cpu``
+are copied to the host. Metric modules only call the primitives below: the Gram family (gram,
 kernel_row_sums, kernel_matvec, column_gram) and the distance family (points, knn, ball_query).
 """
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import ctypes
 import os
 
+import numpy as np
+
 from . import _fallback
+from ._array import is_device_array, to_device
 from ._kernels import KernelSpec
 from ._points import prepare_points
 
@@ -61,6 +67,7 @@ def num_threads() -> int:
 
 class CpuBackend:
     name = "cpu"
+    device = "host"
 
     def gram(self, spec: KernelSpec, X, Y=None):
         return _CORE.gram(X, Y, *spec.engine_args(), num_threads())
@@ -91,8 +98,9 @@ class CpuBackend:
 class ArrayBackend:
     """The NumPy fallback (and, on GPU arrays, the same code on CuPy)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, device: str):
         self.name = name
+        self.device = device
 
     def gram(self, spec, X, Y=None):
         return _fallback.gram(spec, X, Y)
@@ -113,27 +121,77 @@ class ArrayBackend:
         return _fallback.knn(queries, refs, k)
 
     def ball_query(self, a, b, inclusive, **sides):
-        return _fallback.ball_query(a, b, inclusive, **sides)
+        return _fallback.ball_query(a, b, inclusive, **{k: self._local(v) for k, v in sides.items()})
+
+    def _local(self, value):
+        """Per-point arrays (radii, weights) on this engine's device."""
+        if self.device == "gpu" and isinstance(value, np.ndarray):
+            return to_device(value)
+        return value
 
 
-_BACKENDS = {"cpu": CpuBackend(), "numpy": ArrayBackend("numpy")}
+def _gpu_status():
+    """(CuPy usable with a device, why not) and (the CUDA engine usable, why not), probed once."""
+    global _GPU_STATUS
+    if _GPU_STATUS is None:
+        try:
+            import cupy  # noqa: PLC0415 (optional: the `cuda` extra)
+
+            count = cupy.cuda.runtime.getDeviceCount()
+            cupy_status = (count > 0, f"CuPy {cupy.__version__} on {count} GPU(s)" if count else "no CUDA device")
+        except Exception as exc:  # ImportError, or CUDARuntimeError without a driver
+            cupy_status = (False, f"CuPy with a CUDA device is needed ({type(exc).__name__}: {exc})")
+        try:
+            from . import _cuda  # noqa: PLC0415
+
+            count, reason = _cuda.device_count()
+            if count == 0:
+                cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason})")
+            elif not cupy_status[0]:
+                cuda_status = (False, f"genmetrics._cuda is built; {cupy_status[1]}")
+            else:
+                cuda_status = (True, f"compiled CUDA engine, {cupy_status[1]}")
+        except ImportError as exc:
+            cuda_status = (False, f"genmetrics._cuda is not built ({exc})")
+        _GPU_STATUS = (cupy_status, cuda_status)
+    return _GPU_STATUS
+
+
+_GPU_STATUS = None
+_BACKENDS = {"cpu": CpuBackend(), "numpy": ArrayBackend("numpy", "host"), "cupy": ArrayBackend("cupy", "gpu")}
 
 
 def backends() -> dict:
     """Which backends can run here: ``{name: (available, reason)}``."""
+    cupy_status, cuda_status = _gpu_status()
     return {
         "cpu": (_CORE is not None, "compiled C++ engine" if _CORE is not None else _CORE_ERROR),
         "numpy": (True, "pure NumPy fallback"),
-        "cuda": (False, "the CUDA engine is not part of this build yet"),
-        "cupy": (False, "the CuPy fallback is not part of this build yet"),
+        "cuda": cuda_status,
+        "cupy": (cupy_status[0], "the NumPy fallback's code on CuPy arrays; " + cupy_status[1]),
     }
 
 
-def get_backend(backend=None):
-    """The backend object for ``backend`` (a name or None for the default)."""
+def _engine(name: str):
+    if name == "cuda" and name not in _BACKENDS:
+        from ._cuda_engine import CudaBackend  # noqa: PLC0415 (imports CuPy)
+
+        _BACKENDS[name] = CudaBackend()
+    return _BACKENDS[name]
+
+
+def get_backend(backend=None, *arrays):
+    """The backend object for ``backend`` (a name, or None for the default for ``arrays``' device)."""
     if backend is None:
         backend = os.environ.get("GENMETRICS_BACKEND") or None
     if backend is None:
+        if any(is_device_array(a) for a in arrays if a is not None):
+            status = backends()
+            if status["cuda"][0]:
+                return _engine("cuda")
+            if status["cupy"][0]:
+                return _engine("cupy")
+            raise ValueError(f"backend: GPU arrays were given but no GPU backend can run here: {status['cupy'][1]}")
         return _BACKENDS["cpu" if _CORE is not None else "numpy"]
     if not isinstance(backend, str):
         raise TypeError(f"backend: expected a name such as 'cpu' or 'numpy', got {type(backend).__name__}")
@@ -144,4 +202,4 @@ def get_backend(backend=None):
     available, reason = status[name]
     if not available:
         raise ValueError(f"backend: {name!r} is not available here: {reason}")
-    return _BACKENDS[name]
+    return _engine(name)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._array import array_namespace, to_float
+from ._array import array_namespace, to_float, to_host
+from ._pairwise import exact_sq_distances_pairwise
 
 #: Rows per chunk when the float64 centre, extent and shifted copies are computed (bounds the float64 scratch).
 CHUNK_ROWS = 4096
@@ -111,12 +112,18 @@ def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
 
 
 def exact_sq_distances(Q, R, q_index, r_index):
-    """sum((q - r)^2) in float64 for the pairs (Q[q_index], R[r_index]), in NumPy's summation order."""
+    """sum((q - r)^2) in float64 for the pairs (Q[q_index], R[r_index]), in NumPy's summation order.
+
+    NumPy sums in that order itself; other namespaces (CuPy) reproduce it column by column
+    (:mod:`genmetrics._pairwise`), so that ties are decided alike on every backend.
+    """
     xp = array_namespace(Q)
+    if xp is not np:
+        return exact_sq_distances_pairwise(xp, Q, R, q_index, r_index)
     diff = Q[q_index].astype(xp.float64) - R[r_index].astype(xp.float64)
     return xp.sum(diff * diff, axis=-1)
 
 
 def as_numpy(a):
-    """A NumPy copy of a device array (for results), or ``a`` itself."""
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+    """A NumPy array of a result (copied from the GPU for device arrays)."""
+    return to_host(a)

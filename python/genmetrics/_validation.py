@@ -10,18 +10,34 @@ import numbers
 
 import numpy as np
 
-from ._array import array_namespace, is_device_array
+from ._array import array_namespace, is_device_array, to_device, to_host
 
 KERNELS = ("linear", "cosine", "rbf", "laplacian", "polynomial")
 KERNEL_ALIASES = {"gaussian": "rbf"}
 
 
-def check_embeddings(X, name: str = "X", min_rows: int = 1):
+def _place(X, name: str, device):
+    """``X`` on the engine's side: ``device`` "gpu" (a CuPy array, no copy for GPU inputs), "host", or None (as is)."""
+    if device == "gpu":
+        try:
+            return to_device(X, name)
+        except (TypeError, ValueError) as exc:
+            if "CuPy" in str(exc):
+                raise
+            raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+    if device == "host" and is_device_array(X):
+        return to_host(X)
+    return X
+
+
+def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
     """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
 
     float32 and float64 are kept, float16 becomes float32, integers and bool become float64.
-    NaN/inf, non-2-D and empty arrays are rejected.
+    NaN/inf, non-2-D and empty arrays are rejected. ``device`` ("host" or "gpu", an engine's side) moves the
+    array there first; None leaves it where it is.
     """
+    X = _place(X, name, device)
     xp = array_namespace(X)
     if not is_device_array(X):
         if not isinstance(X, np.ndarray):
@@ -47,10 +63,10 @@ def check_embeddings(X, name: str = "X", min_rows: int = 1):
     return xp.ascontiguousarray(X)
 
 
-def check_pair(X, Y, x_name: str = "X", y_name: str = "Y"):
+def check_pair(X, Y, x_name: str = "X", y_name: str = "Y", device=None):
     """Validate two embedding sets that are compared feature by feature; return them in one dtype."""
-    X = check_embeddings(X, x_name)
-    Y = check_embeddings(Y, y_name)
+    X = check_embeddings(X, x_name, device=device)
+    Y = check_embeddings(Y, y_name, device=device)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
             f"{y_name}: has {Y.shape[1]} features but {x_name} has {X.shape[1]}; both sets must be embedded alike"

@@ -35,8 +35,8 @@ DEFAULT_RANK = 1000
 
 
 def _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant):
-    engine = get_backend(backend)
-    spec, engine_spec, X, _ = _inputs(X, None, kernel, bandwidth, kernel_params, scale_invariant)
+    engine = get_backend(backend, X)
+    spec, engine_spec, X, _ = _inputs(X, None, kernel, bandwidth, kernel_params, scale_invariant, engine.device)
     return engine, spec, engine_spec, X
 
 
@@ -203,8 +203,8 @@ def vendi_from_gram(K, q=1, backend=None) -> DiversityScore:
     its largest entry) and positive semi-definite (up to round-off).
     """
     q = check_order(q)
-    engine = get_backend(backend)
-    K = check_embeddings(K, "K")
+    engine = get_backend(backend, K)
+    K = check_embeddings(K, "K", device=engine.device)
     xp = array_namespace(K)
     n = K.shape[0]
     if K.shape[1] != n:
@@ -248,8 +248,8 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
     ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
     The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
     """
-    engine = get_backend(backend)
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
+    engine = get_backend(backend, X, Y)
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     xp = array_namespace(X)
     n, m = X.shape[0], Y.shape[0]
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._array import to_float
+from ._array import array_namespace, to_float
 from ._backend import get_backend
 from ._points import as_numpy
 from ._results import PRDC, AlphaPrecision, PrecisionRecall
@@ -29,8 +29,8 @@ class DuplicatePointsWarning(UserWarning):
     """Some points have duplicates among their k nearest neighbours: their balls have radius 0."""
 
 
-def _real_and_fake(real, fake, k, real_name="real"):
-    real, fake = check_pair(real, fake, real_name, "fake")
+def _real_and_fake(engine, real, fake, k, real_name="real"):
+    real, fake = check_pair(real, fake, real_name, "fake", device=engine.device)
     k = check_neighbor_count(
         k, min(real.shape[0], fake.shape[0]) - 1, what=f"the smaller of {real_name} and fake (without the point itself)"
     )
@@ -97,8 +97,8 @@ def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
     Three passes over the pairs, never an n x m matrix: the k-NN radii of each set (half the pairs each, by
     symmetry), then one pass over (fake, real) serving both directions. Memory O((n + m) k).
     """
-    engine = get_backend(backend)
-    real, fake, k = _real_and_fake(real, fake, k)
+    engine = get_backend(backend, real, fake)
+    real, fake, k = _real_and_fake(engine, real, fake, k)
     inclusive = check_bool(inclusive, "inclusive")
     real_points, fake_points = engine.points(real, fake)
     real_radius = kth_neighbor_radius(engine, real_points, k)  # r_i
@@ -153,8 +153,8 @@ def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
         are float64 ratios of exact distances; the maximising ball is chosen on the fast tiles, so where two
         balls give ratios within the tiles' rounding (~1e-6 relative in float32) either may be reported.
     """
-    engine = get_backend(backend)
-    real, fake, k = _real_and_fake(real, fake, k)
+    engine = get_backend(backend, real, fake)
+    real, fake, k = _real_and_fake(engine, real, fake, k)
     real_points, fake_points = engine.points(real, fake)
     real_radius = kth_neighbor_radius(engine, real_points, k)
     fake_radius = kth_neighbor_radius(engine, fake_points, k)
@@ -180,11 +180,13 @@ INTEGRATIONS = ("trapezoid", "original", "synthcity")
 
 
 def _distance_to(points, centre, chunk_rows=4096):
-    """||p - centre|| for every row, float64 (in chunks: no float64 copy of the whole set)."""
+    """||p - centre|| for every row, float64 on the host (in chunks: no float64 copy of the whole set)."""
+    xp = array_namespace(points)
+    centre = xp.asarray(centre, dtype=xp.float64)
     out = np.empty(points.shape[0])
     for start in range(0, points.shape[0], chunk_rows):
-        diff = points[start : start + chunk_rows].astype(np.float64) - centre
-        out[start : start + chunk_rows] = np.sqrt(np.sum(diff * diff, axis=1))
+        diff = points[start : start + chunk_rows].astype(xp.float64) - centre
+        out[start : start + chunk_rows] = as_numpy(xp.sqrt(xp.sum(diff * diff, axis=1)))
     return out
 
 
@@ -249,18 +251,18 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     AlphaPrecision
         ``delta_precision_alpha``, ``delta_coverage_beta``, ``authenticity``, the ``alphas`` and both curves.
     """
-    engine = get_backend(backend)
+    engine = get_backend(backend, real, fake)
     if embedding is not None:
         if not callable(embedding):
             raise TypeError(f"embedding: expected a callable that maps an (n, d) array to (n, d'), got {type(embedding).__name__}")
         real, fake = embedding(real), embedding(fake)
-    real, fake = check_pair(real, fake, "real", "fake")
+    real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
     if real.shape[0] < 2:
         raise ValueError("real: needs at least 2 rows (each real point's nearest other real point)")
     n_alphas = check_int(n_alphas, "n_alphas", low=2)
     integration = check_choice(integration, "integration", INTEGRATIONS)
     if center is None:
-        centre = real.astype(np.float64).mean(axis=0)
+        centre = as_numpy(real.astype(np.float64).mean(axis=0))
     else:
         centre = check_embeddings(np.asarray(center, dtype=np.float64).reshape(1, -1), "center")[0]
         if centre.shape[0] != real.shape[1] or np.ndim(center) != 1:
@@ -278,7 +280,7 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     nearest = engine.ball_query(real_points, fake_points, False, a_nearest=True, b_nearest=True)
     nearest_fake = as_numpy(nearest["a_nearest_index"])
     in_own_ball = as_numpy(nearest["a_nearest_distance"]) <= real_rho
-    nearest_fake_to_fake_centre = _distance_to(fake, fake.astype(np.float64).mean(axis=0))[nearest_fake]
+    nearest_fake_to_fake_centre = _distance_to(fake, as_numpy(fake.astype(np.float64).mean(axis=0)))[nearest_fake]
     beta_radii = np.quantile(nearest_fake_to_fake_centre, alphas)
     beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_centre <= r)) for r in beta_radii])
 
@@ -310,8 +312,8 @@ def authenticity(train, fake, backend=None) -> float:
     fake : array (m, d)
     backend : {"cpu", "numpy"}, optional
     """
-    engine = get_backend(backend)
-    train, fake = check_pair(train, fake, "train", "fake")
+    engine = get_backend(backend, train, fake)
+    train, fake = check_pair(train, fake, "train", "fake", device=engine.device)
     if train.shape[0] < 2:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
     train_points, fake_points = engine.points(train, fake)

@@ -17,16 +17,16 @@ from ._validation import (
 )
 
 
-def _inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False):
+def _inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False, device=None):
     """Validate (X, Y), resolve the kernel (bandwidth from X), and prepare what the engines compute on.
 
     Returns (spec, engine_spec, X, Y): ``spec`` as the user sees it (the bandwidth chosen), ``engine_spec``
     with the bandwidth in the units of the shifted and rescaled arrays (see ``_kernels.prepare_inputs``).
     """
     if Y is None:
-        X = check_embeddings(X, "X")
+        X = check_embeddings(X, "X", device=device)
     else:
-        X, Y = check_pair(X, Y)
+        X, Y = check_pair(X, Y, device=device)
     spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
     if Y is not None and spec.name == "cosine":
         check_nonzero_rows(Y, "Y")
@@ -65,8 +65,8 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
     -------
     array (n, m) of the inputs' dtype (float32 or float64).
     """
-    engine = get_backend(backend)
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
+    engine = get_backend(backend, X, Y)
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     return check_finite_result(engine.gram(engine_spec, X, Y), spec)
 
 
@@ -76,11 +76,11 @@ def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None
     ``power`` may be any real >= 0; a non-integer power of a negative kernel value (cosine, linear) is
     undefined and raises ValueError. Other parameters as in :func:`gram`.
     """
-    engine = get_backend(backend)
+    engine = get_backend(backend, X, Y)
     power = check_order(power, "power")
     if power == float("inf"):
         raise ValueError("power: must be finite")
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params)
+    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     return to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
 
 
@@ -123,13 +123,13 @@ def knn(X, Y=None, k=5, backend=None):
     indices : int64 array (m, k)
         Rows of ``X``; equal distances are ordered by the lower index.
     """
-    engine = get_backend(backend)
+    engine = get_backend(backend, X, Y)
     if Y is None:
-        X = check_embeddings(X, "X")
+        X = check_embeddings(X, "X", device=engine.device)
         k = check_neighbor_count(k, X.shape[0] - 1, what="X (without the point itself)")
         (points,) = engine.points(X)
         return engine.knn(points, None, k)
-    X, Y = check_pair(X, Y)
+    X, Y = check_pair(X, Y, device=engine.device)
     k = check_neighbor_count(k, X.shape[0])
     refs, queries = engine.points(X, Y)
     return engine.knn(queries, refs, k)
@@ -167,8 +167,8 @@ def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
         float64 distance (see :func:`knn`); comparisons that fall within the fast tiles' rounding margin of a
         radius are re-checked in float64.
     """
-    engine = get_backend(backend)
-    X, Y = check_pair(X, Y)
+    engine = get_backend(backend, X, Y)
+    X, Y = check_pair(X, Y, device=engine.device)
     radii = check_radii(radii, X.shape[0])
     inclusive = check_bool(inclusive, "inclusive")
     refs, queries = engine.points(X, Y)
