@@ -131,7 +131,7 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
         Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)) or frequencies (rff, default 1000).
     seed : int
         Seeds the landmarks / frequencies: the result is deterministic for a given seed and backend.
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
     n_iter : int
         Subspace iterations after the Nystrom step (method="nystrom").
     **kernel_params

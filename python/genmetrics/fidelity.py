@@ -85,7 +85,7 @@ def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
         ``True`` compares with ``<=``. With ``<`` a point with k exact duplicates has a ball of radius 0 that
         holds nothing: identical sets get density = coverage = 0. That case warns
         (:class:`DuplicatePointsWarning`) and ``inclusive=True`` is the remedy.
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
 
     Returns
     -------
@@ -144,7 +144,7 @@ def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
     fake : array (m, d)
     k : int
         Neighbourhood size (the paper's default 3), 1 <= k <= min(n, m) - 1.
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
 
     Returns
     -------
@@ -244,7 +244,7 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
         How Delta integrates: "trapezoid", the paper's integral by the trapezoid rule; "original", the
         authors' code, a Riemann sum of 30 terms with step 1/29 (it overshoots the integral by one end term);
         "synthcity", the sum divided by sum(alphas) = 15, i.e. step 1/15 for the whole 1 - 2 integral.
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
 
     Returns
     -------
@@ -310,7 +310,7 @@ def authenticity(train, fake, backend=None) -> float:
     ----------
     train : array (n, d), n >= 2
     fake : array (m, d)
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
     """
     engine = get_backend(backend, train, fake)
     train, fake = check_pair(train, fake, "train", "fake", device=engine.device)

@@ -1,4 +1,14 @@
-"""The engine's primitives as public functions: Gram matrices, fused kernel reductions, k-NN and radius queries."""
+"""The engine's primitives as public functions: Gram matrices, fused kernel reductions, k-NN and radius queries.
+
+Backends and precision. ``cpu`` (C++, OpenBLAS) and ``cuda`` (cuBLAS through CuPy, ``genmetrics._cuda``
+epilogues) compute products in the inputs' dtype, float32 or float64, and accumulate every sum in float64;
+``numpy`` and ``cupy`` run the same array code (float64 distance tiles). On the GPU the float32 products are
+FP32 GEMMs: CuPy uses TF32 tensor cores only when its ``CUPY_TF32=1`` switch is set, and then kernel values carry
+TF32's input rounding (unit roundoff 2^-11, about 5e-4 relative per product term, against 6e-8 for FP32; not
+measured here) while k-NN and radius decisions stay exact, because the distance margins widen to TF32's
+rounding and more comparisons are re-checked in float64. Results come back as Python floats, or as arrays on
+the inputs' device (NumPy for host inputs, CuPy for GPU inputs).
+"""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -57,7 +67,7 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
         Conventions in :mod:`genmetrics._kernels` (rbf: exp(-|x-y|^2 / (2 bandwidth^2))).
     bandwidth : float, optional
         sigma of rbf/laplacian; None chooses the median pairwise distance of a seeded subsample of X.
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
     **kernel_params
         ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
 
@@ -112,7 +122,7 @@ def knn(X, Y=None, k=5, backend=None):
         neighbours by index (a duplicate of it still counts, at distance 0).
     k : int
         1 <= k <= n (k <= n - 1 when ``Y`` is None).
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
 
     Returns
     -------
@@ -158,7 +168,7 @@ def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
     inclusive : bool
         ``False``: inside means d(x_i, y_j) < radii[i] (prdc's convention); ``True``: <= (improved
         precision/recall's).
-    backend : {"cpu", "numpy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
 
     Returns
     -------
