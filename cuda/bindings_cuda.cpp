@@ -43,6 +43,8 @@ gmcuda::Tile tile(std::uintptr_t data, const std::string& dtype, index_t rows, i
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "genmetrics' GPU engine: epilogues on Gram / distance tiles and float64 re-checks (device pointers)";
 
+  m.def("built_runtime_version", &gmcuda::built_runtime_version);
+
   m.def("device_count", [] {
     const char* reason = "";
     const int count = gmcuda::device_count(&reason);

@@ -72,4 +72,7 @@ void ball_tests(Tile tile, const void* row_sq, const void* col_sq, double coeffi
 // The CUDA runtime's view of the machine, for gm.backends(): device count (0 with a reason when none).
 int device_count(const char** reason);
 
+// The CUDA runtime version this module was built with (1000 major + 10 minor): the driver must support it.
+int built_runtime_version();
+
 }  // namespace gmcuda

@@ -168,6 +168,8 @@ void power_sums(Tile tile, double power, double* row_out, double* col_out, int* 
   check_launch("power_sums (totals)");
 }
 
+int built_runtime_version() { return CUDART_VERSION; }
+
 int device_count(const char** reason) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);

@@ -93,13 +93,40 @@ __device__ double pairwise_block(const T* a, const T* b, index_t n) {
   return sum;
 }
 
-// Halves (multiples of 8) above 128 terms, as NumPy recurses; the depth is at most log2(d / 128) + 1.
+// Halves (multiples of 8) above 128 terms, as NumPy recurses: pairwise(n) = pairwise(h) + pairwise(n - h). The
+// recursion is walked with an explicit stack of fixed size: recursive device calls would take a stack frame per
+// level and overflow the GPU's default 1 KB per-thread stack for d > 4096.
 template <class T>
 __device__ double pairwise_sq_distance(const T* a, const T* b, index_t n) {
-  if (n <= 128) return pairwise_block(a, b, n);
-  index_t half = n / 2;
-  half -= half % 8;
-  return __dadd_rn(pairwise_sq_distance(a, b, half), pairwise_sq_distance(a + half, b + half, n - half));
+  struct Split {
+    index_t offset, length;
+    double left;     // the left half's sum, once known
+    bool has_left;
+  };
+  Split stack[24];  // depth <= log2(n / 128) + 1 <= 24 for the n < 2^30 that exact_sq_distances admits
+  int top = -1;
+  index_t offset = 0, length = n;
+  for (;;) {
+    while (length > 128) {  // down the left halves to a block, remembering each split
+      stack[++top] = Split{offset, length, 0.0, false};
+      length = length / 2 - (length / 2) % 8;
+    }
+    double value = pairwise_block(a + offset, b + offset, length);
+    for (;;) {  // up: a left half waits for its right half; a right half completes its split
+      if (top < 0) return value;
+      Split& split = stack[top];
+      const index_t half = split.length / 2 - (split.length / 2) % 8;
+      if (!split.has_left) {
+        split.left = value;
+        split.has_left = true;
+        offset = split.offset + half;
+        length = split.length - half;
+        break;
+      }
+      value = __dadd_rn(split.left, value);
+      --top;
+    }
+  }
 }
 
 template <class T>
@@ -195,6 +222,7 @@ void row_kth_smallest(Tile tile, index_t k, void* out, void* stream) {
 void exact_sq_distances(const void* Q, const void* R, Dtype dtype, index_t d, const std::int64_t* q_index,
                         const std::int64_t* r_index, index_t pairs, double* out, void* stream) {
   if (pairs == 0) return;
+  if (d >= (index_t(1) << 30)) throw std::invalid_argument("exact_sq_distances: d must be below 2^30");
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     exact_kernel<T><<<grid_for(pairs, 128), 128, 0, as_stream(stream)>>>(

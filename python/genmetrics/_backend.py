@@ -146,7 +146,12 @@ def _gpu_status():
 
             count, reason = _cuda.device_count()
             if count == 0:
-                cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason})")
+                built = _cuda.built_runtime_version()
+                hint = ""
+                if "insufficient" in reason:
+                    hint = (f"; the module was built with CUDA {built // 1000}.{built % 1000 // 10}: update the driver, "
+                            "or rebuild genmetrics with the toolkit of the driver's CUDA version")
+                cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason}{hint})")
             elif not cupy_status[0]:
                 cuda_status = (False, f"genmetrics._cuda is built; {cupy_status[1]}")
             else:

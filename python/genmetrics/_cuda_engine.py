@@ -68,8 +68,17 @@ def free_device_bytes() -> int:
 
 
 def tf32_matmul() -> bool:
-    """Whether CuPy's float32 matmul runs on TF32 tensor cores (its ``CUPY_TF32`` switch)."""
-    return os.environ.get("CUPY_TF32", "0") == "1"
+    """Whether CuPy's float32 matmul runs on TF32 tensor cores: CuPy's own answer where it gives one, else its
+    rule for the ``CUPY_TF32`` switch (on for any integer > 0)."""
+    try:
+        from cupy._core import _routines_linalg as linalg  # noqa: PLC0415 (private, present in CuPy 13 and 14)
+
+        return linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_TF32
+    except Exception:
+        try:
+            return int(os.environ.get("CUPY_TF32", "0") or 0) > 0
+        except ValueError:
+            return True  # unreadable: assume the wider rounding (only more re-checks)
 
 
 def _sq_norms(A, chunk_rows: int = 8192):
@@ -157,8 +166,11 @@ class CudaDistanceOps(ArrayDistanceOps):
 
 def _factor(spec, X):
     """What the kernel needs of each row (inverse norms for cosine, squared norms for rbf/laplacian), in X's dtype."""
-    sq, inv = _fallback._row_factors(spec, X)
-    return inv if spec.name == "cosine" else sq
+    if spec.name == "cosine":
+        return (1.0 / cupy.sqrt(_sq_norms(X))).astype(X.dtype)
+    if spec.name in ("rbf", "laplacian"):
+        return _sq_norms(X).astype(X.dtype)
+    return None
 
 
 class CudaBackend:
@@ -187,11 +199,16 @@ class CudaBackend:
                         f"({free_device_bytes() / 2**30:.2f} GiB free): {exc}"
                     ) from None
 
-    def _tile_side(self, share: float, itemsize: int, per_element: int = 3) -> int:
-        """Side of square Gram tiles: the tile, the power-sum scratch and a product in ``share`` of free memory."""
-        side = int(math.sqrt(share * free_device_bytes() / (per_element * max(itemsize, 8))))
-        side = max(MIN_TILE, min(MAX_TILE, side))
-        return side - side % 128 if side > 128 else side
+    def _tile_side(self, share: float, X, Y=None, per_element: int = 3) -> int:
+        """Side of square Gram tiles: MAX_TILE, or the problem's size if smaller, and smaller still only when the
+        tile, the power-sum scratch and a product do not fit in ``share`` of the free memory. The float64 sums
+        are then summed in the same order on every run that is not short of memory."""
+        size = max(X.shape[0], (X if Y is None else Y).shape[0])
+        side = min(MAX_TILE, -(-size // 128) * 128)
+        fits = int(math.sqrt(share * free_device_bytes() / (per_element * 8)))
+        if fits < side:
+            side = max(MIN_TILE, fits - fits % 128)
+        return side
 
     # -- the Gram family -------------------------------------------------------------------------------------
 
@@ -225,13 +242,21 @@ class CudaBackend:
             fx = _factor(spec, X)
             fy = fx if Y is None else _factor(spec, Y)
             self._kernel_tile(spec, out, fx, fy, 0 if Y is None else -1)
+            if Y is None:  # one GEMM is not exactly symmetric: mirror the upper triangle, block by block
+                n, step = X.shape[0], 4096
+                for i0 in range(0, n, step):
+                    for j0 in range(i0 + step, n, step):
+                        out[j0 : j0 + step, i0 : i0 + step] = out[i0 : i0 + step, j0 : j0 + step].T
+                    block = out[i0 : i0 + step, i0 : i0 + step]
+                    upper = cupy.triu(block, 1)
+                    block[...] = upper + upper.T + cupy.diag(cupy.diag(block))
             return out
 
         return self._shrinking(work)
 
     def kernel_row_sums(self, spec, X, Y=None, power=1.0):
         def work(share):
-            side = self._tile_side(share, X.itemsize)
+            side = self._tile_side(share, X, Y)
             sums = cupy.zeros(X.shape[0], dtype=cupy.float64)
             negative = cupy.zeros(1, dtype=cupy.int32)
             scratch = cupy.empty(_cuda.power_sums_scratch(side, side), dtype=cupy.float64)
@@ -247,7 +272,7 @@ class CudaBackend:
         V = cupy.ascontiguousarray(V, dtype=X.dtype)
 
         def work(share):
-            side = self._tile_side(share, X.itemsize)
+            side = self._tile_side(share, X, Y)
             out = cupy.zeros((X.shape[0], V.shape[1]), dtype=cupy.float64)
             for rows, cols, diagonal, tile in self._kernel_tiles(spec, X, Y, side):
                 out[rows] += tile @ V[cols]

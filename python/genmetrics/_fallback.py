@@ -236,10 +236,10 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
     inside = (lambda d, r: d <= r) if inclusive else (lambda d, r: d < r)
     if a_radius is not None:
         out["a_counts"] = xp.zeros(a.rows, dtype=xp.int64)
-        a_r2 = (a_radius * a.scale) ** 2
+        a_r2 = (a_radius * a.scale) * (a_radius * a.scale)  # exact squares on every backend
     if b_radius is not None:
         out["b_counts"] = xp.zeros(b.rows, dtype=xp.int64)
-        b_r2 = (b_radius * a.scale) ** 2
+        b_r2 = (b_radius * a.scale) * (b_radius * a.scale)
     if a_nearest:
         out["a_nearest_distance"] = xp.empty(a.rows, dtype=xp.float64)
         out["a_nearest_index"] = xp.empty(a.rows, dtype=xp.int64)
@@ -248,7 +248,7 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
         best_i = xp.full(b.rows, -1, dtype=xp.int64)
     if a_weight is not None:
         out["a_max_ratio"] = xp.zeros(a.rows, dtype=xp.float64)
-        w2 = (a_weight * a.scale) ** 2
+        w2 = (a_weight * a.scale) * (a_weight * a.scale)
     for block in ops.blocks(a, b, False):
         start, stop, approx = block.start, block.stop, block.approx
         rows = stop - start

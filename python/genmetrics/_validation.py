@@ -161,7 +161,7 @@ def check_neighbor_count(k, available: int, name: str = "k", what: str = "X") ->
 def check_radii(radii, n: int, name: str = "radii"):
     """One finite radius >= 0 per reference point, as float64."""
     try:
-        r = np.asarray(radii, dtype=np.float64)
+        r = np.asarray(to_host(radii), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name}: expected an array of numbers") from None
     if r.ndim != 1 or r.shape[0] != n:

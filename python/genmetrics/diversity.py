@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from . import _spectral
-from ._array import array_namespace, to_float
+from ._array import array_namespace, to_float, to_host
 from ._backend import get_backend
 from ._kernels import kernel_diagonal
 from ._results import DiversityScore
@@ -186,7 +186,7 @@ def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     """
     q = check_order(q)
     get_backend(backend)
-    w = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    w = np.asarray(to_host(eigenvalues), dtype=np.float64).ravel()
     if w.size == 0:
         raise ValueError("eigenvalues: empty")
     if not np.all(np.isfinite(w)):

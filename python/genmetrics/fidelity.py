@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._array import array_namespace, to_float
+from ._array import to_float, to_host
 from ._backend import get_backend
 from ._points import as_numpy
 from ._results import PRDC, AlphaPrecision, PrecisionRecall
@@ -180,13 +180,11 @@ INTEGRATIONS = ("trapezoid", "original", "synthcity")
 
 
 def _distance_to(points, centre, chunk_rows=4096):
-    """||p - centre|| for every row, float64 on the host (in chunks: no float64 copy of the whole set)."""
-    xp = array_namespace(points)
-    centre = xp.asarray(centre, dtype=xp.float64)
+    """||p - centre|| for every row of a host array, float64 (in chunks: no float64 copy of the whole set)."""
     out = np.empty(points.shape[0])
     for start in range(0, points.shape[0], chunk_rows):
-        diff = points[start : start + chunk_rows].astype(xp.float64) - centre
-        out[start : start + chunk_rows] = as_numpy(xp.sqrt(xp.sum(diff * diff, axis=1)))
+        diff = points[start : start + chunk_rows].astype(np.float64) - centre
+        out[start : start + chunk_rows] = np.sqrt(np.sum(diff * diff, axis=1))
     return out
 
 
@@ -261,17 +259,19 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
         raise ValueError("real: needs at least 2 rows (each real point's nearest other real point)")
     n_alphas = check_int(n_alphas, "n_alphas", low=2)
     integration = check_choice(integration, "integration", INTEGRATIONS)
+    # the O(n d) geometry around the centres runs in NumPy on every backend (same summation order as the CPU)
+    real_host, fake_host = to_host(real), to_host(fake)
     if center is None:
-        centre = as_numpy(real.astype(np.float64).mean(axis=0))
+        centre = real_host.astype(np.float64).mean(axis=0)
     else:
-        centre = check_embeddings(np.asarray(center, dtype=np.float64).reshape(1, -1), "center")[0]
+        centre = check_embeddings(np.asarray(to_host(center), dtype=np.float64).reshape(1, -1), "center")[0]
         if centre.shape[0] != real.shape[1] or np.ndim(center) != 1:
             raise ValueError(f"center: expected shape ({real.shape[1]},), got {np.shape(center)}")
 
     alphas = np.linspace(0.0, 1.0, n_alphas)
     # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the centre
-    real_radii = np.quantile(_distance_to(real, centre), alphas)
-    fake_to_centre = np.sort(_distance_to(fake, centre))
+    real_radii = np.quantile(_distance_to(real_host, centre), alphas)
+    fake_to_centre = np.sort(_distance_to(fake_host, centre))
     alpha_precision_curve = np.searchsorted(fake_to_centre, real_radii, side="right") / fake.shape[0]
 
     # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
@@ -280,7 +280,7 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     nearest = engine.ball_query(real_points, fake_points, False, a_nearest=True, b_nearest=True)
     nearest_fake = as_numpy(nearest["a_nearest_index"])
     in_own_ball = as_numpy(nearest["a_nearest_distance"]) <= real_rho
-    nearest_fake_to_fake_centre = _distance_to(fake, as_numpy(fake.astype(np.float64).mean(axis=0)))[nearest_fake]
+    nearest_fake_to_fake_centre = _distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
     beta_radii = np.quantile(nearest_fake_to_fake_centre, alphas)
     beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_centre <= r)) for r in beta_radii])
 
