@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -48,7 +47,8 @@ _N_DEVICES, _NO_DEVICE = _device_count()
 if _N_DEVICES == 0:
     pytest.skip(f"no CUDA device visible to CuPy ({_NO_DEVICE})", allow_module_level=True)
 
-import genmetrics as gm  # noqa: E402
+import genmetrics as gm
+from gpu_data import FIDELITY_CASES, gaussian, lattice, quiet, real_fake, seed_of, with_duplicates  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
@@ -103,16 +103,8 @@ def unchanged(*arrays):
         assert bool(cupy.array_equal(a, b)), "the caller's array was modified"
 
 
-def quiet(fn, *args, **kwargs):
-    """Call without DuplicatePointsWarning (lattices and duplicated rows give zero-radius balls)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", gm.DuplicatePointsWarning)
-        return fn(*args, **kwargs)
 
 
-def _seed(*key):
-    """A stable seed from a test's parameters (hash() of strings changes between runs)."""
-    return int.from_bytes("|".join(map(str, key)).encode(), "little") % (2**32 - 1)
 
 
 def gpu_knn(X, Y, k, backend):
@@ -151,27 +143,15 @@ def assert_same_fields(got, want, names):
 # data
 # --------------------------------------------------------------------------------------------
 
-def gaussian(rng, n, d, dtype, offset=0.0, scale=1.0):
-    return (offset + scale * rng.standard_normal((n, d))).astype(dtype)
 
 
-def lattice(rng, n, d, dtype, offset=0.0, levels=2, step=1.0):
-    """offset + step * integers in [-levels, levels]: exact sums of squares, many exact ties."""
-    return (offset + step * rng.integers(-levels, levels + 1, size=(n, d))).astype(dtype)
 
 
-def with_duplicates(rng, X, share=0.2):
-    """X with a share of its rows replaced by copies of other rows."""
-    X = X.copy()
-    n = X.shape[0]
-    count = max(1, int(share * n))
-    X[rng.choice(n, size=count, replace=False)] = X[rng.choice(n, size=count, replace=True)]
-    return X
 
 
 def knn_case(name, dtype):
     """(X, Y or None, k) for the k-NN cases."""
-    rng = np.random.default_rng(_seed("knn", name, np.dtype(dtype).name))
+    rng = np.random.default_rng(seed_of("knn", name, np.dtype(dtype).name))
     if name == "self k=1":
         return gaussian(rng, 300, 20, dtype), None, 1
     if name == "self k=5":
@@ -216,23 +196,6 @@ KNN_CASES = ("self k=1", "self k=5", "cross k=5", "self k=n-1", "cross k=n-1", "
              "offset 1000 self", "offset 1000 lattice", "one query", "one reference", "d=1", "d=1 self")
 
 
-def real_fake(name, dtype):
-    """(real, fake) for the fidelity metrics."""
-    rng = np.random.default_rng(_seed("fidelity", name, np.dtype(dtype).name))
-    if name == "gaussian":
-        return gaussian(rng, 600, 32, dtype), gaussian(rng, 500, 32, dtype, offset=0.1, scale=1.2)
-    if name == "lattice":
-        return lattice(rng, 500, 4, dtype), lattice(rng, 450, 4, dtype, levels=3)
-    if name == "duplicates":
-        real = gaussian(rng, 400, 10, dtype)
-        fake = np.concatenate([real[rng.choice(400, size=100, replace=False)], gaussian(rng, 300, 10, dtype)])
-        return real, fake
-    if name == "offset 1000":
-        return gaussian(rng, 500, 16, dtype, offset=1000.0), gaussian(rng, 400, 16, dtype, offset=1000.1)
-    raise ValueError(name)
-
-
-FIDELITY_CASES = ("gaussian", "lattice", "duplicates", "offset 1000")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +248,7 @@ def test_knn_is_identical_to_cpu(gpu_backend, case, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_knn_noncontiguous_input(gpu_backend, dtype):
     """X[:, ::2] of a bigger array: the NumPy view for the CPU, the CuPy view for the GPU."""
-    rng = np.random.default_rng(_seed("noncontiguous", np.dtype(dtype).name))
+    rng = np.random.default_rng(seed_of("noncontiguous", np.dtype(dtype).name))
     big_x, big_y = gaussian(rng, 350, 30, dtype), gaussian(rng, 280, 30, dtype)
     X, Y = big_x[:, ::2], big_y[:, ::2]
     gx, gy = on_gpu(big_x, big_y)
@@ -306,7 +269,7 @@ def test_knn_noncontiguous_input(gpu_backend, dtype):
 def test_radius_query_is_identical_to_cpu(gpu_backend, case, dtype):
     """Radii equal to exact distances (each reference's 3rd nearest query): every ball has queries on its
     sphere, so < and <= give different counts and both must match."""
-    rng = np.random.default_rng(_seed("radius", case, np.dtype(dtype).name))
+    rng = np.random.default_rng(seed_of("radius", case, np.dtype(dtype).name))
     if case == "gaussian":
         X, Y = gaussian(rng, 450, 16, dtype), gaussian(rng, 380, 16, dtype)
     elif case == "lattice":
@@ -336,6 +299,17 @@ def test_radius_query_is_identical_to_cpu(gpu_backend, case, dtype):
             )
         counts[inclusive] = to_host(want.counts)
     assert np.any(counts[True] > counts[False]), "the radii were meant to put queries on the spheres"
+
+
+def test_radius_query_takes_radii_on_the_device(gpu_backend):
+    """Radii straight from a GPU k-NN (CuPy) give the answer of the same radii on the host."""
+    rng = np.random.default_rng(seed_of("device radii"))
+    X, Y = gaussian(rng, 300, 8, np.float32), gaussian(rng, 200, 8, np.float32)
+    gx, gy = on_gpu(X, Y)
+    device_radii = gm.knn(gx, k=4, backend=gpu_backend)[0][:, 3]
+    got = gm.radius_query(gx, gy, device_radii, backend=gpu_backend)
+    want = gm.radius_query(X, Y, to_host(device_radii), backend="cpu")
+    assert np.array_equal(to_host(got.counts), to_host(want.counts))
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,7 +392,7 @@ LARGE = dict(n=5000, m=7000, d=300)
 
 @functools.lru_cache(maxsize=None)
 def large_data(dtype_name):
-    rng = np.random.default_rng(_seed("large", dtype_name))
+    rng = np.random.default_rng(seed_of("large", dtype_name))
     real = gaussian(rng, LARGE["n"], LARGE["d"], dtype_name)
     fake = gaussian(rng, LARGE["m"], LARGE["d"], dtype_name, offset=0.02, scale=1.05)
     return real, fake
@@ -450,7 +424,7 @@ KERNELS = [("cosine", None), ("rbf", None), ("rbf", 4.0), ("laplacian", 6.0), ("
 
 
 def gram_data(dtype, cross):
-    rng = np.random.default_rng(_seed("gram", np.dtype(dtype).name, cross))
+    rng = np.random.default_rng(seed_of("gram", np.dtype(dtype).name, cross))
     X = gaussian(rng, 700, 40, dtype, offset=0.3)
     Y = gaussian(rng, 530, 40, dtype, offset=-0.1) if cross else None
     return X, Y
@@ -519,7 +493,7 @@ def vendi_rtol(method, dtype):
 @pytest.mark.parametrize("kernel,bw,method,n,d,extra", VENDI_CASES,
                          ids=[f"{c[0]}-{c[2]}" + ("-iter" if "n_iter" in c[5] else "") for c in VENDI_CASES])
 def test_vendi_matches_cpu(gpu_backend, kernel, bw, method, n, d, extra, dtype):
-    X = gaussian(np.random.default_rng(_seed("vendi", kernel, method, n, d, np.dtype(dtype).name)), n, d, dtype,
+    X = gaussian(np.random.default_rng(seed_of("vendi", kernel, method, n, d, np.dtype(dtype).name)), n, d, dtype,
                  offset=0.2)
     gx = on_gpu(X)
     rtol = vendi_rtol(method, dtype)
@@ -535,7 +509,7 @@ def test_vendi_matches_cpu(gpu_backend, kernel, bw, method, n, d, extra, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_rke_intdiv_rrke_match_cpu(gpu_backend, dtype):
-    rng = np.random.default_rng(_seed("rke", np.dtype(dtype).name))
+    rng = np.random.default_rng(seed_of("rke", np.dtype(dtype).name))
     centres = 3.0 * rng.standard_normal((5, 24))
     X = (centres[rng.integers(0, 5, size=900)] + rng.standard_normal((900, 24))).astype(dtype)
     Y = (X[:400] + 0.3 * rng.standard_normal((400, 24))).astype(dtype)
@@ -561,7 +535,7 @@ def test_rke_intdiv_rrke_match_cpu(gpu_backend, dtype):
 # --------------------------------------------------------------------------------------------
 
 def layout_data():
-    rng = np.random.default_rng(_seed("layouts"))
+    rng = np.random.default_rng(seed_of("layouts"))
     big_real, big_fake = gaussian(rng, 400, 24, np.float32), gaussian(rng, 350, 24, np.float32, offset=0.1)
     return big_real, big_fake
 
@@ -605,7 +579,7 @@ def test_torch_cuda_tensors_give_the_same_answer(gpu_backend):
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf], ids=["nan", "inf"])
 def test_non_finite_device_arrays_are_rejected_by_name(gpu_backend, bad):
-    rng = np.random.default_rng(_seed("bad", bad))
+    rng = np.random.default_rng(seed_of("bad", bad))
     X, Y = on_gpu(gaussian(rng, 60, 6, np.float32), gaussian(rng, 50, 6, np.float32))
     X[7, 3] = bad
     with pytest.raises(ValueError, match=X_):
@@ -623,7 +597,7 @@ def test_non_finite_device_arrays_are_rejected_by_name(gpu_backend, bad):
 
 
 def test_mismatched_widths_are_rejected(gpu_backend):
-    rng = np.random.default_rng(_seed("widths"))
+    rng = np.random.default_rng(seed_of("widths"))
     X, Y = on_gpu(gaussian(rng, 40, 6, np.float64), gaussian(rng, 30, 5, np.float64))
     with pytest.raises(ValueError):
         gm.knn(X, Y, k=3, backend=gpu_backend)

@@ -146,7 +146,7 @@ def _gpu_status():
 
             count, reason = _cuda.device_count()
             if count == 0:
-                built = _cuda.built_runtime_version()
+                built = getattr(_cuda, "built_runtime_version", lambda: 0)()
                 hint = ""
                 if "insufficient" in reason:
                     hint = (f"; the module was built with CUDA {built // 1000}.{built % 1000 // 10}: update the driver, "
@@ -158,6 +158,8 @@ def _gpu_status():
                 cuda_status = (True, f"compiled CUDA engine, {cupy_status[1]}")
         except ImportError as exc:
             cuda_status = (False, f"genmetrics._cuda is not built ({exc})")
+        except Exception as exc:  # a stale or broken build must not take the other backends down with it
+            cuda_status = (False, f"genmetrics._cuda could not be probed ({type(exc).__name__}: {exc})")
         _GPU_STATUS = (cupy_status, cuda_status)
     return _GPU_STATUS
 

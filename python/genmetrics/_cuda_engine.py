@@ -96,7 +96,7 @@ class CudaDistanceOps(ArrayDistanceOps):
 
     #: bytes per tile element budgeted for the block of approximate distances and the temporaries of the
     #: decisions on it (masks, index scans, float64 promotions)
-    BYTES_PER_ELEMENT = 32
+    BYTES_PER_ELEMENT = 48
 
     def __init__(self, share: float = MEMORY_SHARE):
         self.share = share
@@ -125,9 +125,10 @@ class CudaDistanceOps(ArrayDistanceOps):
             stop = min(start + step, queries.rows)
             Q = queries.tile[start:stop]
             q_sq = _sq_norms(Q)
+            q_sq_tile = q_sq.astype(Q.dtype)  # held until the launch is queued (any allocator, not only the pool's)
             approx = cupy.matmul(Q, R.T)
-            _cuda.sq_distances(*_tile(approx), _ptr(q_sq.astype(Q.dtype)), _ptr(r_sq_tile),
-                               start if symmetric else -1, _stream())
+            _cuda.sq_distances(*_tile(approx), _ptr(q_sq_tile), _ptr(r_sq_tile), start if symmetric else -1,
+                               _stream())
             yield _fallback.DistanceBlock(start, stop, approx, q_sq, r_sq)
 
     def kth_smallest(self, approx, k: int):
@@ -207,7 +208,7 @@ class CudaBackend:
         side = min(MAX_TILE, -(-size // 128) * 128)
         fits = int(math.sqrt(share * free_device_bytes() / (per_element * 8)))
         if fits < side:
-            side = max(MIN_TILE, fits - fits % 128)
+            side = max(MIN_TILE, fits - fits % 128)  # below MIN_TILE an out-of-memory error ends the retries
         return side
 
     # -- the Gram family -------------------------------------------------------------------------------------
@@ -237,22 +238,28 @@ class CudaBackend:
             yield rows, cols, diagonal, tile
 
     def gram(self, spec, X, Y=None):
-        def work(share):
+        """The whole matrix, asked for by the caller: one GEMM into it and the kernel in place. Its size is fixed,
+        so an out-of-memory error is not retried with smaller tiles but becomes a MemoryError at once."""
+        n, m = X.shape[0], (X if Y is None else Y).shape[0]
+        try:
             out = cupy.matmul(X, (X if Y is None else Y).T)
             fx = _factor(spec, X)
             fy = fx if Y is None else _factor(spec, Y)
             self._kernel_tile(spec, out, fx, fy, 0 if Y is None else -1)
             if Y is None:  # one GEMM is not exactly symmetric: mirror the upper triangle, block by block
-                n, step = X.shape[0], 4096
+                step = 2048
                 for i0 in range(0, n, step):
                     for j0 in range(i0 + step, n, step):
                         out[j0 : j0 + step, i0 : i0 + step] = out[i0 : i0 + step, j0 : j0 + step].T
                     block = out[i0 : i0 + step, i0 : i0 + step]
-                    upper = cupy.triu(block, 1)
-                    block[...] = upper + upper.T + cupy.diag(cupy.diag(block))
+                    block[...] = cupy.triu(block) + cupy.triu(block, 1).T
             return out
-
-        return self._shrinking(work)
+        except cupy.cuda.memory.OutOfMemoryError:
+            cupy.get_default_memory_pool().free_all_blocks()
+            raise MemoryError(
+                f"GPU memory: the {n} x {m} kernel matrix ({n * m * X.itemsize / 2**30:.2f} GiB) does not fit "
+                f"({free_device_bytes() / 2**30:.2f} GiB free); the reductions (kernel_sum, vendi, rke) never hold it"
+            ) from None
 
     def kernel_row_sums(self, spec, X, Y=None, power=1.0):
         def work(share):

@@ -7,7 +7,8 @@ FP32 GEMMs: CuPy uses TF32 tensor cores only when its ``CUPY_TF32=1`` switch is 
 TF32's input rounding (unit roundoff 2^-11, about 5e-4 relative per product term, against 6e-8 for FP32; not
 measured here) while k-NN and radius decisions stay exact, because the distance margins widen to TF32's
 rounding and more comparisons are re-checked in float64. Results come back as Python floats, or as arrays on
-the inputs' device (NumPy for host inputs, CuPy for GPU inputs).
+the engine's device: CuPy arrays from ``cuda``/``cupy`` (GPU inputs go there by default), NumPy arrays from
+``cpu``/``numpy``; a backend named explicitly takes the inputs to its device first.
 """
 from __future__ import annotations
 

@@ -1,0 +1,67 @@
+"""Data of the GPU tests (tests/test_gpu.py on a real GPU, tests/test_cuda_emulated.py on the emulation)."""
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import numpy as np
+
+import genmetrics as gm
+
+
+def quiet(fn, *args, **kwargs):
+    """Call without DuplicatePointsWarning (lattices and duplicated rows give zero-radius balls)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gm.DuplicatePointsWarning)
+        return fn(*args, **kwargs)
+
+
+def seed_of(*key) -> int:
+    """A stable seed from a test's parameters (hash() of strings changes between runs)."""
+    return zlib.crc32("|".join(map(str, key)).encode())
+
+
+def gaussian(rng, n, d, dtype, offset=0.0, scale=1.0):
+    return (offset + scale * rng.standard_normal((n, d))).astype(dtype)
+
+
+def lattice(rng, n, d, dtype, offset=0.0, levels=2, step=1.0):
+    """offset + step * integers in [-levels, levels]: exact sums of squares, many exact ties."""
+    return (offset + step * rng.integers(-levels, levels + 1, size=(n, d))).astype(dtype)
+
+
+def with_duplicates(rng, X, share=0.2):
+    """X with a share of its rows replaced by copies of other rows."""
+    X = X.copy()
+    n = X.shape[0]
+    count = max(1, int(share * n))
+    X[rng.choice(n, size=count, replace=False)] = X[rng.choice(n, size=count, replace=True)]
+    return X
+
+
+FIDELITY_CASES = ("gaussian", "lattice", "duplicates", "offset 1000")
+
+#: (real rows, fake rows, copied rows) per case: the real GPU's sizes, and smaller ones for the emulation
+_FIDELITY_SIZES = {
+    False: {"gaussian": (600, 500), "lattice": (500, 450), "duplicates": (400, 100, 300), "offset 1000": (500, 400)},
+    True: {"gaussian": (190, 160), "lattice": (200, 170), "duplicates": (150, 40, 110), "offset 1000": (170, 140)},
+}
+
+
+def real_fake(name, dtype, small=False):
+    """(real, fake) for the fidelity metrics: Gaussian clouds, lattices (exact ties), fakes that copy real rows,
+    and clouds far from the origin."""
+    rng = np.random.default_rng(seed_of("fidelity", name, np.dtype(dtype).name))
+    sizes = _FIDELITY_SIZES[small][name]
+    d = 16 if small or name == "offset 1000" else 32
+    if name == "gaussian":
+        return gaussian(rng, sizes[0], d, dtype), gaussian(rng, sizes[1], d, dtype, offset=0.1, scale=1.2)
+    if name == "lattice":
+        return lattice(rng, sizes[0], 4, dtype), lattice(rng, sizes[1], 4, dtype, levels=3)
+    if name == "duplicates":
+        real = gaussian(rng, sizes[0], 10, dtype)
+        copied = real[rng.choice(sizes[0], size=sizes[1], replace=False)]
+        return real, np.concatenate([copied, gaussian(rng, sizes[2], 10, dtype)])
+    if name == "offset 1000":
+        return gaussian(rng, sizes[0], 16, dtype, offset=1000.0), gaussian(rng, sizes[1], 16, dtype, offset=1000.1)
+    raise ValueError(name)
