@@ -149,8 +149,8 @@ def _gpu_status():
                 built = getattr(_cuda, "built_runtime_version", lambda: 0)()
                 hint = ""
                 if "insufficient" in reason:
-                    hint = (f"; the module was built with CUDA {built // 1000}.{built % 1000 // 10}: update the driver, "
-                            "or rebuild genmetrics with the toolkit of the driver's CUDA version")
+                    hint = (f": no NVIDIA driver, or one older than the CUDA {built // 1000}.{built % 1000 // 10} this "
+                            "module was built with; update the driver, or rebuild genmetrics with the driver's toolkit")
                 cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason}{hint})")
             elif not cupy_status[0]:
                 cuda_status = (False, f"genmetrics._cuda is built; {cupy_status[1]}")

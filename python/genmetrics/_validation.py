@@ -20,11 +20,16 @@ def _place(X, name: str, device):
     """``X`` on the engine's side: ``device`` "gpu" (a CuPy array, no copy for GPU inputs), "host", or None (as is)."""
     if device == "gpu":
         try:
-            return to_device(X, name)
+            X = to_device(X, name)
         except (TypeError, ValueError) as exc:
             if "CuPy" in str(exc):
                 raise
             raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+        current = type(X.device)()  # cupy.cuda.Device(): the device the kernels are launched on
+        if X.device.id != current.id:
+            raise ValueError(f"{name}: lives on GPU {X.device.id} but the current device is GPU {current.id}; "
+                             f"run under `with cupy.cuda.Device({X.device.id}):`")
+        return X
     if device == "host" and is_device_array(X):
         return to_host(X)
     return X
