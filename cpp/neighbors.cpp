@@ -55,6 +55,11 @@ double exact_sq_distance(const T* a, const T* b, index_t n) {
   return exact_sq_distance(a, b, half) + exact_sq_distance(a + half, b + half, n - half);
 }
 
+// Below the smallest normal number the tiles' rounding is absolute (up to half of it per operation, denormal or
+// flushed to zero), not relative: a set spread ~1e-20 around the frame's origin next to points near 1 is not
+// rescaled, and its distances live there.
+constexpr double smallest_normal(float) { return 0x1p-126; }
+constexpr double smallest_normal(double) { return 0x1p-1022; }
 constexpr double unit_roundoff(float) { return 0x1p-24; }
 constexpr double unit_roundoff(double) { return 0x1p-53; }
 
@@ -193,7 +198,8 @@ struct Side {
   double scale;          // (tile units) = scale * (the caller's units)
   double scale2;         // the same for squared distances
   double coef;           // margin_coefficient
-  double floor_margin;   // the float64 formula's own underflow: d terms below 2^-1074, in tile units
+  double floor_margin;   // underflow, absolute: the float64 formula's (d terms below 2^-1074) and the tiles' own
+                         // (products, norms and sums below T's smallest normal), in tile units
   // top-k / nearest
   std::unique_ptr<TopK<T>> top;
   // counting inside the reference balls
@@ -212,7 +218,7 @@ struct Side {
 
   Side(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale_, index_t block_rows)
       : queries(q), refs(r), exclude_self(self), scale(scale_), scale2(scale_ * scale_), coef(margin_coefficient<T>(q.dim)),
-        floor_margin(double(q.dim + 1) * 0x1p-1074 * scale_ * scale_),
+        floor_margin(double(q.dim + 1) * 0x1p-1074 * scale_ * scale_ + double(4 * q.dim + 16) * smallest_normal(T{})),
         block(block_rows), locks((q.rows + block_rows - 1) / block_rows) {}
 
   void want_top_k(index_t K) { top = std::make_unique<TopK<T>>(queries.rows, std::min<index_t>(K, refs.rows)); }

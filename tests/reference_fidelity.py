@@ -458,3 +458,21 @@ def lattice_sets(draw, params, n=None, d=None, min_n=1, max_n=40, max_d=5, level
     out = (offset + scale * A.astype(np.float64)).astype(dtype)
     assert np.array_equal(out.astype(np.float64), offset + scale * A)  # exactly representable
     return out
+
+
+# a cluster spread `magnitude` around the origin next to two far points: float32 sets with the far points at +-1
+# are not rescaled, float64 ones at +-1e12 are (by 2^-40, taking the cluster lower still), so the cluster's
+# distances live where the tiles' rounding is absolute (below the smallest normal number); the margin's floor must
+# cover it (without it, the compiled engine and float32 tiles count pairs as surely inside that are not)
+TINY_CLUSTERS = [(np.float32, 1.0, m) for m in (1e-18, 1e-20, 1e-22, 1e-24, 1e-26)] + [
+    (np.float64, 1e12, m) for m in (1e-150, 1e-154, 1e-157, 1e-160)
+]
+
+
+def tiny_cluster(dtype, far, magnitude, seed, d=8):
+    rng = np.random.default_rng(seed)
+    X = np.zeros((12, d), dtype)
+    X[0], X[1] = far, -far
+    X[2:] = rng.standard_normal((10, d)) * magnitude
+    Y = (rng.standard_normal((10, d)) * magnitude).astype(dtype)
+    return X, Y

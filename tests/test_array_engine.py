@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 import genmetrics as gm
 from genmetrics import _array, _backend, _fallback
 from genmetrics._fallback import ArrayDistanceOps
-from genmetrics._points import margin_coefficient, prepare_points
+from genmetrics._points import margin_coefficient, prepare_points, underflow_margin
 from reference_fidelity import lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
+from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 
 
 class Float32TileOps(ArrayDistanceOps):
@@ -33,8 +34,9 @@ class Float32TileOps(ArrayDistanceOps):
 
     def margin_terms(self, queries):
         d = queries.exact.shape[1]
-        unit = 2.0**-24 if queries.tile.dtype == np.float32 else 2.0**-53
-        return margin_coefficient(d, unit), (d + 1) * 2.0**-1074 * queries.scale**2
+        if queries.tile.dtype == np.float32:
+            return margin_coefficient(d, 2.0**-24), underflow_margin(d, queries.scale, 2.0**-126)
+        return margin_coefficient(d, 2.0**-53), underflow_margin(d, queries.scale, 2.0**-1022)
 
     def tile(self, points, start, stop):
         return points.tile[start:stop]
@@ -120,6 +122,19 @@ def test_float32_tile_ball_query_equals_the_float64_decisions(data):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     ref = ref_radius_query(B, A, a_radius, inclusive=inclusive)
     np.testing.assert_array_equal(got["a_counts"], ref["counts"][0])
+
+
+@pytest.mark.parametrize("dtype,far,magnitude", TINY_CLUSTERS)
+def test_float32_tile_ball_query_tiny_cluster(dtype, far, magnitude):
+    """Float32 tiles (the GPU's) of a cluster ~1e-20 next to points at 1: products and norms underflow, and only
+    the margin's absolute floor keeps 'surely inside' honest."""
+    for seed in range(5):
+        X, Y = tiny_cluster(dtype, far, magnitude, seed)
+        a, b = _points(Y, X)
+        for factor in (0.5, 1.0, 2.0, 4.0):
+            radii = np.full(X.shape[0], factor * magnitude * 4.0)
+            got = _fallback.ball_query(a, b, False, a_radius=radii, ops=Float32TileOps(block_rows=4))
+            np.testing.assert_array_equal(got["a_counts"], ref_radius_query(X, Y, radii)["counts"][0])
 
 
 def test_shuffled_pairs_would_be_caught():

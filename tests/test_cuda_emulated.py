@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import genmetrics as gm
+from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 from gpu_data import FIDELITY_CASES, gaussian, lattice, quiet, real_fake, seed_of, with_duplicates
 from genmetrics import _backend
 from _fake_gpu import fake_gpu, installed  # noqa: F401  (fake_gpu is a fixture)
@@ -795,3 +796,13 @@ def test_results_stay_on_the_device_and_metrics_are_floats(fake_gpu):
         assert isinstance(value, float) and math.isfinite(value)
     for name in ("precision", "recall", "density", "coverage"):
         assert type(getattr(prdc, name)) is float
+
+
+@pytest.mark.parametrize("dtype,far,magnitude", TINY_CLUSTERS)
+def test_tiny_cluster_next_to_far_points(fake_gpu, dtype, far, magnitude):
+    """The margin's absolute floor on the GPU's float32 tiles (tests/test_neighbors.py has the same on the CPU)."""
+    for seed in range(3):
+        X, Y = tiny_cluster(dtype, far, magnitude, seed)
+        radii = np.full(X.shape[0], magnitude * 4.0)
+        got = gm.radius_query(fake_gpu.device(X), fake_gpu.device(Y), radii, backend="cuda")
+        np.testing.assert_array_equal(host(got.counts), gm.radius_query(X, Y, radii, backend="cpu").counts)

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 import genmetrics as gm
 import reference_fidelity as rf
 from conftest import LAYOUTS, with_layout
+from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 
 K_ = r"\bk\b"
 X_ = r"\bX\b"
@@ -489,3 +490,22 @@ def test_radius_query_bad_points(backend):
     Y[0, 0] = np.inf
     with pytest.raises(ValueError, match=Y_):
         gm.radius_query(GOOD, Y, np.ones(8), backend=backend)
+
+
+@pytest.mark.parametrize("dtype,far,magnitude", TINY_CLUSTERS)
+def test_radius_query_tiny_cluster_next_to_far_points(backend, dtype, far, magnitude):
+    for seed in range(5):
+        X, Y = tiny_cluster(dtype, far, magnitude, seed)
+        for factor in (0.5, 1.0, 2.0, 4.0):
+            radii = np.full(X.shape[0], factor * magnitude * np.sqrt(16))
+            want = rf.ref_radius_query(X, Y, radii)
+            got = gm.radius_query(X, Y, radii, backend=backend)
+            np.testing.assert_array_equal(got.counts, want["counts"][0], err_msg=f"seed {seed}, factor {factor}")
+
+
+@pytest.mark.parametrize("dtype,far,magnitude", TINY_CLUSTERS)
+def test_knn_tiny_cluster_next_to_far_points(backend, dtype, far, magnitude):
+    for seed in range(5):
+        X, Y = tiny_cluster(dtype, far, magnitude, seed)
+        distances, indices = gm.knn(X, Y, k=3, backend=backend)
+        rf.check_knn_answer(rf.ref_distances(X, Y), distances, indices, self_query=False, X=X)

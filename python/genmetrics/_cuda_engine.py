@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _cuda, _fallback
 from ._fallback import ArrayDistanceOps
-from ._points import margin_coefficient, prepare_points
+from ._points import margin_coefficient, prepare_points, underflow_margin
 
 #: Share of the free device memory that one call's tiles and temporaries may take.
 MEMORY_SHARE = 0.5
@@ -109,9 +109,8 @@ class CudaDistanceOps(ArrayDistanceOps):
         d = queries.exact.shape[1]
         if queries.tile.dtype == cupy.float32:
             unit_roundoff = 2.0**-11 if tf32_matmul() else 2.0**-24
-        else:
-            unit_roundoff = 2.0**-53
-        return margin_coefficient(d, unit_roundoff), (d + 1) * 2.0**-1074 * queries.scale**2
+            return margin_coefficient(d, unit_roundoff), underflow_margin(d, queries.scale, 2.0**-126)
+        return margin_coefficient(d, 2.0**-53), underflow_margin(d, queries.scale, 2.0**-1022)
 
     def tile(self, points, start, stop):
         return points.tile[start:stop]

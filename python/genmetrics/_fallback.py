@@ -12,7 +12,7 @@ import numpy as np
 
 from ._array import array_namespace
 from ._kernels import KernelSpec, apply_kernel
-from ._points import exact_sq_distances, margin_coefficient
+from ._points import exact_sq_distances, margin_coefficient, underflow_margin
 
 #: Bytes of one block of kernel values (rows x m) held at a time.
 BLOCK_BYTES = 64 * 2**20
@@ -170,9 +170,9 @@ class ArrayDistanceOps:
 
     def margin_terms(self, queries):
         """(coefficient, floor): |approximate - float64 formula| <= coefficient (|q|^2 + |r|^2) + floor, pair by
-        pair; the rounding of the tiles plus the formula's own underflow (d terms below 2^-1074)."""
+        pair; the rounding of the tiles, and the underflow of the tiles and of the formula (see underflow_margin)."""
         d = queries.exact.shape[1]
-        return margin_coefficient(d, self.unit_roundoff), (d + 1) * 2.0**-1074 * queries.scale**2
+        return margin_coefficient(d, self.unit_roundoff), underflow_margin(d, queries.scale, 2.0**-1022)
 
     def kth_smallest(self, approx, k: int):
         xp = array_namespace(approx)

@@ -111,6 +111,14 @@ def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
     return 1.25 * ((d + 16) * unit_roundoff + 2 * (d + 2) * 2.0**-53)
 
 
+def underflow_margin(d: int, scale: float, smallest_normal: float) -> float:
+    """The absolute part of the margin, in tile units: the float64 formula's underflow (d squares below 2^-1074,
+    in the caller's units, hence scale^2) and the tiles' own (products, norms, sums and differences below the tile
+    dtype's smallest normal: absolute rounding, denormal or flushed). The relative term does not cover these when a
+    cluster spread ~1e-20 around the frame's origin sits next to points near 1 (no rescaling then)."""
+    return (d + 1) * 2.0**-1074 * scale**2 + (4 * d + 16) * smallest_normal
+
+
 def exact_sq_distances(Q, R, q_index, r_index):
     """sum((q - r)^2) in float64 for the pairs (Q[q_index], R[r_index]), in NumPy's summation order.
 
