@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import genmetrics as gm
 from genmetrics import _array, _backend, _fallback
 from genmetrics._fallback import ArrayDistanceOps
-from genmetrics._points import margin_coefficient, prepare_points, underflow_margin
+from genmetrics._points import prepare_points
 from reference_fidelity import lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
 from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 
@@ -32,11 +32,10 @@ class Float32TileOps(ArrayDistanceOps):
     def block_rows(self, references: int) -> int:
         return self.rows
 
-    def margin_terms(self, queries):
-        d = queries.exact.shape[1]
+    def rounding(self, queries):
         if queries.tile.dtype == np.float32:
-            return margin_coefficient(d, 2.0**-24), underflow_margin(d, queries.scale, 2.0**-126)
-        return margin_coefficient(d, 2.0**-53), underflow_margin(d, queries.scale, 2.0**-1022)
+            return 2.0**-24, 2.0**-126
+        return 2.0**-53, 2.0**-1022
 
     def tile(self, points, start, stop):
         return points.tile[start:stop]

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _cuda, _fallback
 from ._fallback import ArrayDistanceOps
-from ._points import margin_coefficient, prepare_points, underflow_margin
+from ._points import prepare_points
 
 #: Share of the free device memory that one call's tiles and temporaries may take.
 MEMORY_SHARE = 0.5
@@ -105,12 +105,10 @@ class CudaDistanceOps(ArrayDistanceOps):
         rows = int(self.share * free_device_bytes() // (max(references, 1) * self.BYTES_PER_ELEMENT))
         return max(1, min(rows, 1 << 20))
 
-    def margin_terms(self, queries):
-        d = queries.exact.shape[1]
+    def rounding(self, queries):
         if queries.tile.dtype == cupy.float32:
-            unit_roundoff = 2.0**-11 if tf32_matmul() else 2.0**-24
-            return margin_coefficient(d, unit_roundoff), underflow_margin(d, queries.scale, 2.0**-126)
-        return margin_coefficient(d, 2.0**-53), underflow_margin(d, queries.scale, 2.0**-1022)
+            return (2.0**-11 if tf32_matmul() else 2.0**-24), 2.0**-126
+        return 2.0**-53, 2.0**-1022
 
     def tile(self, points, start, stop):
         return points.tile[start:stop]

@@ -135,8 +135,6 @@ class ArrayDistanceOps:
     and leaves the decisions, written once, alike.
     """
 
-    #: the unit roundoff of the tiles' dot products (float64 here)
-    unit_roundoff = 2.0**-53
     #: bytes of one block of approximate distances (rows x references)
     block_bytes = BLOCK_BYTES
 
@@ -160,19 +158,26 @@ class ArrayDistanceOps:
         """Yield a :class:`DistanceBlock` per block of query rows."""
         xp = array_namespace(queries.exact)
         R = self.tile(refs, 0, refs.rows)
-        r_sq = (R.astype(xp.float64) ** 2).sum(axis=1)
+        R64 = R.astype(xp.float64)
+        r_sq = (R64 * R64).sum(axis=1)
         step = self.block_rows(refs.rows)
         for start in range(0, queries.rows, step):
             stop = min(start + step, queries.rows)
             Q = self.tile(queries, start, stop)
-            q_sq = (Q.astype(xp.float64) ** 2).sum(axis=1)
+            Q64 = Q.astype(xp.float64)
+            q_sq = (Q64 * Q64).sum(axis=1)
             yield DistanceBlock(start, stop, self.sq_distances(Q, R, q_sq, r_sq, start if symmetric else -1), q_sq, r_sq)
+
+    def rounding(self, queries):
+        """(unit roundoff of the tiles' dot products, smallest normal number of the tiles' dtype): float64 here."""
+        return 2.0**-53, 2.0**-1022
 
     def margin_terms(self, queries):
         """(coefficient, floor): |approximate - float64 formula| <= coefficient (|q|^2 + |r|^2) + floor, pair by
         pair; the rounding of the tiles, and the underflow of the tiles and of the formula (see underflow_margin)."""
         d = queries.exact.shape[1]
-        return margin_coefficient(d, self.unit_roundoff), underflow_margin(d, queries.scale, 2.0**-1022)
+        unit_roundoff, smallest_normal = self.rounding(queries)
+        return margin_coefficient(d, unit_roundoff), underflow_margin(d, queries.scale, smallest_normal)
 
     def kth_smallest(self, approx, k: int):
         xp = array_namespace(approx)
