@@ -65,3 +65,55 @@ def real_fake(name, dtype, small=False):
     if name == "offset 1000":
         return gaussian(rng, sizes[0], 16, dtype, offset=1000.0), gaussian(rng, sizes[1], 16, dtype, offset=1000.1)
     raise ValueError(name)
+
+
+KNN_CASES = ("self k=1", "self k=5", "cross k=5", "self k=n-1", "cross k=n-1", "cross k=n", "self k=1024",
+             "lattice self", "lattice cross", "duplicated rows", "duplicated rows self", "offset 1000",
+             "offset 1000 self", "offset 1000 lattice", "one query", "one reference", "d=1", "d=1 self")
+
+
+def knn_case(name, dtype, small=False):
+    """(X, Y or None, k) for the k-NN cases; ``small`` cuts the larger sets about threefold (the emulation)."""
+    rng = np.random.default_rng(seed_of("knn", name, np.dtype(dtype).name))
+
+    def rows(n):
+        return max(n // 3, 50) if small else n
+
+    if name == "self k=1":
+        return gaussian(rng, rows(300), 20, dtype), None, 1
+    if name == "self k=5":
+        return gaussian(rng, rows(517), 20, dtype), None, 5
+    if name == "cross k=5":
+        return gaussian(rng, rows(400), 20, dtype), gaussian(rng, rows(263), 20, dtype, offset=0.2), 5
+    if name == "self k=n-1":
+        return gaussian(rng, 40, 7, dtype), None, 39
+    if name == "cross k=n-1":
+        return gaussian(rng, 40, 7, dtype), gaussian(rng, 25, 7, dtype), 39
+    if name == "cross k=n":
+        return gaussian(rng, 31, 5, dtype), gaussian(rng, 17, 5, dtype), 31
+    if name == "self k=1024":
+        return gaussian(rng, 1100 if small else 3000, 16, dtype), None, 1024
+    if name == "lattice self":
+        return lattice(rng, rows(600), 3, dtype), None, 7
+    if name == "lattice cross":
+        return lattice(rng, rows(500), 4, dtype), lattice(rng, rows(300), 4, dtype), 5
+    if name == "duplicated rows":
+        X = with_duplicates(rng, gaussian(rng, rows(400), 12, dtype))
+        return X, np.concatenate([X[::5], gaussian(rng, rows(100), 12, dtype)]), 5
+    if name == "duplicated rows self":
+        return with_duplicates(rng, gaussian(rng, rows(400), 12, dtype), share=0.4), None, 5
+    if name == "offset 1000":
+        return gaussian(rng, rows(500), 24, dtype, offset=1000.0), gaussian(rng, rows(300), 24, dtype, offset=1000.0), 5
+    if name == "offset 1000 self":
+        return gaussian(rng, rows(500), 24, dtype, offset=1000.0, scale=0.01), None, 5
+    if name == "offset 1000 lattice":  # 1000 + j / 64: exact in float32, the fast tiles lose it
+        return lattice(rng, rows(400), 5, dtype, offset=1000.0, step=2.0**-6), None, 5
+    if name == "one query":
+        return gaussian(rng, 50, 8, dtype), gaussian(rng, 1, 8, dtype), 5
+    if name == "one reference":
+        return gaussian(rng, 1, 8, dtype), gaussian(rng, 20, 8, dtype), 1
+    if name == "d=1":
+        return lattice(rng, rows(300), 1, dtype, levels=40, step=0.125), lattice(rng, rows(200), 1, dtype, levels=40, step=0.125), 5
+    if name == "d=1 self":
+        return lattice(rng, rows(300), 1, dtype, levels=40, step=0.125), None, 3
+    raise ValueError(name)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import genmetrics as gm
 from reference_fidelity import TINY_CLUSTERS, tiny_cluster
-from gpu_data import FIDELITY_CASES, gaussian, lattice, quiet, real_fake, seed_of, with_duplicates
+from gpu_data import FIDELITY_CASES, KNN_CASES, gaussian, knn_case, lattice, quiet, real_fake, seed_of
 from genmetrics import _backend
 from _fake_gpu import fake_gpu, installed  # noqa: F401  (fake_gpu is a fixture)
 from _fake_gpu import ndarray as FakeArray
@@ -57,16 +57,6 @@ def unchanged(*arrays):
         assert np.array_equal(host(a), b), "the caller's array was modified"
 
 
-
-
-
-
-
-
-
-
-
-
 def assert_same_knn(got, want):
     (gd, gi), (wd, wi) = (host(got[0]), host(got[1])), (np.asarray(want[0]), np.asarray(want[1]))
     assert gd.dtype == np.float64 and gi.dtype == np.int64, (gd.dtype, gi.dtype)
@@ -84,48 +74,6 @@ def device_knn(gpu, X, Y, k, backend):
         dist, idx = gm.knn(gx, gy, k=k, backend=backend)
     assert isinstance(dist, FakeArray) and isinstance(idx, FakeArray), "k-NN results must stay on the device"
     return dist, idx
-
-
-def knn_case(name, dtype):
-    rng = np.random.default_rng(seed_of("knn", name, np.dtype(dtype).name))
-    if name == "self k=1":
-        return gaussian(rng, 120, 12, dtype), None, 1
-    if name == "self k=5":
-        return gaussian(rng, 157, 12, dtype), None, 5
-    if name == "cross k=5":
-        return gaussian(rng, 140, 12, dtype), gaussian(rng, 93, 12, dtype, offset=0.2), 5
-    if name == "self k=n-1":
-        return gaussian(rng, 31, 5, dtype), None, 30
-    if name == "cross k=n-1":
-        return gaussian(rng, 31, 5, dtype), gaussian(rng, 17, 5, dtype), 30
-    if name == "cross k=n":
-        return gaussian(rng, 31, 5, dtype), gaussian(rng, 17, 5, dtype), 31
-    if name == "lattice self":
-        return lattice(rng, 220, 3, dtype), None, 7
-    if name == "lattice cross":
-        return lattice(rng, 180, 4, dtype), lattice(rng, 120, 4, dtype), 5
-    if name == "duplicated rows self":
-        return with_duplicates(rng, gaussian(rng, 150, 8, dtype)), None, 5
-    if name == "offset 1000":
-        return gaussian(rng, 150, 16, dtype, offset=1000.0), gaussian(rng, 90, 16, dtype, offset=1000.0), 5
-    if name == "offset 1000 self":
-        return gaussian(rng, 150, 16, dtype, offset=1000.0, scale=0.01), None, 5
-    if name == "offset 1000 lattice":  # 1000 + j / 64: exact in float32, the fast tiles lose it
-        return lattice(rng, 150, 5, dtype, offset=1000.0, step=2.0**-6), None, 5
-    if name == "d=1 self":
-        return lattice(rng, 120, 1, dtype, levels=40, step=0.125), None, 3
-    if name == "one query":
-        return gaussian(rng, 50, 8, dtype), gaussian(rng, 1, 8, dtype), 5
-    if name == "one reference":
-        return gaussian(rng, 1, 8, dtype), gaussian(rng, 20, 8, dtype), 1
-    raise ValueError(name)
-
-
-KNN_CASES = ("self k=1", "self k=5", "cross k=5", "self k=n-1", "cross k=n-1", "cross k=n", "lattice self",
-             "lattice cross", "duplicated rows self", "offset 1000", "offset 1000 self", "offset 1000 lattice",
-             "d=1 self", "one query", "one reference")
-
-
 
 
 def set_small_blocks(gpu, refs: int, rows: int):
@@ -213,7 +161,7 @@ def test_gpu_arrays_go_to_the_cuda_engine_by_default(fake_gpu, monkeypatch):
 @pytest.mark.parametrize("case", KNN_CASES)
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
 def test_knn_is_identical_to_cpu(fake_gpu, backend, case, dtype):
-    X, Y, k = knn_case(case, dtype)
+    X, Y, k = knn_case(case, dtype, small=True)
     got = device_knn(fake_gpu, X, Y, k, backend)
     assert_same_knn(got, gm.knn(X, Y, k=k, backend="cpu"))
     if backend == "cuda":
@@ -226,7 +174,7 @@ def test_knn_is_identical_to_cpu(fake_gpu, backend, case, dtype):
 @pytest.mark.parametrize("case", ["self k=5", "cross k=5", "lattice self", "offset 1000 lattice"])
 def test_knn_in_many_blocks_is_identical_to_cpu(fake_gpu, case, dtype):
     """Little free memory: the queries go through the driver in blocks of 13 rows (sizes not multiples)."""
-    X, Y, k = knn_case(case, dtype)
+    X, Y, k = knn_case(case, dtype, small=True)
     set_small_blocks(fake_gpu, X.shape[0], 13)
     got = device_knn(fake_gpu, X, Y, k, "cuda")
     assert_same_knn(got, gm.knn(X, Y, k=k, backend="cpu"))

@@ -48,7 +48,7 @@ if _N_DEVICES == 0:
     pytest.skip(f"no CUDA device visible to CuPy ({_NO_DEVICE})", allow_module_level=True)
 
 import genmetrics as gm
-from gpu_data import FIDELITY_CASES, gaussian, lattice, quiet, real_fake, seed_of, with_duplicates  # noqa: E402
+from gpu_data import FIDELITY_CASES, KNN_CASES, gaussian, knn_case, lattice, quiet, real_fake, seed_of  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
@@ -103,10 +103,6 @@ def unchanged(*arrays):
         assert bool(cupy.array_equal(a, b)), "the caller's array was modified"
 
 
-
-
-
-
 def gpu_knn(X, Y, k, backend):
     """gm.knn on device arrays: checks the result's type, device, dtypes, shapes and order; host copies."""
     with unchanged(X, Y):
@@ -142,60 +138,6 @@ def assert_same_fields(got, want, names):
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-def knn_case(name, dtype):
-    """(X, Y or None, k) for the k-NN cases."""
-    rng = np.random.default_rng(seed_of("knn", name, np.dtype(dtype).name))
-    if name == "self k=1":
-        return gaussian(rng, 300, 20, dtype), None, 1
-    if name == "self k=5":
-        return gaussian(rng, 517, 20, dtype), None, 5
-    if name == "cross k=5":
-        return gaussian(rng, 400, 20, dtype), gaussian(rng, 263, 20, dtype, offset=0.2), 5
-    if name == "self k=n-1":
-        return gaussian(rng, 40, 7, dtype), None, 39
-    if name == "cross k=n-1":
-        return gaussian(rng, 40, 7, dtype), gaussian(rng, 25, 7, dtype), 39
-    if name == "self k=1024 n=3000":
-        return gaussian(rng, 3000, 16, dtype), None, 1024
-    if name == "lattice self":
-        return lattice(rng, 600, 3, dtype), None, 7
-    if name == "lattice cross":
-        return lattice(rng, 500, 4, dtype), lattice(rng, 300, 4, dtype), 5
-    if name == "duplicated rows":
-        X = with_duplicates(rng, gaussian(rng, 400, 12, dtype))
-        Y = np.concatenate([X[::5], gaussian(rng, 100, 12, dtype)])
-        return X, Y, 5
-    if name == "duplicated rows self":
-        return with_duplicates(rng, gaussian(rng, 400, 12, dtype), share=0.4), None, 5
-    if name == "offset 1000":
-        return gaussian(rng, 500, 24, dtype, offset=1000.0), gaussian(rng, 300, 24, dtype, offset=1000.0), 5
-    if name == "offset 1000 self":
-        return gaussian(rng, 500, 24, dtype, offset=1000.0, scale=0.01), None, 5
-    if name == "offset 1000 lattice":  # 1000 + k / 64: exact in float32, the fast tiles lose it
-        return lattice(rng, 400, 5, dtype, offset=1000.0, step=2.0**-6), None, 5
-    if name == "one query":
-        return gaussian(rng, 50, 8, dtype), gaussian(rng, 1, 8, dtype), 5
-    if name == "one reference":
-        return gaussian(rng, 1, 8, dtype), gaussian(rng, 20, 8, dtype), 1
-    if name == "d=1":
-        return lattice(rng, 300, 1, dtype, levels=40, step=0.125), lattice(rng, 200, 1, dtype, levels=40, step=0.125), 5
-    if name == "d=1 self":
-        return gaussian(rng, 300, 1, dtype), None, 5
-    raise ValueError(name)
-
-
-KNN_CASES = ("self k=1", "self k=5", "cross k=5", "self k=n-1", "cross k=n-1", "self k=1024 n=3000",
-             "lattice self", "lattice cross", "duplicated rows", "duplicated rows self", "offset 1000",
-             "offset 1000 self", "offset 1000 lattice", "one query", "one reference", "d=1", "d=1 self")
-
-
 
 
 # --------------------------------------------------------------------------------------------
