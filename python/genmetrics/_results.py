@@ -134,3 +134,61 @@ class AlphaPrecision(_Result):
     alpha_precision_curve: np.ndarray = dataclasses.field(default=None, compare=False)
     beta_coverage_curve: np.ndarray = dataclasses.field(default=None, compare=False)
     _SHOWN = ("delta_precision_alpha", "delta_coverage_beta", "authenticity")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# distances between distributions, out-of-distribution evaluation, sample-size curves
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class KID(_Result):
+    """Kernel inception distance (Binkowski et al. 2018): the unbiased polynomial MMD^2 over random subsets."""
+
+    mean: float
+    std: float
+    subsets: int
+    subset_size: int
+    degree: int
+    gamma: float
+    coef0: float
+    seed: int
+    values: np.ndarray = dataclasses.field(default=None, compare=False)  # the MMD^2 of every subset
+    _SHOWN = ("mean", "std")
+
+
+@dataclass(frozen=True, repr=False)
+class OODMetrics(_Result):
+    """Threshold-free scores of an out-of-distribution detector, with the positive class they were computed for.
+
+    ``positive="in"`` (OpenOOD's convention): in-distribution samples are the positives and higher scores mean
+    more in-distribution; ``positive="out"`` (pytorch-ood's): OOD samples are the positives.
+    """
+
+    auroc: float
+    aupr_in: float
+    aupr_out: float
+    fpr_at_95_tpr: float
+    positive: str
+    n_in: int
+    n_out: int
+    _SHOWN = ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr")
+
+
+@dataclass(frozen=True, repr=False)
+class DiversityCurve(_Result):
+    """A diversity score against the sample size: the mean and a bootstrap band at every size."""
+
+    metric: str
+    sizes: np.ndarray = dataclasses.field(compare=False)
+    mean: np.ndarray = dataclasses.field(compare=False)
+    std: np.ndarray = dataclasses.field(compare=False)
+    lower: np.ndarray = dataclasses.field(compare=False)
+    upper: np.ndarray = dataclasses.field(compare=False)
+    level: float = 0.95
+    n_boot: int = 0
+    seed: int = 0
+    kernel: str = None
+    bandwidth: float = None
+    q: float = None
+    _SHOWN = ()
