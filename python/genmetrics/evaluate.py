@@ -1,0 +1,354 @@
+"""One call to evaluate a generative model: every metric the inputs allow, with how it was computed.
+
+:func:`evaluate` takes embeddings of real and generated samples (and optionally of the training samples) and
+returns a :class:`Report`: fidelity and coverage (PRDC, improved precision/recall, alpha-precision/beta-coverage),
+memorisation (authenticity), diversity of both sets at equal size (Vendi, RKE, and their curves against the
+sample size), and distances between the two distributions (FD, KID, CMMD-style MMD, KL of Gaussian fits).
+Each entry carries its parameters and its time; the report collects the warnings (unequal sizes, duplicates,
+too few samples for k) and prints as JSON or as a markdown table a paper can paste.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._array import array_namespace
+from ._backend import get_backend
+from ._validation import check_choice, check_int, check_pair
+
+#: Every metric evaluate() knows, by group, in the order of the report.
+METRIC_GROUPS = {
+    "fidelity": ("prdc", "precision_recall", "alpha_precision"),
+    "memorisation": ("authenticity",),
+    "diversity": ("vendi", "rke", "diversity_curve"),
+    "distance": ("fd", "kid", "cmmd", "gaussian_kl"),
+}
+METRICS = tuple(name for group in METRIC_GROUPS.values() for name in group)
+GROUP_OF = {name: group for group, names in METRIC_GROUPS.items() for name in names}
+
+
+@dataclass(frozen=True)
+class MetricEntry:
+    """One metric of a report: its value (a float, or a dict of floats), parameters and wall time."""
+
+    name: str
+    group: str
+    value: object
+    parameters: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def numbers(self) -> dict:
+        """The entry's scalar numbers by name (``name`` itself for a single value)."""
+        if isinstance(self.value, dict):
+            return {f"{self.name}.{key}": v for key, v in self.value.items() if isinstance(v, (int, float))}
+        return {self.name: self.value}
+
+
+def _plain(value):
+    """JSON-friendly: NumPy scalars and arrays to Python numbers and lists; inf and NaN as strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Report:
+    """The metrics of one evaluation, with the inputs' sizes, the backend, warnings and timings.
+
+    ``report["prdc"]`` is an entry's value; ``report.numbers()`` every scalar by dotted name
+    (``"prdc.recall"``); :meth:`to_json`, :meth:`to_markdown` and :meth:`plot` export it.
+    """
+
+    entries: tuple
+    info: dict
+    warnings: tuple = ()
+
+    def __getitem__(self, name: str):
+        for entry in self.entries:
+            if entry.name == name:
+                return entry.value
+        raise KeyError(f"{name!r} is not in this report (it has {', '.join(e.name for e in self.entries)})")
+
+    def __contains__(self, name: str) -> bool:
+        return any(entry.name == name for entry in self.entries)
+
+    def numbers(self) -> dict:
+        out = {}
+        for entry in self.entries:
+            out.update(entry.numbers())
+        return out
+
+    def to_dict(self) -> dict:
+        return _plain({
+            "info": self.info,
+            "warnings": list(self.warnings),
+            "metrics": {e.name: {"group": e.group, "value": e.value, "parameters": e.parameters,
+                                 "seconds": e.seconds} for e in self.entries},
+        })
+
+    def to_json(self, path=None, indent: int = 2) -> str:
+        """The report as JSON (written to ``path`` too when given)."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            with open(path, "w") as fh:
+                fh.write(text + "\n")
+        return text
+
+    def to_markdown(self) -> str:
+        """A markdown table (group, metric, value, parameters), then the warnings."""
+        lines = [f"Real: {self.info['n_real']} samples, generated: {self.info['n_fake']}"
+                 + (f", training: {self.info['n_train']}" if self.info.get("n_train") else "")
+                 + f"; d = {self.info['d']}; backend {self.info['backend']}.", "",
+                 "| group | metric | value | parameters |", "|---|---|---|---|"]
+        for entry in self.entries:
+            params = ", ".join(f"{k}={_short(v)}" for k, v in entry.parameters.items())
+            for name, value in entry.numbers().items():
+                lines.append(f"| {entry.group} | {name} | {_short(value)} | {params} |")
+        if self.warnings:
+            lines += ["", "Warnings:"] + [f"- {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def plot(self, path):
+        """A figure of the curves (alpha-precision / beta-coverage, diversity against n) and the metric table,
+        saved to ``path``. Needs matplotlib (``pip install 'genmetrics[plot]'``)."""
+        from ._report_plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
+
+        return plot_report(self, path)
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    return str(value)
+
+
+def _selected(metrics, have_train: bool):
+    if isinstance(metrics, str):
+        if metrics == "all":
+            names = list(METRICS)
+        else:
+            names = list(METRIC_GROUPS[metrics]) if metrics in METRIC_GROUPS else [metrics]
+    else:
+        names = list(metrics)
+    for name in names:
+        check_choice(name, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all",))
+    if "authenticity" in names and not have_train:
+        names.remove("authenticity")  # alpha_precision reports authenticity against the real set
+    return names
+
+
+def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0, backend=None,
+             progress=False) -> Report:
+    r"""Every metric that the inputs allow, in one call.
+
+    Parameters
+    ----------
+    real : array (n, d)
+        Embeddings of real samples (held out from training, when ``train`` is given).
+    fake : array (m, d)
+        Embeddings of generated samples.
+    train : array (t, d), optional
+        Embeddings of the training samples: authenticity (memorisation) is measured against them.
+    metrics : "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list
+        Of :data:`METRICS`: prdc, precision_recall, alpha_precision, authenticity, vendi, rke, diversity_curve,
+        fd, kid, cmmd, gaussian_kl.
+    k : int
+        Neighbourhood size of PRDC (improved precision/recall uses its paper's k = 3).
+    kernel : str
+        Kernel of the Vendi score (RKE uses rbf with the median-heuristic bandwidth of the real set).
+    seed : int
+        Seeds every random choice (subsets for equal sizes, KID subsets, bootstrap draws).
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    progress : bool
+        Show a progress bar over the metrics (tqdm).
+
+    Returns
+    -------
+    Report
+
+    Notes
+    -----
+    Diversity is computed for both sets at the same size: plug-in Vendi and RKE grow with n (Farnia, Jalali
+    & Ospanov 2026), so the larger set is subsampled (seeded) to the smaller one's size, with a warning.
+    The rbf bandwidth of RKE is chosen once, on the real set, and used for both.
+    """
+    engine = get_backend(backend, real, fake, train)
+    real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
+    if train is not None:
+        train, _ = check_pair(train, real, "train", "real", device=engine.device)
+    seed = check_int(seed, "seed", low=0)
+    k = check_int(k, "k", low=1)
+    names = _selected(metrics, train is not None)
+    n, m = real.shape[0], fake.shape[0]
+    notes = []
+    if min(n, m) - 1 < k:
+        notes.append(f"k-NN metrics skipped: k = {k} needs at least {k + 1} samples in each set (real {n}, fake {m})")
+        names = [x for x in names if x not in ("prdc", "precision_recall", "alpha_precision")]
+    if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve")):
+        notes.append(f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
+                     "(plug-in Vendi and RKE grow with the sample size)")
+    runner = _Runner(engine, real, fake, train, k, kernel, seed)
+    entries = []
+    steps = names
+    if progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        steps = tqdm(names, desc="genmetrics evaluate", unit="metric")
+    for name in steps:
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                value, parameters = getattr(runner, name)()
+            except ValueError as exc:  # the data do not allow this metric (e.g. a singular covariance)
+                notes.append(f"{name} skipped: {exc}")
+                continue
+            finally:
+                for w in caught:
+                    message = f"{name}: {w.message}"
+                    if message not in notes:
+                        notes.append(message)
+        entries.append(MetricEntry(name, GROUP_OF[name], value, parameters, time.perf_counter() - start))
+    from . import __version__  # noqa: PLC0415 (the package imports this module)
+
+    info = dict(n_real=int(n), n_fake=int(m), n_train=None if train is None else int(train.shape[0]),
+                d=int(real.shape[1]), dtype=str(real.dtype), backend=engine.name, seed=seed,
+                genmetrics=__version__)
+    return Report(tuple(entries), info, tuple(notes))
+
+
+class _Runner:
+    """The metrics of evaluate(), each returning (value, parameters); shared choices are made once here."""
+
+    def __init__(self, engine, real, fake, train, k, kernel, seed):
+        self.engine, self.real, self.fake, self.train = engine, real, fake, train
+        self.k, self.kernel, self.seed = k, kernel, seed
+        self.backend = engine.name
+        self._equal = None
+        self._bandwidth = None
+
+    def equal_size(self):
+        """(real, fake) at the same size: the larger one subsampled without replacement (seeded)."""
+        if self._equal is None:
+            n, m = self.real.shape[0], self.fake.shape[0]
+            size = min(n, m)
+            rng = np.random.default_rng(self.seed)
+
+            def pick(X):
+                if X.shape[0] == size:
+                    return X
+                rows = np.sort(rng.choice(X.shape[0], size, replace=False))
+                return X[array_namespace(X).asarray(rows)]
+
+            self._equal = (pick(self.real), pick(self.fake))
+        return self._equal
+
+    def bandwidth(self):
+        if self._bandwidth is None:
+            from ._kernels import median_heuristic_bandwidth  # noqa: PLC0415
+
+            self._bandwidth = median_heuristic_bandwidth(self.real)
+        return self._bandwidth
+
+    # -- fidelity and memorisation ---------------------------------------------------------------------------
+
+    def prdc(self):
+        from .fidelity import prdc  # noqa: PLC0415
+
+        r = prdc(self.real, self.fake, k=self.k, backend=self.backend)
+        return {x: getattr(r, x) for x in ("precision", "recall", "density", "coverage")}, {"k": self.k}
+
+    def precision_recall(self):
+        from .fidelity import precision_recall  # noqa: PLC0415
+
+        k = min(3, self.k)
+        r = precision_recall(self.real, self.fake, k=k, backend=self.backend)
+        return {"precision": r.precision, "recall": r.recall}, {"k": k}
+
+    def alpha_precision(self):
+        from .fidelity import alpha_precision  # noqa: PLC0415
+
+        r = alpha_precision(self.real, self.fake, backend=self.backend)
+        value = {"delta_precision_alpha": r.delta_precision_alpha, "delta_coverage_beta": r.delta_coverage_beta,
+                 "authenticity": r.authenticity, "alphas": r.alphas, "alpha_precision_curve": r.alpha_precision_curve,
+                 "beta_coverage_curve": r.beta_coverage_curve}
+        return value, {"integration": r.integration}
+
+    def authenticity(self):
+        from .fidelity import authenticity  # noqa: PLC0415
+
+        return authenticity(self.train, self.fake, backend=self.backend), {"against": "train"}
+
+    # -- diversity -------------------------------------------------------------------------------------------
+
+    def vendi(self):
+        from .diversity import vendi  # noqa: PLC0415
+
+        real, fake = self.equal_size()
+        r, f = vendi(real, kernel=self.kernel, backend=self.backend), vendi(fake, kernel=self.kernel, backend=self.backend)
+        return {"real": float(r), "fake": float(f)}, {"q": 1, "kernel": self.kernel, "n": real.shape[0],
+                                                       "method": f.method}
+
+    def rke(self):
+        from .diversity import rke  # noqa: PLC0415
+
+        real, fake = self.equal_size()
+        sigma = self.bandwidth()
+        r = rke(real, kernel="rbf", bandwidth=sigma, backend=self.backend)
+        f = rke(fake, kernel="rbf", bandwidth=sigma, backend=self.backend)
+        return {"real": float(r), "fake": float(f)}, {"kernel": "rbf", "bandwidth": sigma, "n": real.shape[0]}
+
+    def diversity_curve(self):
+        from .curves import diversity_curve  # noqa: PLC0415
+
+        real, fake = self.equal_size()
+        curves = {}
+        for name, X in (("real", real), ("fake", fake)):
+            c = diversity_curve(X, metric="vendi", kernel=self.kernel, n_boot=10, seed=self.seed, backend=self.backend)
+            curves[name] = {"sizes": c.sizes, "mean": c.mean, "lower": c.lower, "upper": c.upper}
+        return curves, {"metric": "vendi", "kernel": self.kernel, "n_boot": 10}
+
+    # -- distances -------------------------------------------------------------------------------------------
+
+    def fd(self):
+        from .distances import fd  # noqa: PLC0415
+
+        return fd(self.real, self.fake, backend=self.backend), {}
+
+    def kid(self):
+        from .distances import kid  # noqa: PLC0415
+
+        size = min(1000, self.real.shape[0], self.fake.shape[0])
+        r = kid(self.real, self.fake, subsets=100, subset_size=size, seed=self.seed, backend=self.backend)
+        return {"mean": r.mean, "std": r.std}, {"subsets": 100, "subset_size": size, "degree": r.degree}
+
+    def cmmd(self):
+        from .distances import mmd  # noqa: PLC0415
+
+        return mmd(self.real, self.fake, preset="cmmd", backend=self.backend), {"kernel": "rbf", "bandwidth": 10.0,
+                                                                                 "scale": 1000, "biased": True}
+
+    def gaussian_kl(self):
+        from .distances import gaussian_kl  # noqa: PLC0415
+
+        return gaussian_kl(self.fake, self.real, backend=self.backend), {"of": "fake", "from": "real"}
+
