@@ -192,3 +192,12 @@ class DiversityCurve(_Result):
     bandwidth: float = None
     q: float = None
     _SHOWN = ()
+
+    def __repr__(self) -> str:
+        points = [f"n={int(s)} {m:.4g} [{lo:.4g}, {hi:.4g}]"
+                  for s, m, lo, hi in zip(self.sizes, self.mean, self.lower, self.upper)]
+        if len(points) > 5:
+            points = points[:2] + ["..."] + points[-2:]
+        settings = f"{self.metric}" + (f" q={self.q:g}" if self.q is not None else "") + (f", {self.kernel}" if self.kernel else "")
+        return (f"DiversityCurve({settings}: {', '.join(points)}; {self.level:.0%} bands, n_boot={self.n_boot}, "
+                f"seed={self.seed})")
