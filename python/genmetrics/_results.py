@@ -161,8 +161,9 @@ class KID(_Result):
 class OODMetrics(_Result):
     """Threshold-free scores of an out-of-distribution detector, with the positive class they were computed for.
 
-    ``positive="in"`` (OpenOOD's convention): in-distribution samples are the positives and higher scores mean
-    more in-distribution; ``positive="out"`` (pytorch-ood's): OOD samples are the positives.
+    Scores mean "higher = more in-distribution". ``positive="in"`` (ODIN, Sun et al.'s code, OpenOOD v1):
+    in-distribution samples are the positives of FPR at 95 % TPR; ``positive="out"`` (pytorch-ood, OpenOOD v1.5):
+    OOD samples are. AUROC is the same number either way; AUPR-in and AUPR-out keep their meaning.
     """
 
     auroc: float
