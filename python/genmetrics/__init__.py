@@ -1,19 +1,42 @@
 """genmetrics: a compiled metric engine for evaluating generative models on embeddings.
 
-Diversity (Vendi scores, RKE), fidelity and coverage (PRDC, improved precision/recall, alpha-precision),
-memorisation (authenticity), and the engine's primitives (Gram reductions, exact k-NN and radius queries),
-computed exactly and fast on the CPU, with a NumPy fallback.
+Diversity (Vendi scores, RKE, and their curves against the sample size), fidelity and coverage (PRDC, improved
+precision/recall, alpha-precision), memorisation (authenticity), distances between distributions (FD, KID, MMD,
+KL of Gaussian fits), out-of-distribution scores (kNN score, AUROC, FPR at 95 % TPR), one-call evaluation
+(:func:`evaluate`), and the engine's primitives (Gram reductions, exact k-NN and radius queries), computed
+exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics._kernels`.
 """
 from ._backend import backends
-from ._results import PRDC, AlphaPrecision, DiversityScore, PrecisionRecall
+from ._results import KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics, PrecisionRecall
+from .curves import DiversityComparison, compare_diversity, diversity_curve
+from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
+from .evaluate import METRICS, Report, evaluate
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, precision_recall, prdc
+from .ood import knn_ood_score, ood_metrics
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KID",
+    "METRICS",
+    "MMD_PRESETS",
+    "DiversityComparison",
+    "DiversityCurve",
+    "OODMetrics",
+    "Report",
+    "compare_diversity",
+    "diversity_curve",
+    "evaluate",
+    "fd",
+    "frechet_from_statistics",
+    "gaussian_kl",
+    "kid",
+    "knn_ood_score",
+    "mmd",
+    "ood_metrics",
     "PRDC",
     "AlphaPrecision",
     "DiversityScore",

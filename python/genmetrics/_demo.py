@@ -10,7 +10,7 @@ generator          what it does                                                 
 faithful           a Gaussian per class fitted to the training set               (nothing: the reference)
 mode collapse      the same, but it only ever samples 3 of the 10 classes        recall, coverage, Vendi, RKE
 memoriser          training samples with a little noise (copies)                 authenticity
-blurred            one Gaussian fitted to all classes together                   precision, density, FD
+blurred            one Gaussian fitted to all classes together                   precision, density, KID (not FD)
 =================  ============================================================  ==============================
 """
 from __future__ import annotations

@@ -189,5 +189,5 @@ def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv
         return (dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)) ** spec.degree
     d2 = squared_distances(x_sq[:, None], y_sq[None, :], dots)
     if name == "rbf":
-        return xp.exp(d2 * dots.dtype.type(-0.5 / spec.bandwidth**2))
+        return xp.exp(d2 * dots.dtype.type(-0.5 * (1.0 / spec.bandwidth) ** 2))  # no overflow of bandwidth^2
     return xp.exp(xp.sqrt(d2) * dots.dtype.type(-1.0 / spec.bandwidth))

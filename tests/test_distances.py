@@ -1,0 +1,520 @@
+"""fd, frechet_from_statistics, gaussian_kl, mmd, kid: against the float64 references of
+tests/reference_distances.py, the closed forms of Gaussians, and the argument contract.
+
+Tolerances.  The Gaussian fits are computed in float64 whatever the input dtype (float32 values are exact in
+float64), so float32 and float64 inputs get the same bounds: ~1e-9 relative to the terms of the formula
+(||mu||^2 and the traces), from the float64 sums and eigensolvers.  Where Sigma_1 Sigma_2 is singular (n <= d)
+the square roots of round-off eigenvalues (~eps ||Sigma||^2) add up to d sqrt(eps) ||Sigma|| to FD in any
+implementation, and the bound says so.  MMD and KID are compared within ``reference_distances.ref_mmd_tol``:
+the element-wise Gram bounds of reference.gram_tol (input precision: the kernel values are computed in the
+input's dtype) carried through the three sums.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import reference as ref
+import reference_distances as rd
+from _fake_gpu import fake_gpu  # noqa: F401  (a fixture)
+from conftest import LAYOUTS, bandwidths, fix_small_rows, matrices, with_layout
+from genmetrics.distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
+
+EPS = float(np.finfo(np.float64).eps)
+MMD_KERNELS = ("rbf", "gaussian", "laplacian", "polynomial", "cosine", "linear")
+REAL_, FAKE_ = r"\breal\b", r"\bfake\b"
+
+
+def gaussian_sets(n=200, m=150, d=6, shift=0.5, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((d, d)) / math.sqrt(d)
+    X = rng.standard_normal((n, d)) @ A
+    Y = rng.standard_normal((m, d)) @ (A + 0.3 * np.eye(d)) + shift
+    return X.astype(dtype), Y.astype(dtype)
+
+
+def fd_tol(X, Y):
+    """Bound on |fd - reference|: 1e-9 of the formula's terms, plus d sqrt(eps) ||Sigma|| when singular
+    (computed on the sets normalised by a power of two c, then divided by c^2, as rd.ref_fd does)."""
+    c = rd.power_of_two_normaliser(X, Y)
+    mu1, S1 = rd.ref_mean_cov(rd.f64(X) * c)
+    mu2, S2 = rd.ref_mean_cov(rd.f64(Y) * c)
+    d = S1.shape[0]
+    terms = float(mu1 @ mu1 + mu2 @ mu2 + np.trace(S1) + np.trace(S2))
+    tol = 1e-9 * terms + 1e-300
+    if min(X.shape[0], Y.shape[0]) <= d or min(np.linalg.eigvalsh(S1).min(), np.linalg.eigvalsh(S2).min()) <= \
+            1e-8 * max(np.abs(S1).max(), np.abs(S2).max(), 1e-300):
+        tol += 8 * d * math.sqrt(EPS) * (np.linalg.norm(S1, 2) + np.linalg.norm(S2, 2))
+    return tol / (c * c)
+
+
+@st.composite
+def pairs(draw, min_n=2, max_n=40, max_d=8, bound=10.0):
+    """(real, fake) of one width, each in its own dtype and memory layout."""
+    d = draw(st.integers(1, max_d))
+    X = draw(matrices(d=d, min_n=min_n, max_n=max_n, bound=bound))
+    Y = draw(matrices(d=d, min_n=min_n, max_n=max_n, bound=bound))
+    return with_layout(X, draw(st.sampled_from(LAYOUTS))), with_layout(Y, draw(st.sampled_from(LAYOUTS)))
+
+
+# --------------------------------------------------------------------------------------------
+# Fréchet distance
+# --------------------------------------------------------------------------------------------
+
+@given(xy=pairs())
+def test_fd_matches_reference(backend, xy):
+    X, Y = xy
+    X0, Y0 = X.copy(), Y.copy()
+    got = fd(X, Y, backend=backend)
+    assert type(got) is float and got >= 0
+    want = rd.ref_fd(X, Y)
+    assert abs(got - max(want, 0.0)) <= fd_tol(X, Y), (got, want)
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fd_matches_torchmetrics_manner(backend, dtype):
+    """sum sqrt(eigvals(S1 S2)).real with a general eigensolver (torchmetrics' way), rtol 1e-6."""
+    for seed in range(3):
+        X, Y = gaussian_sets(n=300, m=250, d=12, seed=seed, dtype=dtype)
+        want = rd.ref_fd(X, Y, method="eigvals")
+        assert fd(X, Y, backend=backend) == pytest.approx(want, rel=1e-6)
+        assert rd.ref_fd(X, Y, method="symmetric") == pytest.approx(want, rel=1e-9)
+
+
+def test_fd_identical_sets_is_zero(backend):
+    X, _ = gaussian_sets(n=100, d=5)
+    mu, S = rd.ref_mean_cov(X)
+    assert 0.0 <= fd(X, X, backend=backend) <= 1e-9 * (mu @ mu + np.trace(S))
+    # singular covariances (n <= d): the sqrt(eps) floor, clipped at 0, never negative or NaN
+    Z = np.random.default_rng(1).standard_normal((5, 12))
+    assert 0.0 <= fd(Z, Z, backend=backend) <= 8 * 12 * math.sqrt(EPS) * 2 * np.linalg.norm(np.cov(Z.T), 2)
+
+
+def test_fd_is_symmetric_and_scales_quadratically(backend):
+    X, Y = gaussian_sets()
+    base = fd(X, Y, backend=backend)
+    assert fd(Y, X, backend=backend) == pytest.approx(base, rel=1e-10)
+    for c in (2.0**-500, 2.0**-40, 2.0**40, 2.0**300):  # exact powers of two: FD(cX, cY) = c^2 FD(X, Y)
+        assert fd(X * c, Y * c, backend=backend) == pytest.approx(base * c * c, rel=1e-10)
+    # a common shift changes nothing (the moments are centred), even far from the origin
+    assert fd(X + 1e6, Y + 1e6, backend=backend) == pytest.approx(base, rel=1e-6)
+
+
+def test_fd_of_gaussians_with_known_moments(backend):
+    """Sample statistics fixed exactly (data_with_moments): FD equals the closed form of those moments."""
+    d = 5
+    rng = np.random.default_rng(3)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    L = rng.standard_normal((d, d))
+    c = 2.25  # Sigma_2 = c Sigma_1: tr sqrt(Sigma_1 Sigma_2) = sqrt(c) tr Sigma_1
+    X = rd.data_with_moments(mu1, L, 400, seed=1)
+    Y = rd.data_with_moments(mu2, math.sqrt(c) * L, 300, seed=2)
+    S = L @ L.T
+    closed = float((mu1 - mu2) @ (mu1 - mu2) + (1 - math.sqrt(c)) ** 2 * np.trace(S))
+    assert fd(X, Y, backend=backend) == pytest.approx(closed, rel=1e-9)
+
+
+def test_fd_of_large_gaussian_samples(backend):
+    """Samples of N(mu_1, diag a), N(mu_2, diag b): FD = the closed form of the sample statistics (deterministic),
+    and near the population value ||mu_1 - mu_2||^2 + sum (sqrt a - sqrt b)^2."""
+    rng = np.random.default_rng(7)
+    d, n = 4, 20000
+    mu1, mu2 = np.zeros(d), np.array([1.0, -0.5, 0.0, 2.0])
+    a, b = np.array([1.0, 2.0, 0.5, 1.0]), np.array([4.0, 0.5, 0.5, 1.0])
+    X = mu1 + rng.standard_normal((n, d)) * np.sqrt(a)
+    Y = mu2 + rng.standard_normal((n, d)) * np.sqrt(b)
+    got = fd(X, Y, backend=backend)
+    assert got == pytest.approx(rd.ref_fd(X, Y), rel=1e-10)
+    population = float((mu1 - mu2) @ (mu1 - mu2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2))
+    assert got == pytest.approx(population, abs=0.1)
+
+
+def test_frechet_from_statistics_closed_forms():
+    rng = np.random.default_rng(0)
+    d = 6
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    a, b = rng.uniform(0.1, 3.0, d), rng.uniform(0.1, 3.0, d)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    for singular in (False, True):
+        if singular:
+            b[0] = 0.0
+        closed = float((mu1 - mu2) @ (mu1 - mu2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2))
+        assert frechet_from_statistics(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(closed, rel=1e-12)
+        # commuting covariances in any basis: the same value; when one is singular, within the sqrt(eps) floor
+        # of the documented round-off (an eigenvalue that should be 0 comes out ~eps ||S||^2)
+        S1, S2 = Q @ np.diag(a) @ Q.T, Q @ np.diag(b) @ Q.T
+        floor = 2 * d * math.sqrt(EPS) * (a.max() + b.max()) if singular else 0.0
+        got = frechet_from_statistics(mu1, S1, mu2, S2)
+        assert got == pytest.approx(closed, rel=1e-9, abs=floor)
+        assert got == pytest.approx(rd.ref_frechet_stats(mu1, S1, mu2, S2), rel=1e-9, abs=floor)
+    assert frechet_from_statistics(mu1, S1, mu1, S1) == pytest.approx(0.0, abs=1e-7)
+    # d = 1: (mu1 - mu2)^2 + (s1 - s2)^2
+    assert frechet_from_statistics([1.0], [[4.0]], [3.0], [[9.0]]) == pytest.approx(4.0 + 1.0, rel=1e-14)
+
+
+def test_frechet_from_statistics_checks_its_arguments():
+    eye = np.eye(3)
+    with pytest.raises(ValueError, match="mu1"):
+        frechet_from_statistics(np.zeros((3, 1)), eye, np.zeros(3), eye)
+    with pytest.raises(ValueError, match="sigma2"):
+        frechet_from_statistics(np.zeros(3), eye, np.zeros(3), np.eye(4))
+    with pytest.raises(ValueError, match="mu2"):
+        frechet_from_statistics(np.zeros(3), eye, np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="sigma1"):
+        frechet_from_statistics(np.zeros(3), np.full((3, 3), np.nan), np.zeros(3), eye)
+    with pytest.raises(ValueError, match="sigma1.*symmetric"):
+        frechet_from_statistics(np.zeros(3), np.triu(np.ones((3, 3))), np.zeros(3), eye)
+    with pytest.raises(ValueError, match="sigma2.*positive semi-definite"):
+        frechet_from_statistics(np.zeros(3), eye, np.zeros(3), -eye)
+
+
+# --------------------------------------------------------------------------------------------
+# Gaussian KL
+# --------------------------------------------------------------------------------------------
+
+def test_gaussian_kl_matches_reference(backend):
+    for seed, dtype in ((0, np.float64), (1, np.float32), (2, np.float64)):
+        P, Q = gaussian_sets(n=120, m=90, d=7, seed=seed, dtype=dtype)
+        for p, q in ((P, Q), (Q, P)):
+            p0, q0 = p.copy(), q.copy()
+            got = gaussian_kl(p, q, backend=backend)
+            assert type(got) is float
+            assert got == pytest.approx(rd.ref_gaussian_kl(p, q), rel=1e-9)
+            assert np.array_equal(p, p0) and np.array_equal(q, q0)
+        assert gaussian_kl(with_layout(P, "cols"), with_layout(Q, "reversed"), backend=backend) == \
+            pytest.approx(rd.ref_gaussian_kl(P, Q), rel=1e-9)
+
+
+def test_gaussian_kl_closed_forms(backend):
+    """Data with exactly known sample moments: 1-D and diagonal closed forms."""
+    # 1-D: log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2
+    m1, s1, m2, s2 = 0.5, 1.5, -1.0, 2.0
+    P = rd.data_with_moments([m1], [[s1]], 50, seed=1)
+    Q = rd.data_with_moments([m2], [[s2]], 80, seed=2)
+    closed = math.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+    assert gaussian_kl(P, Q, backend=backend) == pytest.approx(closed, rel=1e-10)
+    # diagonal: the sum of the 1-D terms
+    rng = np.random.default_rng(4)
+    d = 5
+    mp, mq = rng.standard_normal(d), rng.standard_normal(d)
+    sp, sq = rng.uniform(0.5, 2.0, d), rng.uniform(0.5, 2.0, d)
+    P = rd.data_with_moments(mp, np.diag(sp), 60, seed=5)
+    Q = rd.data_with_moments(mq, np.diag(sq), 70, seed=6)
+    closed = float(np.sum(np.log(sq / sp) + (sp**2 + (mp - mq) ** 2) / (2 * sq**2) - 0.5))
+    assert gaussian_kl(P, Q, backend=backend) == pytest.approx(closed, rel=1e-10)
+    # the VAE regulariser: KL(N(mu, diag s^2) || N(0, I)) = 1/2 sum (s^2 + mu^2 - 1 - ln s^2)
+    I = rd.data_with_moments(np.zeros(d), np.eye(d), 70, seed=7)
+    vae = 0.5 * float(np.sum(sp**2 + mp**2 - 1 - np.log(sp**2)))
+    assert gaussian_kl(P, I, backend=backend) == pytest.approx(vae, rel=1e-10)
+
+
+def test_gaussian_kl_identical_and_scale_invariant(backend):
+    P, Q = gaussian_sets(n=80, m=60, d=4)
+    assert 0.0 <= gaussian_kl(P, P, backend=backend) <= 1e-12
+    base = gaussian_kl(P, Q, backend=backend)
+    assert base > 0
+    for c in (2.0**-600, 2.0**-30, 2.0**30, 2.0**600):  # beyond float64's range of products without rescaling
+        assert gaussian_kl(P * c, Q * c, backend=backend) == pytest.approx(base, rel=1e-9)
+
+
+def test_gaussian_kl_singular_covariances_need_ridge(backend):
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((5, 8))  # n <= d
+    ok = rng.standard_normal((40, 8))
+    with pytest.raises(ValueError, match=r"\bp\b.*rank.*ridge"):
+        gaussian_kl(wide, ok, backend=backend)
+    with pytest.raises(ValueError, match=r"\bq\b.*rank.*ridge"):
+        gaussian_kl(ok, wide, backend=backend)
+    dup = np.column_stack([ok, ok[:, :1]])  # a duplicated column
+    ok9 = rng.standard_normal((50, 9))
+    with pytest.raises(ValueError, match=r"\bq\b.*singular.*ridge"):
+        gaussian_kl(ok9, dup, backend=backend)
+    const = ok9.copy()
+    const[:, 3] = 7.0  # a constant column
+    with pytest.raises(ValueError, match=r"\bp\b.*singular.*ridge"):
+        gaussian_kl(const, ok9, backend=backend)
+    # ridge makes them invertible: the reference with Sigma + ridge I
+    for p, q in ((wide, ok), (ok9, dup), (const, ok9)):
+        got = gaussian_kl(p, q, ridge=0.1, backend=backend)
+        assert math.isfinite(got) and got == pytest.approx(rd.ref_gaussian_kl(p, q, ridge=0.1), rel=1e-8)
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="ridge"):
+            gaussian_kl(ok, ok, ridge=bad, backend=backend)
+    with pytest.raises(TypeError, match="ridge"):
+        gaussian_kl(ok, ok, ridge="0.1", backend=backend)
+
+
+# --------------------------------------------------------------------------------------------
+# MMD
+# --------------------------------------------------------------------------------------------
+
+@st.composite
+def mmd_setups(draw):
+    kernel = draw(st.sampled_from(MMD_KERNELS))
+    X, Y = draw(pairs(min_n=2, max_n=30, bound=5.0))
+    if kernel == "cosine":
+        X, Y = fix_small_rows(X), fix_small_rows(Y)
+    bw = draw(bandwidths) if kernel in ("rbf", "gaussian", "laplacian") else None
+    params = {}
+    if kernel == "polynomial" and draw(st.booleans()):
+        params = dict(gamma=draw(st.floats(0.01, 1.0)), coef0=draw(st.floats(0.0, 2.0)),
+                      degree=draw(st.integers(1, 4)))
+    return X, Y, kernel, bw, params
+
+
+@given(setup=mmd_setups(), unbiased=st.booleans())
+def test_mmd_matches_reference(backend, setup, unbiased):
+    X, Y, kernel, bw, params = setup
+    # all-tiny sets (max |x| < 2^-500) hit the shared engine's bandwidth rescaling bug on the numpy backend:
+    X0, Y0 = X.copy(), Y.copy()
+    got = mmd(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased, backend=backend, **params)
+    assert isinstance(got, float) and math.isfinite(got)
+    assert got.method == ("unbiased" if unbiased else "biased") and got.backend == backend
+    want = rd.ref_mmd(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased, **params)
+    tol = rd.ref_mmd_tol(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased, **params)
+    assert abs(float(got) - want) <= tol, (float(got), want, tol)
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
+
+
+@pytest.mark.parametrize("kernel", MMD_KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mmd_biased_unbiased_and_identical_sets(backend, kernel, dtype):
+    X, Y = gaussian_sets(n=60, m=45, d=5, dtype=dtype)
+    bw = 2.0 if kernel in ("rbf", "gaussian", "laplacian") else None
+    for unbiased in (False, True):
+        got = mmd(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased, backend=backend)
+        want = rd.ref_mmd(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased)
+        assert abs(float(got) - want) <= rd.ref_mmd_tol(X, Y, kernel=kernel, bandwidth=bw, unbiased=unbiased)
+    # identical sets: the biased estimate is 0 up to rounding (the unbiased one is compared above and in KID)
+    same = mmd(X, X, kernel=kernel, bandwidth=bw, backend=backend)
+    assert abs(float(same)) <= rd.ref_mmd_tol(X, X, kernel=kernel, bandwidth=bw)
+
+
+def test_mmd_tiny_embeddings_rbf():
+    """The fallback once squared the rescaled bandwidth (up to 2^650) and overflowed."""
+    X, Y = np.zeros((2, 1)), np.full((2, 1), 3e-196)  # k = exp(-(3e-196)^2 / 2) = 1 for every pair: MMD^2 = 0
+    assert float(mmd(X, Y, bandwidth=1.0, backend="cpu")) == 0.0
+    assert float(mmd(X, Y, bandwidth=1.0, backend="numpy")) == 0.0
+
+
+def test_mmd_bandwidth_heuristic_on_real(backend):
+    X, Y = gaussian_sets(n=50, m=40, d=3)
+    got = mmd(X, Y, backend=backend)
+    assert got.kernel == "rbf" and got.bandwidth == pytest.approx(ref.ref_median_bandwidth(X), rel=1e-12)
+    assert got.bandwidth != pytest.approx(ref.ref_median_bandwidth(Y), rel=1e-6)
+    assert abs(float(got) - rd.ref_mmd(X, Y)) <= rd.ref_mmd_tol(X, Y)
+
+
+def test_mmd_cmmd_preset(backend):
+    assert dict(MMD_PRESETS["cmmd"]) == {"kernel": "rbf", "bandwidth": 10.0, "unbiased": False, "scale": 1000.0}
+    X, Y = gaussian_sets(n=70, m=50, d=8, shift=2.0)
+    got = mmd(X, Y, preset="cmmd", backend=backend)
+    plain = mmd(X, Y, kernel="rbf", bandwidth=10, unbiased=False, backend=backend)
+    assert float(got) == pytest.approx(1000.0 * float(plain), rel=1e-14)
+    assert got.bandwidth == 10.0 and got.method == "biased"
+    assert abs(float(got) - rd.ref_mmd(X, Y, bandwidth=10.0, scale=1000.0)) <= \
+        rd.ref_mmd_tol(X, Y, bandwidth=10.0, scale=1000.0)
+    # arguments that agree with the preset are accepted
+    assert float(mmd(X, Y, preset="cmmd", kernel="gaussian", bandwidth=10, scale=1000, unbiased=False,
+                     backend=backend)) == float(got)
+    assert float(mmd(X, Y, scale=3.0, backend=backend, bandwidth=10)) == pytest.approx(3 * float(plain), rel=1e-14)
+
+
+def test_mmd_preset_conflicts_and_bad_arguments():
+    X, Y = gaussian_sets(n=20, m=20, d=3)
+    for kw, name in ((dict(bandwidth=5.0), "bandwidth"), (dict(scale=1.0), "scale"), (dict(kernel="linear"), "kernel"),
+                     (dict(unbiased=True), "unbiased")):
+        with pytest.raises(ValueError, match=rf"\b{name}\b.*cmmd"):
+            mmd(X, Y, preset="cmmd", **kw)
+    with pytest.raises(ValueError, match="preset"):
+        mmd(X, Y, preset="fid")
+    with pytest.raises(TypeError, match="gamma"):
+        mmd(X, Y, preset="cmmd", gamma=0.1)
+    with pytest.raises(ValueError, match="kernel"):
+        mmd(X, Y, kernel="sigmoid")
+    with pytest.raises(TypeError, match="kernel"):
+        mmd(X, Y, kernel=3)
+    with pytest.raises(ValueError, match="bandwidth"):
+        mmd(X, Y, bandwidth=-1.0)
+    with pytest.raises(ValueError, match="scale"):
+        mmd(X, Y, scale=0.0)
+    with pytest.raises(TypeError, match="unbiased"):
+        mmd(X, Y, unbiased="yes")
+    with pytest.raises(TypeError, match="degreee"):
+        mmd(X, Y, kernel="polynomial", degreee=2)
+    with pytest.raises(ValueError, match=REAL_):
+        mmd(X[:1], Y, unbiased=True, bandwidth=1.0)
+    with pytest.raises(ValueError, match=FAKE_):
+        mmd(X, Y[:1], unbiased=True, bandwidth=1.0)
+    assert math.isfinite(mmd(X[:1], Y[:1], bandwidth=1.0))  # the biased estimator takes single rows
+    Z = X.copy()
+    Z[3] = 0
+    with pytest.raises(ValueError, match=FAKE_):
+        mmd(X, Z, kernel="cosine")
+    with pytest.raises(ValueError, match=r"\b(real|fake)\b.*overflow"):
+        mmd(np.full((4, 3), 1e30, np.float32), np.ones((4, 3), np.float32), kernel="polynomial")
+
+
+# --------------------------------------------------------------------------------------------
+# KID
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kid_matches_reference_on_the_same_subsets(backend, dtype):
+    X, Y = gaussian_sets(n=80, m=70, d=6, dtype=dtype)
+    X, Y = with_layout(X, "rows"), with_layout(Y, "F")
+    X0, Y0 = X.copy(), Y.copy()
+    got = kid(X, Y, subsets=7, subset_size=30, seed=3, backend=backend)
+    mean, std, values = rd.ref_kid(X, Y, subsets=7, subset_size=30, seed=3)
+    draws = rd.ref_kid_subsets(80, 70, 7, 30, 3)
+    tols = np.array([rd.ref_mmd_tol(X[a], Y[b], kernel="polynomial", unbiased=True) for a, b in draws])
+    assert got.values.shape == (7,) and np.all(np.abs(got.values - values) <= tols), (got.values, values, tols)
+    assert got.mean == pytest.approx(mean, abs=tols.max())
+    assert got.std == pytest.approx(np.std(got.values), rel=1e-12)  # population std, ddof = 0
+    assert got.std == pytest.approx(std, abs=2 * tols.max())
+    assert (got.subsets, got.subset_size, got.degree, got.gamma, got.coef0, got.seed) == (7, 30, 3, 1 / 6, 1.0, 3)
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
+
+
+def test_kid_kernel_parameters_and_reproducibility(backend):
+    X, Y = gaussian_sets(n=50, m=60, d=4)
+    kw = dict(subsets=5, subset_size=20, degree=2, gamma=0.5, coef0=0.5)
+    a = kid(X, Y, seed=11, backend=backend, **kw)
+    b = kid(X, Y, seed=11, backend=backend, **kw)
+    assert np.array_equal(a.values, b.values) and a.mean == b.mean and a.std == b.std
+    assert not np.array_equal(kid(X, Y, seed=12, backend=backend, **kw).values, a.values)
+    _, _, want = rd.ref_kid(X, Y, seed=11, **kw)
+    np.testing.assert_allclose(a.values, want, rtol=1e-9, atol=1e-12)
+    # the whole sets as one subset: every draw is a permutation, so every value is the full unbiased MMD^2
+    Y50 = Y[:50]
+    full = kid(X, Y50, subsets=3, subset_size=50, backend=backend)
+    np.testing.assert_allclose(full.values, rd.ref_mmd(X, Y50, kernel="polynomial", unbiased=True), rtol=1e-9)
+    assert full.std <= 1e-12 * max(1.0, abs(full.mean))
+    # identical sets: the unbiased estimate has expectation 0 over the draws, and each value is the reference's
+    same = kid(X, X, subsets=4, subset_size=25, backend=backend)
+    _, _, want = rd.ref_kid(X, X, subsets=4, subset_size=25)
+    np.testing.assert_allclose(same.values, want, rtol=1e-9, atol=1e-12)
+
+
+def test_kid_default_subsets_follow_torchmetrics():
+    X, Y = gaussian_sets(n=1000, m=1000, d=3)
+    got = kid(X, Y, subsets=2)  # subset_size=1000 by default: whole sets
+    assert got.subset_size == 1000 and got.subsets == 2 and got.values.shape == (2,)
+    with pytest.raises(ValueError, match="subset_size"):
+        kid(X[:999], Y, subsets=2)  # torchmetrics raises too; never clamped
+
+
+def test_kid_errors():
+    X, Y = gaussian_sets(n=30, m=20, d=3)
+    with pytest.raises(ValueError, match=r"subset_size.*\bfake\b"):
+        kid(X, Y, subset_size=25)
+    with pytest.raises(ValueError, match=r"subset_size.*\breal\b"):
+        kid(X[:10], Y, subset_size=15)
+    with pytest.raises(ValueError, match="subset_size"):
+        kid(X, Y, subset_size=1)
+    with pytest.raises(ValueError, match=REAL_):
+        kid(X[:1], Y, subset_size=2)
+    with pytest.raises(ValueError, match=FAKE_):
+        kid(X, Y[:1], subset_size=2)
+    with pytest.raises(ValueError, match="subsets"):
+        kid(X, Y, subsets=0, subset_size=10)
+    with pytest.raises(TypeError, match="subsets"):
+        kid(X, Y, subsets=2.5, subset_size=10)
+    with pytest.raises(ValueError, match="seed"):
+        kid(X, Y, subset_size=10, seed=-1)
+    with pytest.raises(ValueError, match="gamma"):
+        kid(X, Y, subset_size=10, gamma=0.0)
+    with pytest.raises(ValueError, match="degree"):
+        kid(X, Y, subset_size=10, degree=0)
+    with pytest.raises(ValueError, match="coef0"):
+        kid(X, Y, subset_size=10, coef0=math.nan)
+    with pytest.raises(ValueError, match=r"\b(real|fake)\b.*overflow"):
+        kid(np.full((4, 3), 1e30, np.float32), np.ones((4, 3), np.float32), subset_size=3)
+
+
+# --------------------------------------------------------------------------------------------
+# the shared contract: validation, layouts, backends
+# --------------------------------------------------------------------------------------------
+
+FUNCTIONS = {
+    "fd": lambda X, Y, **kw: fd(X, Y, **kw),
+    "gaussian_kl": lambda X, Y, **kw: gaussian_kl(X, Y, ridge=0.1, **kw),
+    "mmd": lambda X, Y, **kw: mmd(X, Y, bandwidth=1.0, unbiased=True, **kw),
+    "kid": lambda X, Y, **kw: kid(X, Y, subsets=2, subset_size=2, **kw),
+}
+NAMES = {"gaussian_kl": (r"\bp\b", r"\bq\b")}
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_bad_inputs_are_named(backend, fn):
+    f = FUNCTIONS[fn]
+    first, second = NAMES.get(fn, (REAL_, FAKE_))
+    X, Y = gaussian_sets(n=10, m=8, d=3)
+    with pytest.raises(ValueError, match=second):  # mismatched widths
+        f(X, Y[:, :2], backend=backend)
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=first):
+        f(bad, Y, backend=backend)
+    bad = Y.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match=second):
+        f(X, bad, backend=backend)
+    with pytest.raises(ValueError, match=first):  # a single row: no covariance, no unbiased estimate
+        f(X[:1], Y, backend=backend)
+    with pytest.raises(ValueError, match=second):
+        f(X, Y[:1], backend=backend)
+    with pytest.raises(ValueError, match=first):
+        f(X[:0], Y, backend=backend)
+    with pytest.raises(ValueError, match=first):
+        f(X[:, 0], Y, backend=backend)
+    with pytest.raises(TypeError, match=first):
+        f(np.array([["a"] * 3] * 4), Y, backend=backend)
+    with pytest.raises(ValueError, match="backend"):
+        f(X, Y, backend="tpu")
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layouts_dtypes_and_backends_agree(both_backends, fn, layout):
+    f = FUNCTIONS[fn]
+    X, Y = gaussian_sets(n=30, m=25, d=4, dtype=np.float32)
+    want = f(X.astype(np.float64), Y.astype(np.float64), backend="numpy")
+    rel = 1e-9 if fn in ("fd", "gaussian_kl") else 1e-5  # moments in float64; kernels in the input's dtype
+    for backend in both_backends:
+        Xl, Yl = with_layout(X, layout), with_layout(Y, layout)
+        X0, Y0 = Xl.copy(), Yl.copy()
+        got = f(Xl, Yl, backend=backend)
+        got = got.mean if fn == "kid" else float(got)
+        want_ = want.mean if fn == "kid" else float(want)
+        assert got == pytest.approx(want_, rel=rel, abs=1e-12)
+        assert np.array_equal(Xl, X0) and np.array_equal(Yl, Y0)
+    # mixed dtypes are computed in the wider one
+    mixed = f(X, Y.astype(np.float64), backend="numpy")
+    assert (mixed.mean if fn == "kid" else float(mixed)) == pytest.approx(
+        want.mean if fn == "kid" else float(want), rel=1e-12, abs=1e-12)
+
+
+def test_on_an_emulated_gpu(fake_gpu):
+    """The CuPy path (array namespace, device arrays) on the emulated GPU of tests/_fake_gpu.py."""
+    X, Y = gaussian_sets(n=40, m=30, d=5)
+    gx, gy = fake_gpu.device(X), fake_gpu.device(Y)
+    for backend in ("cupy", "cuda"):
+        assert fd(gx, gy, backend=backend) == pytest.approx(fd(X, Y, backend="numpy"), rel=1e-10)
+        assert gaussian_kl(gx, gy, backend=backend) == pytest.approx(gaussian_kl(X, Y, backend="numpy"), rel=1e-10)
+        for kernel in ("rbf", "polynomial", "cosine"):
+            assert float(mmd(gx, gy, kernel=kernel, unbiased=True, backend=backend)) == pytest.approx(
+                float(mmd(X, Y, kernel=kernel, unbiased=True, backend="numpy")), rel=1e-9)
+        k = kid(gx, gy, subsets=3, subset_size=20, backend=backend)
+        np.testing.assert_allclose(k.values, kid(X, Y, subsets=3, subset_size=20, backend="numpy").values, rtol=1e-9)
+        assert isinstance(k.values, np.ndarray)
+    mu1, mu2 = fake_gpu.device(np.zeros(3)), fake_gpu.device(np.ones(3))
+    eye = fake_gpu.device(np.eye(3))
+    assert frechet_from_statistics(mu1, eye, mu2, eye * 4) == pytest.approx(3.0 + 3.0, rel=1e-12)
+    assert np.array_equal(gx.get(), X) and np.array_equal(gy.get(), Y)
