@@ -45,7 +45,13 @@ class MetricEntry:
     def numbers(self) -> dict:
         """The entry's scalar numbers by name (``name`` itself for a single value)."""
         if isinstance(self.value, dict):
-            return {f"{self.name}.{key}": v for key, v in self.value.items() if isinstance(v, (int, float))}
+            out = {}
+            for key, v in self.value.items():
+                if isinstance(v, (int, float)):
+                    out[f"{self.name}.{key}"] = v
+                elif isinstance(v, dict) and "mean" in v:  # a curve: its value at the largest size
+                    out[f"{self.name}.{key}"] = float(np.asarray(v["mean"])[-1])
+            return out
         return {self.name: self.value}
 
 

@@ -1,0 +1,75 @@
+"""The figure of a :class:`genmetrics.evaluate.Report` (matplotlib, an optional extra: ``genmetrics[plot]``).
+
+Up to three panels: the alpha-precision and beta-coverage curves against the diagonal (Alaa et al. 2022), the
+Vendi score of the real and generated sets against the sample size with their bootstrap bands, and the table of
+every number in the report.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")  # files only: no screen needed
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        raise ImportError("Report.plot needs matplotlib: pip install 'genmetrics[plot]'") from None
+    return plt
+
+
+def _alpha_panel(ax, value):
+    alphas = np.asarray(value["alphas"])
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="ideal")
+    ax.plot(alphas, np.asarray(value["alpha_precision_curve"]), label="α-precision")
+    ax.plot(alphas, np.asarray(value["beta_coverage_curve"]), label="β-coverage")
+    ax.set_xlabel("α, β")
+    ax.set_ylabel("share of samples")
+    ax.set_title(f"Δα-precision {value['delta_precision_alpha']:.3f}, Δβ-coverage {value['delta_coverage_beta']:.3f}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+
+
+def _curve_panel(ax, value):
+    for name, curve in value.items():
+        sizes = np.asarray(curve["sizes"])
+        line, = ax.plot(sizes, np.asarray(curve["mean"]), marker="o", markersize=3, label=name)
+        ax.fill_between(sizes, np.asarray(curve["lower"]), np.asarray(curve["upper"]), color=line.get_color(),
+                        alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("sample size n")
+    ax.set_ylabel("Vendi score")
+    ax.set_title("diversity against n (compare at equal n)", fontsize=9)
+    ax.legend(fontsize=8)
+
+
+def _table_panel(ax, report):
+    ax.axis("off")
+    rows = [[name, f"{value:.4g}"] for name, value in report.numbers().items() if isinstance(value, (int, float))]
+    if rows:
+        table = ax.table(cellText=rows, colLabels=["metric", "value"], loc="center", cellLoc="left")
+        table.auto_set_font_size(False)
+        table.set_fontsize(7)
+        table.scale(1.0, 1.1)
+    info = report.info
+    ax.set_title(f"real {info['n_real']}, generated {info['n_fake']}, d = {info['d']} ({info['backend']})", fontsize=9)
+
+
+def plot_report(report, path):
+    """Draw the report's panels and save the figure to ``path`` (format from the extension); returns the path."""
+    plt = _matplotlib()
+    panels = []
+    if "alpha_precision" in report:
+        panels.append(lambda ax: _alpha_panel(ax, report["alpha_precision"]))
+    if "diversity_curve" in report:
+        panels.append(lambda ax: _curve_panel(ax, report["diversity_curve"]))
+    panels.append(lambda ax: _table_panel(ax, report))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.5), squeeze=False)
+    for draw, ax in zip(panels, axes[0]):
+        draw(ax)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
