@@ -68,3 +68,19 @@ def table(rows, headers):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds:.3g} s"
+
+
+def optional(name: str, pip_name: str):
+    """The module, or None after printing why the reference package that needs it is skipped."""
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        print(f"\n*{pip_name} is skipped: it cannot be imported ({exc}); `pip install {pip_name}` "
+              "(or `pip install '.[bench]'`).*")
+        return None

@@ -24,30 +24,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib
 import io
 import os
 
 import numpy as np
 
 import genmetrics as gm
-from _common import gemm_rate, machine, measure, mixture, table
+from _common import fmt, gemm_rate, machine, measure, mixture, optional, table
 
 CORES = len(os.sched_getaffinity(0))
 KEYS = ("precision", "recall", "density", "coverage")
 
 
-def fmt(seconds: float) -> str:
-    return f"{seconds:.3g} s"
-
-
-def optional(name: str, pip_name: str):
-    """The module, or None after printing why the competitor is skipped."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        print(f"\n*{pip_name} is skipped: it cannot be imported ({exc}); `pip install {pip_name}`.*")
-        return None
 
 
 def floor_s(flops: float, rate: float) -> float:

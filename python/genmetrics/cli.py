@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+import zipfile
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def _load(path: str, key: str | None = None):
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise UsageError(f"{path}: not a .npy/.npz array file ({exc})") from None
     if isinstance(data, np.lib.npyio.NpzFile):
         names = data.files
@@ -38,7 +39,10 @@ def _load(path: str, key: str | None = None):
         name = key or names[0]
         if name not in names:
             raise UsageError(f"{path}: no array named {name!r} (has {', '.join(names)})")
-        data = data[name]
+        try:
+            data = data[name]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise UsageError(f"{path}: array {name!r} cannot be read ({exc})") from None
     return data
 
 

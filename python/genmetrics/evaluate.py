@@ -147,18 +147,20 @@ def _short(value) -> str:
     return str(value)
 
 
-def _selected(metrics, have_train: bool):
-    if isinstance(metrics, str):
-        if metrics == "all":
-            names = list(METRICS)
-        else:
-            names = list(METRIC_GROUPS[metrics]) if metrics in METRIC_GROUPS else [metrics]
-    else:
-        names = list(metrics)
+def _selected(metrics, have_train: bool, notes: list):
+    """The metric names asked for ("all", groups and names, alone or in a list), each once, in the order asked."""
+    items = [metrics] if isinstance(metrics, str) else list(metrics)
+    names = [x for item in items
+             for x in ((METRICS if item == "all" else METRIC_GROUPS.get(item, (item,))) if isinstance(item, str)
+                       else (item,))]
     for name in names:
         check_choice(name, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all",))
+    names = list(dict.fromkeys(names))  # each once, in the order asked
     if "authenticity" in names and not have_train:
-        names.remove("authenticity")  # alpha_precision reports authenticity against the real set
+        names.remove("authenticity")
+        if metrics != "all":
+            notes.append("authenticity skipped: it needs train= (alpha_precision reports authenticity against the "
+                         "real set)")
     return names
 
 
@@ -203,9 +205,9 @@ def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0
         train, _ = check_pair(train, real, "train", "real", device=engine.device)
     seed = check_int(seed, "seed", low=0)
     k = check_int(k, "k", low=1)
-    names = _selected(metrics, train is not None)
-    n, m = real.shape[0], fake.shape[0]
     notes = []
+    names = _selected(metrics, train is not None, notes)
+    n, m = real.shape[0], fake.shape[0]
     if min(n, m) - 1 < k:
         notes.append(f"k-NN metrics skipped: k = {k} needs at least {k + 1} samples in each set (real {n}, fake {m})")
         names = [x for x in names if x not in ("prdc", "precision_recall", "alpha_precision")]
@@ -344,8 +346,10 @@ class _Runner:
         from .distances import kid  # noqa: PLC0415
 
         size = min(1000, self.real.shape[0], self.fake.shape[0])
-        r = kid(self.real, self.fake, subsets=100, subset_size=size, seed=self.seed, backend=self.backend)
-        return {"mean": r.mean, "std": r.std}, {"subsets": 100, "subset_size": size, "degree": r.degree}
+        # subsets of whole sets are all the same data (the U-statistic ignores order): one is enough
+        subsets = 1 if size == self.real.shape[0] == self.fake.shape[0] else 100
+        r = kid(self.real, self.fake, subsets=subsets, subset_size=size, seed=self.seed, backend=self.backend)
+        return {"mean": r.mean, "std": r.std}, {"subsets": subsets, "subset_size": size, "degree": r.degree}
 
     def cmmd(self):
         from .distances import mmd  # noqa: PLC0415
