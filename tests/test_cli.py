@@ -16,7 +16,7 @@ import pytest
 
 import genmetrics as gm
 
-GENERATORS = ("faithful", "mode collapse", "memoriser", "blurred")
+GENERATORS = ("faithful", "mode collapse", "memoriser", "noisy")
 
 
 def run_cli(*args, cwd=None, timeout=120):
@@ -294,7 +294,8 @@ def test_demo():
 
     assert lowest("authenticity") == "memoriser"
     assert lowest("prdc.recall") == "mode collapse"
-    assert lowest("prdc.precision") == "blurred"
+    assert lowest("prdc.coverage") == "mode collapse"
+    assert lowest("prdc.precision") == "noisy"
 
 
 def test_backends():

@@ -50,7 +50,7 @@ def small_report(small):
 @pytest.fixture(scope="module")
 def demo_numbers():
     train, real, generated = make_demo(n=600, seed=0)
-    assert set(generated) == {"faithful", "mode collapse", "memoriser", "blurred"}
+    assert set(generated) == {"faithful", "mode collapse", "memoriser", "noisy"}
     reports = {name: gm.evaluate(real, fake, train=train) for name, fake in generated.items()}
     for report in reports.values():
         assert set(METRICS) <= {e.name for e in report.entries}, report.warnings
@@ -68,35 +68,24 @@ def test_demo_memoriser_has_the_lowest_authenticity(demo_numbers):
     assert numbers["memoriser"]["authenticity"] < 0.05 < min(others)
 
 
-@pytest.mark.parametrize("key", ["prdc.recall", "vendi.fake", "rke.fake"])
-def test_demo_mode_collapse_has_the_lowest_recall_and_diversity(demo_numbers, key):
+@pytest.mark.parametrize("key", ["prdc.recall", "prdc.coverage", "vendi.fake", "rke.fake"])
+def test_demo_mode_collapse_has_the_lowest_recall_coverage_and_diversity(demo_numbers, key):
     numbers, _ = demo_numbers
     assert _lowest(numbers, key) == "mode collapse", {g: numbers[g][key] for g in numbers}
-
-
-def test_demo_mode_collapse_has_the_lowest_coverage_among_on_support_generators(demo_numbers):
-    # The blurred generator's samples lie off the real data's support (precision ~ 0), so no real point has a
-    # generated sample inside its k-NN ball: its coverage is ~ 0, below the collapsed generator's ~0.3. Among the
-    # generators whose samples are realistic, coverage singles out the collapse.
-    numbers, _ = demo_numbers
-    on_support = {g: v for g, v in numbers.items() if v["prdc.precision"] > 0.5}
-    assert set(on_support) == {"faithful", "mode collapse", "memoriser"}
-    assert _lowest(on_support, "prdc.coverage") == "mode collapse"
-    assert numbers["mode collapse"]["prdc.coverage"] < 0.5 * numbers["faithful"]["prdc.coverage"]
-    assert numbers["blurred"]["prdc.coverage"] < 0.05
+    assert numbers["mode collapse"][key] < 0.9 * numbers["faithful"][key]
 
 
 @pytest.mark.parametrize("key", ["prdc.precision", "prdc.density"])
-def test_demo_blurred_has_the_lowest_precision_and_density(demo_numbers, key):
+def test_demo_noisy_has_the_lowest_precision_and_density(demo_numbers, key):
     numbers, _ = demo_numbers
-    assert _lowest(numbers, key) == "blurred", {g: numbers[g][key] for g in numbers}
+    assert _lowest(numbers, key) == "noisy", {g: numbers[g][key] for g in numbers}
+    assert numbers["noisy"][key] < 0.7 * numbers["faithful"][key]
 
 
-def test_demo_blurred_is_seen_by_kid_more_than_by_fd(demo_numbers):
-    # the blurred generator matches the mean and covariance of the training set: FD barely sees it, KID does
+def test_demo_noisy_is_seen_by_the_distances(demo_numbers):
     numbers, _ = demo_numbers
-    assert numbers["blurred"]["kid.mean"] > numbers["faithful"]["kid.mean"] + 10.0
-    assert numbers["blurred"]["fd"] < 2.0 * numbers["faithful"]["fd"]
+    assert numbers["noisy"]["fd"] > numbers["faithful"]["fd"]
+    assert numbers["noisy"]["kid.mean"] > numbers["faithful"]["kid.mean"]
 
 
 @pytest.mark.parametrize("key", ["authenticity", "prdc.recall", "prdc.coverage", "prdc.precision", "prdc.density",

@@ -10,7 +10,7 @@ generator          what it does                                                 
 faithful           a Gaussian per class fitted to the training set               (nothing: the reference)
 mode collapse      the same, but it only ever samples 3 of the 10 classes        recall, coverage, Vendi, RKE
 memoriser          training samples with a little noise (copies)                 authenticity
-blurred            one Gaussian fitted to all classes together                   precision, density, KID (not FD)
+noisy              the faithful generator's samples with Gaussian noise added    precision, density
 =================  ============================================================  ==============================
 """
 from __future__ import annotations
@@ -47,12 +47,14 @@ def make_demo(n: int = 2000, seed: int = 0):
     fitted_means = np.stack([train[train_labels == c].mean(axis=0) for c in range(CLASSES)])
     fitted_factors = [np.linalg.cholesky(np.cov(train[train_labels == c].T.astype(np.float64)) + 1e-6 * np.eye(DIM))
                       for c in range(CLASSES)]
-    whole_factor = np.linalg.cholesky(np.cov(train.T.astype(np.float64)) + 1e-6 * np.eye(DIM))
     spread = float(np.sqrt(np.mean(np.var(train, axis=0))))
+    within = float(np.sqrt(np.mean([np.var(train[train_labels == c], axis=0).mean() for c in range(CLASSES)])))
+    faithful = _draw(rng, fitted_means, fitted_factors, n)[0]
     generated = {
-        "faithful": _draw(rng, fitted_means, fitted_factors, n)[0],
+        "faithful": faithful,
         "mode collapse": _draw(rng, fitted_means, fitted_factors, n, classes=[0, 1, 2])[0],
         "memoriser": (train[rng.choice(n, size=n)] + 0.01 * spread * rng.standard_normal((n, DIM))).astype(np.float32),
-        "blurred": (train.mean(axis=0) + rng.standard_normal((n, DIM)) @ whole_factor.T).astype(np.float32),
+        "noisy": (_draw(rng, fitted_means, fitted_factors, n)[0]
+                  + 0.5 * within * rng.standard_normal((n, DIM))).astype(np.float32),
     }
     return train, real, generated
