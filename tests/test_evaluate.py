@@ -528,3 +528,18 @@ def test_numpy_and_cpu_backends_agree(both_backends):
         assert cpu["alpha_precision"][key] == pytest.approx(numpy_["alpha_precision"][key], rel=1e-9, abs=1e-12)
     assert cpu["fd"] == pytest.approx(numpy_["fd"], rel=1e-6)
     assert cpu["vendi"]["fake"] == pytest.approx(numpy_["vendi"]["fake"], rel=1e-4)
+
+
+def test_evaluate_on_the_emulated_gpu_equals_the_cpu():
+    """The whole evaluate() on GPU arrays (the emulated CUDA engine of tests/_fake_gpu.py) gives the CPU's numbers."""
+    from _fake_gpu import installed
+
+    train, real, generated = make_demo(n=300, seed=2)
+    want = gm.evaluate(real, generated["faithful"], train=train, backend="cpu").numbers()
+    with installed() as gpu:
+        report = gm.evaluate(gpu.device(real), gpu.device(generated["faithful"]), train=gpu.device(train))
+    assert report.info["backend"] == "cuda"
+    got = report.numbers()
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
