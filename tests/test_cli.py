@@ -328,3 +328,13 @@ def test_diversity(files, tmp_path):
 def test_diversity_bad_input(files, name):
     path = files[name] if name in files else files["root"] / name
     assert_usage_error(run_cli("diversity", path), name)
+
+
+def test_demo_too_small_is_a_usage_error():
+    assert_usage_error(run_cli("demo", "--n", "20"), "--n")
+
+
+def test_unwritable_json_is_a_usage_error_not_a_traceback(files, tmp_path):
+    target = str(tmp_path / "missing-dir" / "out.json")
+    result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd", "--json", target)
+    assert_usage_error(result, "out.json")

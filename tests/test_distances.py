@@ -518,3 +518,13 @@ def test_on_an_emulated_gpu(fake_gpu):
     eye = fake_gpu.device(np.eye(3))
     assert frechet_from_statistics(mu1, eye, mu2, eye * 4) == pytest.approx(3.0 + 3.0, rel=1e-12)
     assert np.array_equal(gx.get(), X) and np.array_equal(gy.get(), Y)
+
+
+def test_frechet_from_statistics_of_huge_statistics():
+    """Covariances of 1e200: the square-root form is computed on a rescaled copy (no overflow, same value)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((50, 4)), rng.standard_normal((60, 4)) + 0.5
+    args = (A.mean(0), np.cov(A.T), B.mean(0), np.cov(B.T))
+    base = frechet_from_statistics(*args)
+    huge = frechet_from_statistics(args[0] * 1e100, args[1] * 1e200, args[2] * 1e100, args[3] * 1e200)
+    assert huge / 1e200 == pytest.approx(base, rel=1e-12)

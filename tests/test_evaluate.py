@@ -543,3 +543,18 @@ def test_evaluate_on_the_emulated_gpu_equals_the_cpu():
     assert got.keys() == want.keys()
     for name, value in want.items():
         assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_vendi_of_both_sets_uses_one_bandwidth():
+    """rbf Vendi compares sets on one kernel: a set three times as spread out must score far higher."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((300, 8)), 3 * rng.standard_normal((300, 8))
+    report = gm.evaluate(X, Y, metrics=["vendi"], kernel="rbf")
+    sigma = report.entries[0].parameters["bandwidth"]
+    assert report["vendi"]["fake"] == pytest.approx(float(gm.vendi(Y, kernel="rbf", bandwidth=sigma)), rel=1e-9)
+    assert report["vendi"]["fake"] > 10 * report["vendi"]["real"]
+
+
+def test_metrics_of_the_wrong_type_are_named():
+    with pytest.raises(TypeError, match="metrics"):
+        gm.evaluate(np.zeros((10, 2)) + np.arange(10)[:, None], np.ones((10, 2)) * np.arange(10)[:, None], metrics=5)

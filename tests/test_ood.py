@@ -513,3 +513,8 @@ def test_ood_metrics_take_gpu_arrays():
     with installed() as gpu:
         got = ood_metrics(gpu.device(scores_in), gpu.device(scores_out))
     assert_metrics_equal(got, want)
+
+
+def test_integer_and_float_scores_stay_exact_together():
+    """Integers above 2^53 beside floats: a common float64 would make false ties (0.5 instead of 0.75)."""
+    assert ood_metrics(np.array([2**62 + 1, 2**62]), np.array([2**62 + 0.0])).auroc == 0.75

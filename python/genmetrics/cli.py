@@ -59,9 +59,29 @@ def _embeddings(path: str, key: str | None = None):
         raise UsageError(str(exc)) from None
 
 
+def _check_outputs(json_path, plot_path):
+    """Fail before the work, not after it: output directories exist, and the figure can be drawn in that format."""
+    import os  # noqa: PLC0415
+
+    for path in (json_path, plot_path):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"{path}: its directory does not exist")
+    if plot_path:
+        try:
+            from matplotlib.figure import Figure  # noqa: PLC0415
+        except ImportError:
+            raise UsageError(f"{plot_path}: --plot needs matplotlib (pip install 'genmetrics[plot]')") from None
+        formats = Figure().canvas.get_supported_filetypes()
+        extension = os.path.splitext(plot_path)[1].lstrip(".").lower()
+        if extension not in formats:
+            raise UsageError(f"{plot_path}: unknown image format {extension!r}; use one of {', '.join(sorted(formats))}")
+
+
 def evaluate_files(args) -> int:
     """genmetrics evaluate: the report of evaluate() on embedding files."""
     from .evaluate import evaluate  # noqa: PLC0415
+
+    _check_outputs(args.json, args.plot)
 
     real = _embeddings(args.real, args.key)
     fake = _embeddings(args.fake, args.key)
@@ -76,10 +96,14 @@ def evaluate_files(args) -> int:
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     print(report.to_markdown())
-    if args.json:
-        report.to_json(args.json)
-    if args.plot:
-        report.plot(args.plot)
+    try:
+        if args.json:
+            report.to_json(args.json)
+        if args.plot:
+            report.plot(args.plot)
+    except (OSError, ValueError, ImportError) as exc:
+        raise UsageError(f"{args.json if args.json and not args.plot else args.plot or args.json}: cannot be written "
+                         f"({exc})") from None
     return 0
 
 
@@ -101,13 +125,18 @@ def demo(args) -> int:
     from ._demo import make_demo  # noqa: PLC0415
     from .evaluate import evaluate  # noqa: PLC0415
 
+    if args.n < 100:
+        raise UsageError(f"--n: the demo needs at least 100 samples per set (10 classes), got {args.n}")
     train, real, generated = make_demo(args.n, args.seed)
     print(f"genmetrics {gm.__version__} demo: a 10-class data set in d = 64 made here (training and held-out real "
           f"sets of {args.n}), and four generators fitted to the training set.\n")
     rows, start = {}, time.perf_counter()
     for name, fake in generated.items():
-        report = evaluate(real, fake, train=train, metrics=["prdc", "authenticity", "vendi", "rke", "fd", "kid"],
-                          seed=args.seed, backend=args.backend, progress=False)
+        try:
+            report = evaluate(real, fake, train=train, metrics=["prdc", "authenticity", "vendi", "rke", "fd", "kid"],
+                              seed=args.seed, backend=args.backend, progress=False)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from None
         rows[name] = report.numbers()
     header = f"{'generator':14s}" + "".join(f"{c:>15s}" for c in DEMO_COLUMNS)
     print(header)

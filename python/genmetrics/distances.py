@@ -229,7 +229,10 @@ def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
     if mu2.shape != mu1.shape:
         raise ValueError(f"mu2: has {mu2.shape[0]} features but mu1 has {mu1.shape[0]}")
     d = mu1.shape[0]
-    value, w1 = _frechet(mu1, sigma1, mu2, sigma2)
+    # a power of two (exact) keeps the products of the square-root form in range for huge or tiny statistics
+    scale = _power_of_two_scale(mu1, mu2, xp.sqrt(xp.abs(sigma1)), xp.sqrt(xp.abs(sigma2)))
+    value, w1 = _frechet(mu1 * scale, sigma1 * (scale * scale), mu2 * scale, sigma2 * (scale * scale))
+    value = value / scale / scale
     _check_psd(w1, "sigma1", d, xp)
     _check_psd(xp.linalg.eigvalsh(sigma2), "sigma2", d, xp)
     return max(_finite_result(value, "sigma1"), 0.0)

@@ -149,6 +149,8 @@ def _short(value) -> str:
 
 def _selected(metrics, have_train: bool, notes: list):
     """The metric names asked for ("all", groups and names, alone or in a list), each once, in the order asked."""
+    if not isinstance(metrics, (str, list, tuple)):
+        raise TypeError(f"metrics: expected 'all', a group or metric name, or a list of them, got {type(metrics).__name__}")
     items = [metrics] if isinstance(metrics, str) else list(metrics)
     names = [x for item in items
              for x in ((METRICS if item == "all" else METRIC_GROUPS.get(item, (item,))) if isinstance(item, str)
@@ -158,7 +160,7 @@ def _selected(metrics, have_train: bool, notes: list):
     names = list(dict.fromkeys(names))  # each once, in the order asked
     if "authenticity" in names and not have_train:
         names.remove("authenticity")
-        if metrics != "all":
+        if "all" not in items:
             notes.append("authenticity skipped: it needs train= (alpha_precision reports authenticity against the "
                          "real set)")
     return names
@@ -270,6 +272,13 @@ class _Runner:
             self._equal = (pick(self.real), pick(self.fake))
         return self._equal
 
+    def vendi_bandwidth(self):
+        """The Vendi kernel's bandwidth, one for both sets (the real set's median heuristic), or None."""
+        from ._kernels import TRANSLATION_INVARIANT  # noqa: PLC0415
+        from ._validation import check_kernel  # noqa: PLC0415
+
+        return self.bandwidth() if check_kernel(self.kernel) in TRANSLATION_INVARIANT else None
+
     def bandwidth(self):
         if self._bandwidth is None:
             from ._kernels import median_heuristic_bandwidth  # noqa: PLC0415
@@ -312,9 +321,11 @@ class _Runner:
         from .diversity import vendi  # noqa: PLC0415
 
         real, fake = self.equal_size()
-        r, f = vendi(real, kernel=self.kernel, backend=self.backend), vendi(fake, kernel=self.kernel, backend=self.backend)
-        return {"real": float(r), "fake": float(f)}, {"q": 1, "kernel": self.kernel, "n": real.shape[0],
-                                                       "method": f.method}
+        sigma = self.vendi_bandwidth()
+        r = vendi(real, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
+        f = vendi(fake, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
+        return {"real": float(r), "fake": float(f)}, {"q": 1, "kernel": self.kernel, "bandwidth": sigma,
+                                                       "n": real.shape[0], "method": f.method}
 
     def rke(self):
         from .diversity import rke  # noqa: PLC0415
@@ -331,9 +342,10 @@ class _Runner:
         real, fake = self.equal_size()
         curves = {}
         for name, X in (("real", real), ("fake", fake)):
-            c = diversity_curve(X, metric="vendi", kernel=self.kernel, n_boot=10, seed=self.seed, backend=self.backend)
+            c = diversity_curve(X, metric="vendi", kernel=self.kernel, bandwidth=self.vendi_bandwidth(), n_boot=10,
+                                seed=self.seed, backend=self.backend)
             curves[name] = {"sizes": c.sizes, "mean": c.mean, "lower": c.lower, "upper": c.upper}
-        return curves, {"metric": "vendi", "kernel": self.kernel, "n_boot": 10}
+        return curves, {"metric": "vendi", "kernel": self.kernel, "bandwidth": self.vendi_bandwidth(), "n_boot": 10}
 
     # -- distances -------------------------------------------------------------------------------------------
 

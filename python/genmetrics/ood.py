@@ -152,6 +152,9 @@ def _check_scores(scores, name: str):
 
 def _tie_groups(scores_in, scores_out):
     """The distinct score values in ascending order, with how many in- and out-samples take each one."""
+    if scores_in.dtype != scores_out.dtype and (scores_in.dtype.kind in "iu" or scores_out.dtype.kind in "iu"):
+        # integers beside floats (or other integers): a common float64 would merge integers above 2^53
+        scores_in, scores_out = scores_in.astype(object), scores_out.astype(object)
     values = np.concatenate([scores_in, scores_out])
     _, group = np.unique(values, return_inverse=True)
     group = group.reshape(-1)
