@@ -35,6 +35,17 @@ def _place(X, name: str, device):
     return X
 
 
+def as_real_array(values, name: str):
+    """A NumPy array of real numbers (bool, integer or float) from ``values``, or a TypeError naming ``name``."""
+    try:
+        values = np.asarray(values)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array (real numbers), got dtype {values.dtype}")
+    return values
+
+
 def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
     """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
 
@@ -45,14 +56,9 @@ def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
     X = _place(X, name, device)
     xp = array_namespace(X)
     if not is_device_array(X):
-        if not isinstance(X, np.ndarray):
-            try:
-                X = np.asarray(X)
-            except Exception as exc:  # ragged lists and the like
-                raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
-    kind = X.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {X.dtype}")
+        X = as_real_array(X, name)
+    elif X.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array (real numbers), got dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (samples x features), got {X.ndim}-D shape {tuple(X.shape)}")
     if X.shape[0] < min_rows:

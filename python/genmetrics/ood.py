@@ -18,7 +18,7 @@ from ._array import array_namespace, is_device_array, to_host
 from ._backend import get_backend
 from ._points import exact_sq_distances
 from ._results import OODMetrics
-from ._validation import check_choice, check_neighbor_count, check_pair
+from ._validation import as_real_array, check_choice, check_neighbor_count, check_pair
 
 __all__ = ["knn_ood_score", "ood_metrics"]
 
@@ -130,13 +130,8 @@ def _check_scores(scores, name: str):
     """A 1-D, non-empty, finite NumPy array of real scores: floats as float64 (exact), integers as integers."""
     if is_device_array(scores):
         scores = to_host(scores)
-    try:
-        scores = np.asarray(scores)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+    scores = as_real_array(scores, name)
     kind = scores.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(f"{name}: expected real numbers, got dtype {scores.dtype}")
     if scores.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array of scores, got {scores.ndim}-D shape {scores.shape}")
     if scores.shape[0] == 0:
