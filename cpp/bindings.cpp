@@ -23,6 +23,27 @@ using gm::index_t;
 template <class T>
 using CArray = py::array_t<T, py::array::c_style>;
 
+// Runs f with the GIL released. The engine's loops poll python_interrupt_poll between tiles; when a signal
+// handler raised (Ctrl-C: KeyboardInterrupt) the work stops and that exception reaches the caller.
+bool python_interrupt_poll() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+template <class F>
+void without_gil(F&& f) {
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    try {
+      f();
+    } catch (const gm::Interrupted&) {
+      interrupted = true;
+    }
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
 gm::KernelParams make_params(const std::string& kernel, double bandwidth, double gamma, double coef0, int degree) {
   gm::KernelParams kp;
   kp.kind = gm::parse_kernel(kernel);
@@ -71,10 +92,7 @@ py::array gram(const py::array& x_in, const std::optional<py::array>& y_in, cons
     const auto y = optional_other<T>(y_in, x);
     CArray<T> out({x.rows, y ? y->rows : x.rows});
     T* out_data = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      gm::gram(x, y ? &*y : nullptr, kp, out_data, n_threads);
-    }
+    without_gil([&] { gm::gram(x, y ? &*y : nullptr, kp, out_data, n_threads); });
     return std::move(out);
   });
 }
@@ -89,10 +107,7 @@ py::tuple kernel_row_sums(const py::array& x_in, const std::optional<py::array>&
     CArray<double> out(x.rows);
     double* out_data = out.mutable_data();
     bool ok;
-    {
-      py::gil_scoped_release release;
-      ok = gm::kernel_row_sums(x, y ? &*y : nullptr, kp, power, out_data, n_threads);
-    }
+    without_gil([&] { ok = gm::kernel_row_sums(x, y ? &*y : nullptr, kp, power, out_data, n_threads); });
     return py::make_tuple(out, ok);
   });
 }
@@ -109,10 +124,7 @@ py::array kernel_matvec(const py::array& x_in, const std::optional<py::array>& y
     if (v.rows != (y ? y->rows : x.rows)) throw std::invalid_argument("V: needs one row per row of Y");
     CArray<double> out({x.rows, v.cols});
     double* out_data = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      gm::kernel_matvec(x, y ? &*y : nullptr, kp, v.data, v.cols, out_data, n_threads);
-    }
+    without_gil([&] { gm::kernel_matvec(x, y ? &*y : nullptr, kp, v.data, v.cols, out_data, n_threads); });
     return std::move(out);
   });
 }
@@ -123,10 +135,7 @@ py::array column_gram(const py::array& x_in, int n_threads) {
     const gm::Matrix<T> x = as_matrix<T>(x_in, "X");
     CArray<double> out({x.cols, x.cols});
     double* out_data = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      gm::column_gram(x, out_data, n_threads);
-    }
+    without_gil([&] { gm::column_gram(x, out_data, n_threads); });
     return std::move(out);
   });
 }
@@ -157,10 +166,7 @@ py::tuple knn(const py::array& q_tile, const py::array& q_exact, const std::opti
     CArray<std::int64_t> index({queries.tile.rows, k});
     double* d = distance.mutable_data();
     std::int64_t* i = index.mutable_data();
-    {
-      py::gil_scoped_release release;
-      gm::knn(queries, refs ? &*refs : nullptr, k, d, i, n_threads);
-    }
+    without_gil([&] { gm::knn(queries, refs ? &*refs : nullptr, k, d, i, n_threads); });
     return py::make_tuple(distance, index);
   });
 }
@@ -221,10 +227,7 @@ py::dict ball_query(const py::array& a_tile, const py::array& a_exact, const py:
     SideOutputs a_out, b_out;
     const gm::BallSide a_side = a_out.make(a.tile.rows, b.tile.rows, a_radius, a_nearest, a_weight, "a_radius");
     const gm::BallSide b_side = b_out.make(b.tile.rows, a.tile.rows, b_radius, b_nearest, std::nullopt, "b_radius");
-    {
-      py::gil_scoped_release release;
-      gm::ball_query(a, b, inclusive, a_side, b_side, n_threads);
-    }
+    without_gil([&] { gm::ball_query(a, b, inclusive, a_side, b_side, n_threads); });
     py::dict out;
     a_out.into(out, "a_");
     b_out.into(out, "b_");
@@ -236,7 +239,8 @@ py::dict ball_query(const py::array& a_tile, const py::array& a_exact, const py:
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "genmetrics CPU engine: tiled Gram products with fused kernels and reductions";
-  gm::blas_single_threaded();  // the engine threads over tiles; nested BLAS threads would oversubscribe
+  gm::blas_single_threaded();
+  gm::interrupt_poll() = &python_interrupt_poll;  // the engine threads over tiles; nested BLAS threads would oversubscribe
   m.def("gram", &gram, py::arg("X"), py::arg("Y"), py::arg("kernel"), py::arg("bandwidth"), py::arg("gamma"),
         py::arg("coef0"), py::arg("degree"), py::arg("n_threads"),
         "K(X, Y) as a dense array of X's dtype; Y=None computes half the tiles and mirrors them.");

@@ -44,9 +44,12 @@ template std::vector<double> row_factors(const double*, index_t, index_t, Kernel
 
 // exp(x) for x <= 0, vectorisable: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a Taylor polynomial
 // for e^r (truncation below the unit roundoff), and 2^n assembled in the exponent bits. The magic-number
-// rounding leaves n in the low mantissa bits of t, so no float->int conversion is needed.
+// rounding leaves n in the low mantissa bits of t, so no float->int conversion is needed. Below the smallest
+// normal number the result is the denormal that e^x rounds to (2^(n+64) stays normal; the exact product by
+// 2^-64 then rounds into the denormals), and 0 below half the smallest denormal: no floor, as NumPy's exp.
 GM_INLINE float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;  // e^-87 ~ 1.6e-38, the smallest normal float: below, treat as 0 + 1.6e-38
+  const bool underflow = x < -104.0f;  // e^-104 < 2^-150, half the smallest denormal: rounds to 0
+  x = underflow ? -104.0f : x;
   const float magic = 12582912.0f;  // 1.5 * 2^23
   const float t = x * 1.44269504088896341f + magic;
   const float n = t - magic;
@@ -61,14 +64,15 @@ GM_INLINE float exp_nonpositive(float x) {
   p = p * r + 1.0f;
   std::int32_t tb;
   std::memcpy(&tb, &t, sizeof tb);
-  const std::int32_t sb = (tb - 0x4B400000 + 127) << 23;
+  const std::int32_t sb = (tb - 0x4B400000 + 127 + 64) << 23;  // 2^(n + 64)
   float scale;
   std::memcpy(&scale, &sb, sizeof scale);
-  return p * scale;
+  return underflow ? 0.0f : (p * scale) * 0x1p-64f;
 }
 
 GM_INLINE double exp_nonpositive(double x) {
-  x = x < -708.0 ? -708.0 : x;
+  const bool underflow = x < -746.0;  // e^-746 < 2^-1075, half the smallest denormal: rounds to 0
+  x = underflow ? -746.0 : x;
   const double magic = 6755399441055744.0;  // 1.5 * 2^52
   const double t = x * 1.4426950408889634 + magic;
   const double n = t - magic;
@@ -89,10 +93,10 @@ GM_INLINE double exp_nonpositive(double x) {
   p = p * r + 1.0;
   std::int64_t tb;
   std::memcpy(&tb, &t, sizeof tb);
-  const std::int64_t sb = (tb - 0x4338000000000000LL + 1023) << 52;
+  const std::int64_t sb = (tb - 0x4338000000000000LL + 1023 + 64) << 52;  // 2^(n + 64)
   double scale;
   std::memcpy(&scale, &sb, sizeof scale);
-  return p * scale;
+  return underflow ? 0.0 : (p * scale) * 0x1p-64;
 }
 
 // Squared distances within DISTANCE_ROUNDING_ULPS units of rounding of |x|^2 + |y|^2 are taken as 0, so that
@@ -104,6 +108,15 @@ GM_INLINE T squared_distance(T x_sq, T y_sq, T dot, T zero_below) {
   const T total = x_sq + y_sq;
   const T d2 = total - T(2) * dot;
   return d2 <= total * zero_below ? T(0) : d2;
+}
+
+// -numerator / denominator in T, saturated at T's largest finite magnitude: a bandwidth so small that the
+// exponent's scale overflows still gives k = 1 at distance 0 and k = 0 beyond it (never 0 * inf = NaN).
+template <class T>
+T negative_exponent_scale(double numerator, double denominator) {
+  const double scale = -numerator / denominator;
+  const double lowest = -double(std::numeric_limits<T>::max());
+  return T(scale < lowest ? lowest : scale);
 }
 
 template <class T>
@@ -124,7 +137,7 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
       }
       return;
     case KernelKind::Rbf: {
-      const T scale = T(-0.5 / (kp.bandwidth * kp.bandwidth));
+      const T scale = negative_exponent_scale<T>(0.5, kp.bandwidth * kp.bandwidth);
       const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
@@ -138,7 +151,7 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
       return;
     }
     case KernelKind::Laplacian: {
-      const T scale = T(-1.0 / kp.bandwidth);
+      const T scale = negative_exponent_scale<T>(1.0, kp.bandwidth);
       const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;

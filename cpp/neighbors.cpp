@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -186,6 +187,9 @@ struct SetInfo {  // what the handlers need of a point set
       }
     });
     for (index_t i = 0; i < rows; ++i) max_sq = std::max(max_sq, double(sq[i]));
+    // NaN/inf tiles (the caller's frame overflowed) would leave top-k lists short: refuse them here.
+    if (!std::isfinite(max_sq))
+      throw std::invalid_argument("points: the distance tiles hold non-finite values (magnitudes beyond float64?)");
   }
   const T* exact_row(index_t i) const { return exact + i * dim; }
 };
@@ -341,40 +345,49 @@ struct Side {
   // The k nearest references of every query, exact: the candidates' float64 distances, sorted by
   // (distance, index), are the answer when the k-th of them lies below every non-candidate's lower bound
   // (the K-th approximate value minus the margin); otherwise the query is scanned again in float64.
+  // Ties are ties of the distances, not of their squares: two squares an ulp apart can have the same square
+  // root, and the lower index must then come first.
   void finish_top_k(index_t k, double* distance, std::int64_t* index, int n_threads) const {
     const index_t chunk = 64;
     parallel_for((queries.rows + chunk - 1) / chunk, n_threads, [&](std::size_t c, int) {
-      std::vector<std::pair<double, std::int64_t>> candidates;
+      std::vector<std::pair<double, std::int64_t>> candidates;  // (float64 distance, index)
       std::vector<T> approx;
       const index_t end = std::min<index_t>(queries.rows, (index_t(c) + 1) * chunk);
       for (index_t q = index_t(c) * chunk; q < end; ++q) {
         const index_t n = top->size[q];
         const double margin = coef * (double(queries.sq[q]) + refs.max_sq) + floor_margin;  // >= |approx - exact|
-        // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
-        // (the k first ones are all within the margin of it): the others need no float64 distance.
-        approx.assign(top->value.begin() + q * top->K, top->value.begin() + q * top->K + n);
-        std::nth_element(approx.begin(), approx.begin() + (k - 1), approx.end());
-        const double reach = double(approx[k - 1]) + 2.0 * margin;
         candidates.clear();
-        for (index_t s = 0; s < n; ++s)
-          if (double(top->value[q * top->K + s]) <= reach) {
-            const std::int64_t r = top->index[q * top->K + s];
-            candidates.emplace_back(exact_sq(q, r), r);
-          }
-        std::sort(candidates.begin(), candidates.end());
-        bool proven = n == refs.rows - (exclude_self ? 1 : 0);  // every reference is a candidate
-        if (!proven) {  // every reference outside the heap is at least the K-th approximate value away
-          const double kth_approx = double(top->value[q * top->K]);  // the heap's root: the K-th value
-          proven = candidates[k - 1].first * scale2 < kth_approx - margin;
+        // Fewer than k kept (only when a tile held NaN, which SetInfo refuses): no proof, the full scan below.
+        bool proven = n >= k;
+        if (proven) {
+          // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
+          // (the k first ones are all within the margin of it): the others need no float64 distance.
+          approx.assign(top->value.begin() + q * top->K, top->value.begin() + q * top->K + n);
+          std::nth_element(approx.begin(), approx.begin() + (k - 1), approx.end());
+          const double reach = double(approx[k - 1]) + 2.0 * margin;
+          for (index_t s = 0; s < n; ++s)
+            if (double(top->value[q * top->K + s]) <= reach) {
+              const std::int64_t r = top->index[q * top->K + s];
+              candidates.emplace_back(std::sqrt(exact_sq(q, r)), r);
+            }
+          std::sort(candidates.begin(), candidates.end());
+          proven = index_t(candidates.size()) >= k;
+        }
+        // Every reference is a candidate, or every reference outside the heap (at least the K-th approximate
+        // value, the heap's root, away) is farther than the k-th: squares above d_k^2 (1 + 2^-50) have a
+        // larger square root.
+        if (proven && n != refs.rows - (exclude_self ? 1 : 0)) {
+          const double kth = candidates[k - 1].first;
+          proven = kth * kth * (1.0 + 0x1p-50) * scale2 < double(top->value[q * top->K]) - margin;
         }
         if (!proven) {  // ties or near-ties at the k-th place: every reference in float64
           candidates.clear();
           for (index_t r = 0; r < refs.rows; ++r)
-            if (!(exclude_self && r == q)) candidates.emplace_back(exact_sq(q, r), r);
+            if (!(exclude_self && r == q)) candidates.emplace_back(std::sqrt(exact_sq(q, r)), r);
           std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end());
         }
         for (index_t s = 0; s < k; ++s) {
-          distance[q * k + s] = std::sqrt(candidates[s].first);
+          distance[q * k + s] = candidates[s].first;
           index[q * k + s] = candidates[s].second;
         }
       }

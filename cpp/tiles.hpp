@@ -74,11 +74,12 @@ void for_each_tile(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const
       for (index_t bi = 0; bi < row_blocks; ++bi) tasks.emplace_back(bi, (bi + offset) % col_blocks);
   }
 
-  const int workers = std::max(1, std::min<int>(n_threads, static_cast<int>(tasks.size())));
-  std::vector<std::vector<T>> buffers(workers);
+  const int workers = std::max(1, std::min({n_threads, thread_cap(), static_cast<int>(tasks.size())}));
+  // Every thread's tile buffer up front, on the calling thread: a shortfall is a std::bad_alloc (a Python
+  // MemoryError) before any work starts.
+  std::vector<std::vector<T>> buffers(workers, std::vector<T>(static_cast<std::size_t>(shape.rows * shape.cols)));
   parallel_for(tasks.size(), workers, [&](std::size_t t, int thread) {
     std::vector<T>& buffer = buffers[thread];
-    if (buffer.empty()) buffer.resize(static_cast<std::size_t>(shape.rows * shape.cols));
     const auto [bi, bj] = tasks[t];
     TileView<T> tile;
     tile.row_begin = bi * shape.rows;

@@ -25,6 +25,14 @@ __device__ __forceinline__ T squared_distance(T x_sq, T y_sq, T dot, T zero_belo
   return d2 <= total * zero_below ? T(0) : d2;
 }
 
+// -numerator / denominator in T, saturated at T's largest finite magnitude (as cpp/kernels.cpp): a bandwidth so
+// small that the exponent's scale overflows still gives k = 1 at distance 0 and 0 beyond (never 0 * inf = NaN).
+template <class T>
+__device__ __forceinline__ T negative_exponent_scale(double numerator, double denominator) {
+  const double lowest = sizeof(T) == 4 ? -3.4028234663852886e38 : -1.7976931348623157e308;
+  return T(fmax(-numerator / denominator, lowest));
+}
+
 template <class T>
 __global__ void apply_kernel_kernel(T* tile, index_t rows, index_t cols, index_t ld, KernelArgs kp,
                                     const T* xf, const T* yf, index_t diagonal) {
@@ -42,10 +50,11 @@ __global__ void apply_kernel_kernel(T* tile, index_t rows, index_t cols, index_t
         break;
       }
       case 2:  // rbf
-        out = exp_of(squared_distance(xf[i], yf[j], value, zero_below) * T(-0.5 / (kp.bandwidth * kp.bandwidth)));
+        out = exp_of(squared_distance(xf[i], yf[j], value, zero_below) *
+                     negative_exponent_scale<T>(0.5, kp.bandwidth * kp.bandwidth));
         break;
       case 3:  // laplacian
-        out = exp_of(sqrt_of(squared_distance(xf[i], yf[j], value, zero_below)) * T(-1.0 / kp.bandwidth));
+        out = exp_of(sqrt_of(squared_distance(xf[i], yf[j], value, zero_below)) * negative_exponent_scale<T>(1.0, kp.bandwidth));
         break;
       case 4: {  // polynomial
         const T base = T(kp.gamma) * value + T(kp.coef0);

@@ -51,18 +51,32 @@ def _load_core():
 _load_core()
 
 
-def num_threads() -> int:
-    """Threads for the compiled engine: ``GENMETRICS_NUM_THREADS`` or the CPUs this process may use."""
-    env = os.environ.get("GENMETRICS_NUM_THREADS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise ValueError(f"GENMETRICS_NUM_THREADS: expected an integer, got {env!r}") from None
+#: The engine never runs more threads than this many per CPU (cpp/parallel.hpp caps alike): beyond it, threads
+#: only add stacks, OpenBLAS buffers (of which OpenBLAS has a fixed table) and contention.
+MAX_THREADS_PER_CORE = 4
+
+
+def _cpus() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Threads for the compiled engine: ``GENMETRICS_NUM_THREADS`` (an integer >= 1) or the CPUs this process may
+    use, at most ``MAX_THREADS_PER_CORE`` times the CPUs. A value that is not a positive integer is a ValueError."""
+    env = os.environ.get("GENMETRICS_NUM_THREADS")
+    cap = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if env is None or not env.strip():
+        return min(_cpus(), cap)
+    try:
+        requested = int(env.strip())
+    except ValueError:
+        raise ValueError(f"GENMETRICS_NUM_THREADS: expected a positive integer, got {env!r}") from None
+    if requested < 1:
+        raise ValueError(f"GENMETRICS_NUM_THREADS: expected a positive integer, got {env!r}")
+    return min(requested, cap)
 
 
 class CpuBackend:
@@ -81,8 +95,8 @@ class CpuBackend:
     def column_gram(self, X):
         return _CORE.column_gram(X, num_threads())
 
-    def points(self, *arrays):
-        return prepare_points(*arrays, tiles=True)
+    def points(self, *arrays, names=None):
+        return prepare_points(*arrays, tiles=True, names=names)
 
     def knn(self, queries, refs, k):
         if refs is None:
@@ -114,8 +128,8 @@ class ArrayBackend:
     def column_gram(self, X):
         return _fallback.column_gram(X)
 
-    def points(self, *arrays):
-        return prepare_points(*arrays, tiles=False)
+    def points(self, *arrays, names=None):
+        return prepare_points(*arrays, tiles=False, names=names)
 
     def knn(self, queries, refs, k):
         return _fallback.knn(queries, refs, k)

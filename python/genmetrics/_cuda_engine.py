@@ -291,8 +291,8 @@ class CudaBackend:
 
     # -- the distance family ---------------------------------------------------------------------------------
 
-    def points(self, *arrays):
-        return prepare_points(*arrays, tiles=True)
+    def points(self, *arrays, names=None):
+        return prepare_points(*arrays, tiles=True, names=names)
 
     def knn(self, queries, refs, k):
         return self._shrinking(lambda share: _fallback.knn(queries, refs, k, ops=CudaDistanceOps(share)))

@@ -204,7 +204,8 @@ ARRAY_OPS = ArrayDistanceOps()
 
 
 def _select_smallest(xp, q_local, r_index, e, rows: int, k: int):
-    """Per query row, the k smallest (e, index) pairs among the candidates (each row has at least k)."""
+    """Per query row, the k smallest (e, index) pairs among the candidates (each row has at least k); ``e`` are
+    distances, not squares, so that equal distances go to the lower index."""
     order = xp.lexsort(xp.stack([r_index, e, q_local]))
     q_sorted = q_local[order]
     first = xp.searchsorted(q_sorted, xp.arange(rows))
@@ -225,10 +226,9 @@ def knn(queries, refs=None, k: int = 1, ops: ArrayDistanceOps = ARRAY_OPS):
         # every reference whose float64 distance can reach the k-th one: within twice the largest margin of the row
         bound = ops.kth_smallest(block.approx, k) + 2.0 * (coefficient * (block.q_sq + block.r_sq.max()) + floor)
         q_local, r_index = xp.nonzero(block.approx <= bound[:, None])
-        e = ops.exact(queries, refs, q_local + start, r_index)
-        e_k, i_k = _select_smallest(xp, q_local, r_index, e, stop - start, k)
-        distance[start:stop] = xp.sqrt(e_k)
-        index[start:stop] = i_k
+        # ordered by (distance, index): squares an ulp apart can share their square root, a tie of distances
+        e = xp.sqrt(ops.exact(queries, refs, q_local + start, r_index))
+        distance[start:stop], index[start:stop] = _select_smallest(xp, q_local, r_index, e, stop - start, k)
     return distance, index
 
 
@@ -268,13 +268,13 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
         if a_nearest:
             bound = approx.min(axis=1) + 2.0 * (coefficient * (block.q_sq + block.r_sq.max()) + floor)
             qi, ri = xp.nonzero(approx <= bound[:, None])
-            e, i = _select_smallest(xp, qi, ri, ops.exact(a, b, qi + start, ri), rows, 1)
-            out["a_nearest_distance"][start:stop] = xp.sqrt(e[:, 0])
+            e, i = _select_smallest(xp, qi, ri, xp.sqrt(ops.exact(a, b, qi + start, ri)), rows, 1)
+            out["a_nearest_distance"][start:stop] = e[:, 0]
             out["a_nearest_index"][start:stop] = i[:, 0]
         if b_nearest:  # per column, merged with the best of the earlier blocks by (distance, index)
             bound = approx.min(axis=0) + 2.0 * (coefficient * (block.q_sq.max() + block.r_sq) + floor)
             qi, ri = xp.nonzero(approx <= bound[None, :])
-            e, i = _select_smallest(xp, ri, qi + start, ops.exact(a, b, qi + start, ri), b.rows, 1)
+            e, i = _select_smallest(xp, ri, qi + start, xp.sqrt(ops.exact(a, b, qi + start, ri)), b.rows, 1)
             e, i = e[:, 0], i[:, 0]
             better = (e < best_e) | ((e == best_e) & (i < best_i))
             best_e = xp.where(better, e, best_e)
@@ -298,6 +298,6 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
                 best[q_sorted[first]] = ratio[order][first]
             out["a_max_ratio"][start:stop] = best
     if b_nearest:
-        out["b_nearest_distance"] = xp.sqrt(best_e)
+        out["b_nearest_distance"] = best_e
         out["b_nearest_index"] = best_i
     return out

@@ -119,28 +119,113 @@ def _power_of_two_scale(*arrays) -> float:
     return math.ldexp(1.0, -math.frexp(largest)[1])
 
 
+#: Rows per chunk of the float64 transformations below (bounds their float64 scratch).
+CHUNK_ROWS = 4096
+
+#: Cosine: rows whose norms lie in [2^-30, 2^30] (float32) or [2^-500, 2^500] (float64) give dot products that
+#: neither overflow nor underflow; outside, each row is divided by its norm first.
+SAFE_ROW_NORM_EXPONENT = {np.dtype(np.float32): 30, np.dtype(np.float64): 500}
+
+#: rbf/laplacian in float32: the tiles' squared distances |x|^2 + |y|^2 - 2 x.y carry a rounding error of about
+#: eps32 (|x|^2 + |y|^2), i.e. an error of eps32 |x|^2 / sigma^2 in the exponent. Above this bound (sets spread
+#: over more than ~64 bandwidths around their mean) the kernel is computed in float64 instead.
+FLOAT32_EXPONENT_ERROR = 2.0**-12
+
+
+def _chunks(n: int):
+    for start in range(0, n, CHUNK_ROWS):
+        yield start, min(n, start + CHUNK_ROWS)
+
+
+def _transformed(A, transform, dtype):
+    """transform(rows in float64) for every chunk of rows of A, written into a new array of ``dtype``."""
+    xp = array_namespace(A)
+    if A.shape[0] <= CHUNK_ROWS:
+        return transform(A.astype(xp.float64)).astype(dtype)
+    out = xp.empty(A.shape, dtype=dtype)
+    for start, stop in _chunks(A.shape[0]):
+        out[start:stop] = transform(A[start:stop].astype(xp.float64))
+    return out
+
+
+def _scaled_rows(rows):
+    """(rows times a power of two per row that brings its largest entry near 1: exact, (that power)), float64."""
+    xp = array_namespace(rows)
+    top = xp.abs(rows).max(axis=1)
+    unit = xp.ldexp(xp.ones_like(top), -xp.frexp(xp.where(top > 0, top, 1.0))[1])
+    return rows * unit[:, None], unit
+
+
+def _unit_rows(A):
+    """A with every row divided by its norm (float64 arithmetic, A's dtype), or A itself when its norms are safe.
+
+    Each row is first multiplied by a power of two of its own (exact), so that a row of denormals keeps its
+    direction and a row near the float64 limit does not overflow its sum of squares."""
+    xp = array_namespace(A)
+    bound = 2.0 ** SAFE_ROW_NORM_EXPONENT[np.dtype(A.dtype)]
+    safe = True
+    for start, stop in _chunks(A.shape[0]):
+        scaled, unit = _scaled_rows(A[start:stop].astype(xp.float64))
+        norms = xp.sqrt((scaled * scaled).sum(axis=1)) / unit
+        safe = safe and bool(xp.all((norms >= 1.0 / bound) & (norms <= bound)))
+    if safe:
+        return A
+
+    def unit_rows(rows):
+        scaled, _ = _scaled_rows(rows)
+        return scaled / xp.sqrt((scaled * scaled).sum(axis=1))[:, None]
+
+    return _transformed(A, unit_rows, A.dtype)
+
+
+def _largest(*arrays) -> float:
+    return max(to_float(abs(a).max()) for a in arrays if a is not None)
+
+
 def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
     """What the engines compute on: (engine_spec, X, Y), new arrays, the caller's never touched.
 
+    - cosine: rows whose norms are too small or too large for their dtype's products (a float32 row of 2e-25,
+      denormals, 1e20) are divided by their norms first (in float64): the cosine of two identical rows is 1
+      whatever their norms, and rows of very different norms do not share one scale.
     - rbf and laplacian see only x - y, and |x|^2 + |y|^2 - 2 x.y loses digits in float32 when the embeddings
-      sit far from the origin: both sets are shifted by X's mean.
-    - Dot products overflow (|x| ~ 1e20 in float32) or underflow (|x| ~ 1e-20): the sets are multiplied by a
-      power of two (exact) that brings them near 1, wherever that leaves the result unchanged: always for
-      cosine, rbf and laplacian (with the bandwidth scaled alike), and for linear when the caller's quantity is
-      scale invariant (spectra normalised by the trace). Polynomial kernels are computed as given.
+      sit far from the origin: both sets are shifted by X's mean (computed without overflow), and multiplied by
+      a power of two (exact) that brings them near 1 when they are outside [2^-32, 2^32], with the bandwidth
+      scaled alike. float32 sets spread over more than ~64 bandwidths (FLOAT32_EXPONENT_ERROR) are computed in
+      float64, where the tiles' rounding stays far below the kernel's scale.
+    - linear, when the caller's quantity is scale invariant (spectra normalised by the trace): the power-of-two
+      scaling, against overflow (|x| ~ 1e20 in float32) and underflow. Polynomial kernels are computed as given.
+    The scaled copies are computed in float64 and then stored in the engine's dtype, so that a scale beyond
+    float32's range (values near 1e-39) never overflows.
     """
     xp = array_namespace(X)
-    if spec.name in TRANSLATION_INVARIANT:
-        shift = X.astype(xp.float64).mean(axis=0).astype(X.dtype)
-        X = X - shift
-        Y = None if Y is None else Y - shift
-    if spec.name in ("cosine", "rbf", "laplacian") or (spec.name == "linear" and scale_invariant):
+    if spec.name == "cosine":
+        X = _unit_rows(X)
+        Y = None if Y is None else _unit_rows(Y)
+    elif spec.name in TRANSLATION_INVARIANT:
+        largest = _largest(X, Y)
+        # powers of two: exact. `pre` brings the largest value near 1 so that the mean cannot overflow.
+        pre = 1.0 if largest == 0 else math.ldexp(1.0, max(-1000, min(1000, -math.frexp(largest)[1])))
+        shift = sum((X[start:stop].astype(xp.float64) * pre).sum(axis=0) for start, stop in _chunks(X.shape[0]))
+        shift = shift / X.shape[0]
+        spread = max(to_float(xp.abs(A[start:stop].astype(xp.float64) * pre - shift).max())
+                     for A in (X, Y) if A is not None for start, stop in _chunks(A.shape[0]))
+        post = 1.0
+        if spread > 0 and not 1.0 / SAFE_MAGNITUDE <= spread <= SAFE_MAGNITUDE:
+            post = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(spread)[1])))
+        scale = pre * post  # may be far outside float32's range: applied in float64 only
+        bandwidth = spec.bandwidth * scale
+        dtype = X.dtype
+        if dtype == xp.float32 and (spread * post) ** 2 * X.shape[1] * 2.0**-24 > FLOAT32_EXPONENT_ERROR * bandwidth**2:
+            dtype = xp.float64
+        X = _transformed(X, lambda rows: (rows * pre - shift) * post, dtype)
+        Y = None if Y is None else _transformed(Y, lambda rows: (rows * pre - shift) * post, dtype)
+        spec = replace(spec, bandwidth=bandwidth)
+    elif spec.name == "linear" and scale_invariant:
         scale = _power_of_two_scale(X, Y)
         if scale != 1.0:
-            X = X * X.dtype.type(scale)
-            Y = None if Y is None else Y * Y.dtype.type(scale)
-            if spec.bandwidth is not None:
-                spec = replace(spec, bandwidth=spec.bandwidth * scale)
+            X = _transformed(X, lambda rows: rows * scale, X.dtype)
+            Y = None if Y is None else _transformed(Y, lambda rows: rows * scale, Y.dtype)
     X = xp.ascontiguousarray(X)
     Y = None if Y is None else xp.ascontiguousarray(Y)
     return spec, X, Y
@@ -189,5 +274,14 @@ def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv
         return (dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)) ** spec.degree
     d2 = squared_distances(x_sq[:, None], y_sq[None, :], dots)
     if name == "rbf":
-        return xp.exp(d2 * dots.dtype.type(-0.5 * (1.0 / spec.bandwidth) ** 2))  # no overflow of bandwidth^2
-    return xp.exp(xp.sqrt(d2) * dots.dtype.type(-1.0 / spec.bandwidth))
+        return xp.exp(d2 * negative_exponent_scale(0.5, spec.bandwidth * spec.bandwidth, dots.dtype))
+    return xp.exp(xp.sqrt(d2) * negative_exponent_scale(1.0, spec.bandwidth, dots.dtype))
+
+
+def negative_exponent_scale(numerator: float, denominator: float, dtype):
+    """-numerator / denominator in ``dtype``, saturated at its largest finite magnitude (as cpp/kernels.cpp): a
+    bandwidth so small that the scale overflows still gives k = 1 at distance 0 and k = 0 beyond it."""
+    lowest = -float(np.finfo(dtype).max)
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = -np.float64(numerator) / np.float64(denominator)
+    return np.dtype(dtype).type(max(float(scale), lowest))

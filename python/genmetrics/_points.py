@@ -61,31 +61,60 @@ def _chunks(n: int):
 CENTRE_WORTH_SHIFTING = 0.25
 
 
-def prepare_points(*arrays, tiles: bool):
+def distance_limit(d: int) -> float:
+    """The largest |coordinate| for which the float64 formula sum((x - y)^2) cannot overflow: (2 L)^2 d < 2^1024."""
+    return 0.5 * math.sqrt(np.finfo(np.float64).max / d)
+
+
+def _largest(arrays, centre=None) -> float:
+    """max |a - centre| over the sets, chunk by chunk (no full-size float64 temporary)."""
+    return max(
+        to_float(abs(a[start:stop] - centre).max() if centre is not None else abs(a[start:stop]).max())
+        for a in arrays
+        for start, stop in _chunks(a.shape[0])
+    )
+
+
+def prepare_points(*arrays, tiles: bool, names=None):
     """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`.
 
     One float64 pass over the sets measures the centre (the mean of the first set), the mean squared norm
     and the extent. Sets already near the origin, at a safe scale, are used as they are (no copies);
     otherwise shifted (and, outside the safe range, power-of-two scaled) copies are written.
+
+    Values beyond :func:`distance_limit` (|x| ~ 1e154 and up) are a ValueError naming the set (``names``,
+    default X, Y, ...): the float64 distance every decision is made on would overflow there.
     """
+    names = names or ("X", "Y", "Z")[: len(arrays)]
     first = arrays[0]
     xp = array_namespace(first)
-    d = first.shape[1]
+    n, d = first.shape
+    largest = _largest(arrays)
+    limit = distance_limit(d)
+    if largest > limit:
+        name = next(name for name, a in zip(names, arrays) if _largest([a]) > limit)
+        raise ValueError(
+            f"{name}: values up to {largest:.3g} are too large for Euclidean distances in float64 (with {d} "
+            f"feature(s), |x| must stay below {limit:.3g}); rescale the embeddings (distances scale with them)"
+        )
+    # The moments are summed on the values times a power of two (exact) that brings the largest near 1, so that
+    # neither n |x|^2 near the limit overflows nor denormal values underflow.
+    unit = 1.0 if largest == 0 else math.ldexp(1.0, max(-1000, min(1000, -math.frexp(largest)[1])))
     centre = xp.zeros(d, dtype=xp.float64)
     mean_sq = 0.0
-    for start, stop in _chunks(first.shape[0]):
-        block = first[start:stop].astype(xp.float64)
+    for start, stop in _chunks(n):
+        block = first[start:stop].astype(xp.float64) * unit
         centre += block.sum(axis=0)
         mean_sq += to_float((block * block).sum())
-    centre /= first.shape[0]
-    mean_sq /= first.shape[0]
-    largest = max(to_float(xp.abs(a[start:stop]).max()) for a in arrays for start, stop in _chunks(a.shape[0]))
+    centre /= n
+    mean_sq /= n
     safe = largest == 0 or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE
     if safe and to_float((centre * centre).sum()) <= CENTRE_WORTH_SHIFTING * mean_sq:
         zero = xp.zeros(d, dtype=xp.float64)
         return [Points(a, zero, 1.0, a if tiles else None) for a in arrays]
+    centre /= unit
 
-    largest = max(to_float(xp.abs(a[start:stop] - centre).max()) for a in arrays for start, stop in _chunks(a.shape[0]))
+    largest = _largest(arrays, centre)
     scale = 1.0
     if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
         # clamped so that scale^2 stays finite; 2^500 still brings 1e-300 to 1e-150, whose squares are normal

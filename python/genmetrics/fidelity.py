@@ -100,7 +100,7 @@ def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
     engine = get_backend(backend, real, fake)
     real, fake, k = _real_and_fake(engine, real, fake, k)
     inclusive = check_bool(inclusive, "inclusive")
-    real_points, fake_points = engine.points(real, fake)
+    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
     real_radius = kth_neighbor_radius(engine, real_points, k)  # r_i
     fake_radius = kth_neighbor_radius(engine, fake_points, k)  # s_j
     if not inclusive:
@@ -155,7 +155,7 @@ def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
     """
     engine = get_backend(backend, real, fake)
     real, fake, k = _real_and_fake(engine, real, fake, k)
-    real_points, fake_points = engine.points(real, fake)
+    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
     real_radius = kth_neighbor_radius(engine, real_points, k)
     fake_radius = kth_neighbor_radius(engine, fake_points, k)
     realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, -1.0)  # -1: not used
@@ -259,6 +259,8 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
         raise ValueError("real: needs at least 2 rows (each real point's nearest other real point)")
     n_alphas = check_int(n_alphas, "n_alphas", low=2)
     integration = check_choice(integration, "integration", INTEGRATIONS)
+    # first: it rejects magnitudes whose float64 distances overflow, before the geometry below meets them
+    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
     # the O(n d) geometry around the centres runs in NumPy on every backend (same summation order as the CPU)
     real_host, fake_host = to_host(real), to_host(fake)
     if center is None:
@@ -275,7 +277,6 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     alpha_precision_curve = np.searchsorted(fake_to_centre, real_radii, side="right") / fake.shape[0]
 
     # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
-    real_points, fake_points = engine.points(real, fake)
     real_rho = _nearest_other_distance(engine, real_points)
     nearest = engine.ball_query(real_points, fake_points, False, a_nearest=True, b_nearest=True)
     nearest_fake = as_numpy(nearest["a_nearest_index"])
@@ -316,7 +317,7 @@ def authenticity(train, fake, backend=None) -> float:
     train, fake = check_pair(train, fake, "train", "fake", device=engine.device)
     if train.shape[0] < 2:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
-    train_points, fake_points = engine.points(train, fake)
+    train_points, fake_points = engine.points(train, fake, names=("train", "fake"))
     train_rho = _nearest_other_distance(engine, train_points)
     nearest = engine.ball_query(fake_points, train_points, False, a_nearest=True)
     return _authentic_share(

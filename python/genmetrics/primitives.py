@@ -77,8 +77,14 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
     array (n, m) of the inputs' dtype (float32 or float64).
     """
     engine = get_backend(backend, X, Y)
+    if Y is None:
+        X = check_embeddings(X, "X", device=engine.device)
+    else:
+        X, Y = check_pair(X, Y, device=engine.device)
+    dtype = X.dtype
     spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
-    return check_finite_result(engine.gram(engine_spec, X, Y), spec)
+    # the engine may compute in float64 where float32 cannot hold the tiles (see _kernels.prepare_inputs)
+    return check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(dtype, copy=False)
 
 
 def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> float:
@@ -142,7 +148,7 @@ def knn(X, Y=None, k=5, backend=None):
         return engine.knn(points, None, k)
     X, Y = check_pair(X, Y, device=engine.device)
     k = check_neighbor_count(k, X.shape[0])
-    refs, queries = engine.points(X, Y)
+    refs, queries = engine.points(X, Y, names=("X", "Y"))
     return engine.knn(queries, refs, k)
 
 
@@ -182,7 +188,7 @@ def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
     X, Y = check_pair(X, Y, device=engine.device)
     radii = check_radii(radii, X.shape[0])
     inclusive = check_bool(inclusive, "inclusive")
-    refs, queries = engine.points(X, Y)
+    refs, queries = engine.points(X, Y, names=("X", "Y"))
     out = engine.ball_query(queries, refs, inclusive, a_radius=radii, a_nearest=True)
     counts = out["a_counts"]
     return RadiusQuery(counts, counts > 0, out["a_nearest_index"], out["a_nearest_distance"])
