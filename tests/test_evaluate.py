@@ -15,7 +15,7 @@ import pytest
 
 import genmetrics as gm
 from genmetrics._demo import make_demo
-from genmetrics.evaluate import METRIC_GROUPS, METRICS, MetricEntry, Report
+from genmetrics.evaluate import METRIC_GROUPS, METRICS, MetricEntry, Report, label
 
 KNN_METRICS = ("prdc", "precision_recall", "alpha_precision")
 
@@ -103,7 +103,8 @@ def test_demo_report_accessors_agree(demo_numbers):
         assert report["authenticity"] == numbers[name]["authenticity"]
         assert report.info["n_train"] == report.info["n_real"] == report.info["n_fake"] == 600
         assert report.info["d"] == 64
-        assert report.warnings == ()  # equal sizes, no duplicates, enough samples
+        # equal sizes, no duplicates, enough samples: only KID's note that its subsets are the whole sets
+        assert len(report.warnings) == 1 and report.warnings[0].startswith("kid: both sets have 600 samples")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -213,15 +214,15 @@ def test_to_markdown_has_a_row_per_number_and_the_warnings(small_report):
     assert str(small_report) == text
     lines = text.splitlines()
     assert lines[0].startswith("Real: 300 samples, generated: 200, training: 250; d = 8; backend")
-    assert "| group | metric | value | parameters |" in lines
+    assert "| group | metric | value | parameters | seconds |" in lines
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| group")]
     numbers = small_report.numbers()
     assert len(rows) == len(numbers)
     named = [row.split("|")[2].strip() for row in rows]
-    assert named == list(numbers)
+    assert named == [label(name) for name in numbers]
     group_of = {e.name: e.group for e in small_report.entries}
-    for row, key in zip(rows, named):
-        assert row.split("|")[1].strip() == group_of[key.split(".")[0]]
+    for row, name in zip(rows, numbers):
+        assert row.split("|")[1].strip() == group_of[name.split(".")[0]]
     assert any("k=5" in row for row in rows if "prdc.recall" in row)
     assert small_report.warnings  # unequal sizes
     assert "Warnings:" in lines
@@ -558,3 +559,120 @@ def test_vendi_of_both_sets_uses_one_bandwidth():
 def test_metrics_of_the_wrong_type_are_named():
     with pytest.raises(TypeError, match="metrics"):
         gm.evaluate(np.zeros((10, 2)) + np.arange(10)[:, None], np.ones((10, 2)) * np.arange(10)[:, None], metrics=5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# settings are checked before any work; only the data may skip a metric
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every metric function evaluate() may call fails the test if called."""
+    import genmetrics.curves
+    import genmetrics.distances
+    import genmetrics.diversity
+    import genmetrics.fidelity
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a metric ran before the settings were checked")
+
+    for module, names in ((genmetrics.fidelity, ("prdc", "precision_recall", "alpha_precision", "authenticity")),
+                          (genmetrics.diversity, ("vendi", "rke")), (genmetrics.curves, ("diversity_curve",)),
+                          (genmetrics.distances, ("fd", "kid", "mmd", "gaussian_kl"))):
+        for name in names:
+            monkeypatch.setattr(module, name, forbidden)
+
+
+@pytest.mark.parametrize("bad, error", [
+    (dict(kernel="nope"), ValueError), (dict(kernel=3), TypeError), (dict(progress="no"), TypeError),
+    (dict(progress=1), TypeError), (dict(ridge=-1.0), ValueError), (dict(ridge=float("nan")), ValueError),
+    (dict(ridge="0.1"), TypeError), (dict(ridge=True), TypeError),
+])
+def test_bad_settings_raise_before_any_work(small, no_work, bad, error):
+    real, fake, train = small
+    with pytest.raises(error, match=next(iter(bad))):
+        gm.evaluate(real, fake, train=train, **bad)
+
+
+@pytest.mark.parametrize("threads", ["abc", "1.5"])
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_bad_num_threads_raises_before_any_work(small, no_work, monkeypatch, threads, backend):
+    # numpy never reads the setting, cpu reads it inside each metric: both must raise, not skip metrics
+    if backend == "cpu" and not gm.backends()["cpu"][0]:
+        pytest.skip("compiled backend unavailable")
+    real, fake, _ = small
+    monkeypatch.setenv("GENMETRICS_NUM_THREADS", threads)
+    with pytest.raises(ValueError, match="GENMETRICS_NUM_THREADS"):
+        gm.evaluate(real, fake, metrics=["fd", "prdc"], backend=backend)
+
+
+def test_options_are_keyword_only(small):
+    real, fake, _ = small
+    with pytest.raises(TypeError):
+        gm.evaluate(real, fake, None, "fd")
+
+
+def test_a_metric_error_that_names_a_setting_is_raised_not_skipped():
+    # tiny values: the covariances are rescaled up by about 2^330, so a ridge of 1e300 overflows float64
+    real, fake, _ = _data(n=50, d=4)
+    with pytest.raises(ValueError, match="ridge"):
+        gm.evaluate(real * 1e-100, fake * 1e-100, metrics=["fd", "gaussian_kl"], ridge=1e300)
+
+
+def test_ridge_enables_gaussian_kl_on_singular_covariances():
+    real, fake, _ = _data(n=30, d=40)  # n <= d: singular covariances
+    skipped = gm.evaluate(real, fake, metrics="gaussian_kl")
+    assert "gaussian_kl" not in skipped
+    # the note names evaluate's own sets (gaussian_kl(p=fake, q=real)) and the argument that helps
+    assert len(skipped.warnings) == 1 and skipped.warnings[0].startswith("gaussian_kl skipped: fake:")
+    assert "pass ridge > 0" in skipped.warnings[0]
+    report = gm.evaluate(real, fake, metrics="gaussian_kl", ridge=0.1)  # the advice works
+    assert report.warnings == ()
+    assert report["gaussian_kl"] == pytest.approx(gm.gaussian_kl(fake, real, ridge=0.1), rel=1e-12)
+    assert report.entries[0].parameters["ridge"] == 0.1
+    assert gm.evaluate(real[:, :4], fake[:, :4], metrics="gaussian_kl").entries[0].parameters["ridge"] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# what the report says of its numbers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_kid_on_whole_sets_says_its_std_is_zero_by_construction():
+    real, fake, _ = _data(n=200, d=4)
+    report = gm.evaluate(real, fake, metrics="kid")
+    parameters = report.entries[0].parameters
+    assert parameters["subsets"] == 1 and "by construction" in parameters["std"]
+    assert report["kid"]["std"] == 0
+    notes = [w for w in report.warnings if w.startswith("kid:")]
+    assert len(notes) == 1 and "200 samples" in notes[0] and "kid.std is 0" in notes[0]
+    assert "by construction" in report.to_markdown()
+    # unequal sizes: 100 different subsets of the larger set, a real spread, nothing to say
+    report = gm.evaluate(real, fake[:150], metrics="kid")
+    assert report.entries[0].parameters["subsets"] == 100 and "std" not in report.entries[0].parameters
+    assert not [w for w in report.warnings if w.startswith("kid:")]
+
+
+def test_both_authenticities_say_what_they_were_measured_against(small_report):
+    rows = {row.split("|")[2].strip(): row for row in small_report.to_markdown().splitlines() if row.startswith("| ")}
+    assert "authenticity (against train)" in rows and "alpha_precision.authenticity (against real)" in rows
+    assert "authenticity" not in rows and "alpha_precision.authenticity" not in rows
+    metrics = small_report.to_dict()["metrics"]
+    assert metrics["authenticity"]["parameters"]["against"] == "train"
+    assert metrics["alpha_precision"]["parameters"]["authenticity_against"] == "real"
+    # numbers() keeps the plain names (the demo and scripts index by them)
+    assert {"authenticity", "alpha_precision.authenticity"} <= set(small_report.numbers())
+
+
+def test_markdown_shows_each_metric_time_once(small_report):
+    rows = [row.split("|") for row in small_report.to_markdown().splitlines()
+            if row.startswith("| ") and not row.startswith("| group")]
+    shown = [cells[5].strip() for cells in rows]
+    first = 0
+    for entry in small_report.entries:
+        count = len(entry.numbers())
+        assert float(shown[first]) == pytest.approx(entry.seconds, rel=5e-3, abs=1e-12), entry.name
+        assert shown[first + 1:first + count] == [""] * (count - 1)  # one time for the numbers computed together
+        first += count
+    assert first == len(rows)

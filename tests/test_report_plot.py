@@ -27,3 +27,48 @@ def test_plot_without_curves_draws_the_table_alone(tmp_path):
     report = gm.evaluate(rng.standard_normal((100, 4)), rng.standard_normal((80, 4)), metrics=["fd"])
     path = report.plot(tmp_path / "table.png")
     assert int.from_bytes(path.read_bytes()[16:20], "big") < 2 * 5 * 120
+
+
+def _table_texts_and_title(figure):
+    """(every cell text, the title's and the table's extents in pixels) of the figure's table panel."""
+    ax = next(ax for ax in figure.axes if ax.tables)
+    renderer = figure.canvas.get_renderer()
+    table = ax.tables[0]
+    texts = [cell.get_text().get_text() for cell in table.get_celld().values()]
+    return texts, ax.title.get_window_extent(renderer), table.get_window_extent(renderer)
+
+
+@pytest.mark.parametrize("metrics", ["all", ["fd"], ["prdc", "kid", "authenticity"]])
+def test_the_table_stays_under_its_title(metrics):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from genmetrics._report_plot import draw_report
+
+    train, real, generated = make_demo(n=300, seed=1)
+    report = gm.evaluate(real, generated["faithful"], train=train, metrics=metrics)
+    figure = draw_report(report)
+    try:
+        figure.canvas.draw()
+        texts, title, table = _table_texts_and_title(figure)
+        assert table.y1 <= title.y0, (table, title)  # the header row below the title, not over it
+        assert table.y0 >= 0  # and the last row inside the figure
+        assert len(texts) == 2 * (len(report.numbers()) + 1)
+    finally:
+        plt.close(figure)
+
+
+def test_the_table_says_what_each_authenticity_was_measured_against():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from genmetrics._report_plot import draw_report
+
+    train, real, generated = make_demo(n=300, seed=1)
+    figure = draw_report(gm.evaluate(real, generated["faithful"], train=train,
+                                     metrics=["alpha_precision", "authenticity"]))
+    try:
+        texts = _table_texts_and_title(figure)[0]
+    finally:
+        plt.close(figure)
+    assert "authenticity (against train)" in texts and "alpha_precision.authenticity (against real)" in texts

@@ -2,11 +2,14 @@
 
 Up to three panels: the alpha-precision and beta-coverage curves against the diagonal (Alaa et al. 2022), the
 Vendi score of the real and generated sets against the sample size with their bootstrap bands, and the table of
-every number in the report.
+every number in the report (under its title, the authenticity rows saying what they were measured against).
 """
 from __future__ import annotations
 
 import numpy as np
+
+#: The height of a row of the metric table (7 pt text).
+ROW_INCHES = 0.17
 
 
 def _matplotlib():
@@ -45,20 +48,32 @@ def _curve_panel(ax, value):
     ax.legend(fontsize=8)
 
 
+def _table_rows(report):
+    """[metric label, value] of every scalar number of the report."""
+    from .evaluate import label  # noqa: PLC0415 (evaluate imports this module lazily)
+
+    return [[label(name), f"{value:.4g}"] for name, value in report.numbers().items()
+            if isinstance(value, (int, float))]
+
+
 def _table_panel(ax, report):
     ax.axis("off")
-    rows = [[name, f"{value:.4g}"] for name, value in report.numbers().items() if isinstance(value, (int, float))]
+    rows = _table_rows(report)
     if rows:
-        table = ax.table(cellText=rows, colLabels=["metric", "value"], loc="center", cellLoc="left")
+        # a bbox inside the axes, from their top down, so that the table stays under the title (loc="center" lets a
+        # long table run over it); rows of ROW_INCHES, or less where the axes are shorter
+        axes_inches = ax.get_position().height * ax.figure.get_figheight()
+        height = min(1.0, ROW_INCHES * (len(rows) + 1) / axes_inches)
+        table = ax.table(cellText=rows, colLabels=["metric", "value"], cellLoc="left", colWidths=[0.72, 0.28],
+                         bbox=[0.0, 1.0 - height, 1.0, height])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
-        table.scale(1.0, 1.1)
     info = report.info
     ax.set_title(f"real {info['n_real']}, generated {info['n_fake']}, d = {info['d']} ({info['backend']})", fontsize=9)
 
 
-def plot_report(report, path):
-    """Draw the report's panels and save the figure to ``path`` (format from the extension); returns the path."""
+def draw_report(report):
+    """The report's figure (a matplotlib Figure, laid out, not saved); the caller closes it."""
     plt = _matplotlib()
     panels = []
     if "alpha_precision" in report:
@@ -66,10 +81,21 @@ def plot_report(report, path):
     if "diversity_curve" in report:
         panels.append(lambda ax: _curve_panel(ax, report["diversity_curve"]))
     panels.append(lambda ax: _table_panel(ax, report))
-    figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.5), squeeze=False)
+    # tall enough for every table row under the title
+    height = max(4.5, ROW_INCHES * (len(_table_rows(report)) + 1) + 1.5)
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), height), squeeze=False)
     for draw, ax in zip(panels, axes[0]):
         draw(ax)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return figure
+
+
+def plot_report(report, path):
+    """Draw the report's panels and save the figure to ``path`` (format from the extension); returns the path."""
+    plt = _matplotlib()
+    figure = draw_report(report)
+    try:
+        figure.savefig(path, dpi=120)
+    finally:
+        plt.close(figure)
     return path

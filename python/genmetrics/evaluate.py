@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._array import array_namespace
-from ._backend import get_backend
-from ._validation import check_choice, check_int, check_pair
+from ._backend import get_backend, num_threads
+from ._validation import check_bool, check_choice, check_int, check_kernel, check_pair, check_positive
 
 #: Every metric evaluate() knows, by group, in the order of the report.
 METRIC_GROUPS = {
@@ -30,6 +31,19 @@ METRIC_GROUPS = {
 }
 METRICS = tuple(name for group in METRIC_GROUPS.values() for name in group)
 GROUP_OF = {name: group for group, names in METRIC_GROUPS.items() for name in names}
+
+#: evaluate()'s own arguments: a metric's error that names one of them (or an environment setting,
+#: ``GENMETRICS_...``) is the caller's to fix, so it is raised, never turned into a skipped metric.
+SETTINGS = ("metrics", "k", "kernel", "seed", "backend", "progress", "ridge")
+
+#: What each authenticity number was measured against: the table names it, since the two are easily confused.
+AUTHENTICITY_AGAINST = {"authenticity": "train", "alpha_precision.authenticity": "real"}
+
+
+def label(name: str) -> str:
+    """The name of a number as the report's tables show it: authenticity says what it was measured against."""
+    against = AUTHENTICITY_AGAINST.get(name)
+    return name if against is None else f"{name} (against {against})"
 
 
 @dataclass(frozen=True)
@@ -115,15 +129,21 @@ class Report:
         return text
 
     def to_markdown(self) -> str:
-        """A markdown table (group, metric, value, parameters), then the warnings."""
+        """A markdown table (group, metric, value, parameters, seconds), then the warnings.
+
+        An entry's time stands on its first row only: the numbers of one entry (``prdc.precision``,
+        ``prdc.recall``, ...) are computed together. Authenticity rows say what they were measured against.
+        """
         lines = [f"Real: {self.info['n_real']} samples, generated: {self.info['n_fake']}"
                  + (f", training: {self.info['n_train']}" if self.info.get("n_train") else "")
                  + f"; d = {self.info['d']}; backend {self.info['backend']}.", "",
-                 "| group | metric | value | parameters |", "|---|---|---|---|"]
+                 "| group | metric | value | parameters | seconds |", "|---|---|---|---|---|"]
         for entry in self.entries:
             params = ", ".join(f"{k}={_short(v)}" for k, v in entry.parameters.items())
+            seconds = f"{entry.seconds:.3g}"
             for name, value in entry.numbers().items():
-                lines.append(f"| {entry.group} | {name} | {_short(value)} | {params} |")
+                lines.append(f"| {entry.group} | {label(name)} | {_short(value)} | {params} | {seconds} |")
+                seconds = ""
         if self.warnings:
             lines += ["", "Warnings:"] + [f"- {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -166,8 +186,8 @@ def _selected(metrics, have_train: bool, notes: list):
     return names
 
 
-def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0, backend=None,
-             progress=False) -> Report:
+def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, backend=None,
+             progress=False, ridge=0.0) -> Report:
     r"""Every metric that the inputs allow, in one call.
 
     Parameters
@@ -190,25 +210,45 @@ def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional
     progress : bool
         Show a progress bar over the metrics (tqdm).
+    ridge : float >= 0
+        Added to the diagonals of both covariances of the Gaussian KL divergence (see
+        :func:`genmetrics.gaussian_kl`): with ``ridge`` > 0 it is defined for singular covariances too
+        (n <= d, constant or linearly dependent features), which otherwise skip it with a warning.
 
     Returns
     -------
     Report
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad input or argument, or a bad ``GENMETRICS_NUM_THREADS``, before any metric is computed.
+        A metric the data do not allow (a singular covariance, too few samples for k) is skipped with a
+        warning in the report instead; an error of a metric that names an argument above is raised.
 
     Notes
     -----
     Diversity is computed for both sets at the same size: plug-in Vendi and RKE grow with n (Farnia, Jalali
     & Ospanov 2026), so the larger set is subsampled (seeded) to the smaller one's size, with a warning.
     The rbf bandwidth of RKE is chosen once, on the real set, and used for both.
+    KID averages 100 subsets of min(1000, n, m) samples; when both sets have exactly that many (1,000 or fewer
+    samples each, equally many), every subset is the whole sets: one is computed and its std is 0 by
+    construction, which the entry's parameters and a warning say.
     """
+    # every setting is checked before any work (even before the inputs are copied): a bad one must raise, not
+    # skip metrics
+    num_threads()
+    seed = check_int(seed, "seed", low=0)
+    k = check_int(k, "k", low=1)
+    kernel = check_kernel(kernel)
+    progress = check_bool(progress, "progress")
+    ridge = _check_ridge(ridge)
+    notes = []
+    names = _selected(metrics, train is not None, notes)
     engine = get_backend(backend, real, fake, train)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
     if train is not None:
         train, _ = check_pair(train, real, "train", "real", device=engine.device)
-    seed = check_int(seed, "seed", low=0)
-    k = check_int(k, "k", low=1)
-    notes = []
-    names = _selected(metrics, train is not None, notes)
     n, m = real.shape[0], fake.shape[0]
     if min(n, m) - 1 < k:
         notes.append(f"k-NN metrics skipped: k = {k} needs at least {k + 1} samples in each set (real {n}, fake {m})")
@@ -216,7 +256,7 @@ def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0
     if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve")):
         notes.append(f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
                      "(plug-in Vendi and RKE grow with the sample size)")
-    runner = _Runner(engine, real, fake, train, k, kernel, seed)
+    runner = _Runner(engine, real, fake, train, k, kernel, seed, ridge)
     entries = []
     steps = names
     if progress:
@@ -229,8 +269,10 @@ def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0
             warnings.simplefilter("always")
             try:
                 value, parameters = getattr(runner, name)()
-            except ValueError as exc:  # the data do not allow this metric (e.g. a singular covariance)
-                notes.append(f"{name} skipped: {exc}")
+            except ValueError as exc:
+                if _names_a_setting(exc):
+                    raise
+                notes.append(f"{name} skipped: {exc}")  # the data do not allow it (e.g. a singular covariance)
                 continue
             finally:
                 for w in caught:
@@ -246,12 +288,28 @@ def evaluate(real, fake, train=None, metrics="all", k=5, kernel="cosine", seed=0
     return Report(tuple(entries), info, tuple(notes))
 
 
+def _check_ridge(ridge) -> float:
+    """ridge >= 0 (0: none), as gaussian_kl takes it."""
+    if isinstance(ridge, numbers.Real) and not isinstance(ridge, bool) and ridge == 0:
+        return 0.0
+    try:
+        return check_positive(ridge, "ridge")
+    except ValueError:
+        raise ValueError(f"ridge: must be a finite number >= 0, got {ridge}") from None
+
+
+def _names_a_setting(exc: Exception) -> bool:
+    """Whether an error names one of evaluate()'s arguments or an environment setting (it starts 'name: ...')."""
+    named = str(exc).split(":", 1)[0].strip()
+    return named in SETTINGS or named.startswith("GENMETRICS_")
+
+
 class _Runner:
     """The metrics of evaluate(), each returning (value, parameters); shared choices are made once here."""
 
-    def __init__(self, engine, real, fake, train, k, kernel, seed):
+    def __init__(self, engine, real, fake, train, k, kernel, seed, ridge):
         self.engine, self.real, self.fake, self.train = engine, real, fake, train
-        self.k, self.kernel, self.seed = k, kernel, seed
+        self.k, self.kernel, self.seed, self.ridge = k, kernel, seed, ridge
         self.backend = engine.name
         self._equal = None
         self._bandwidth = None
@@ -275,9 +333,8 @@ class _Runner:
     def vendi_bandwidth(self):
         """The Vendi kernel's bandwidth, one for both sets (the real set's median heuristic), or None."""
         from ._kernels import TRANSLATION_INVARIANT  # noqa: PLC0415
-        from ._validation import check_kernel  # noqa: PLC0415
 
-        return self.bandwidth() if check_kernel(self.kernel) in TRANSLATION_INVARIANT else None
+        return self.bandwidth() if self.kernel in TRANSLATION_INVARIANT else None
 
     def bandwidth(self):
         if self._bandwidth is None:
@@ -308,12 +365,14 @@ class _Runner:
         value = {"delta_precision_alpha": r.delta_precision_alpha, "delta_coverage_beta": r.delta_coverage_beta,
                  "authenticity": r.authenticity, "alphas": r.alphas, "alpha_precision_curve": r.alpha_precision_curve,
                  "beta_coverage_curve": r.beta_coverage_curve}
-        return value, {"integration": r.integration}
+        against = AUTHENTICITY_AGAINST["alpha_precision.authenticity"]
+        return value, {"integration": r.integration, "authenticity_against": against}
 
     def authenticity(self):
         from .fidelity import authenticity  # noqa: PLC0415
 
-        return authenticity(self.train, self.fake, backend=self.backend), {"against": "train"}
+        value = authenticity(self.train, self.fake, backend=self.backend)
+        return value, {"against": AUTHENTICITY_AGAINST["authenticity"]}
 
     # -- diversity -------------------------------------------------------------------------------------------
 
@@ -357,11 +416,20 @@ class _Runner:
     def kid(self):
         from .distances import kid  # noqa: PLC0415
 
-        size = min(1000, self.real.shape[0], self.fake.shape[0])
-        # subsets of whole sets are all the same data (the U-statistic ignores order): one is enough
-        subsets = 1 if size == self.real.shape[0] == self.fake.shape[0] else 100
-        r = kid(self.real, self.fake, subsets=subsets, subset_size=size, seed=self.seed, backend=self.backend)
-        return {"mean": r.mean, "std": r.std}, {"subsets": subsets, "subset_size": size, "degree": r.degree}
+        n, m = self.real.shape[0], self.fake.shape[0]
+        size = min(1000, n, m)
+        # subsets of whole sets are all the same data (the U-statistic ignores order): one is enough, and its
+        # std is 0 by construction, not a measured spread
+        whole = size == n == m
+        r = kid(self.real, self.fake, subsets=1 if whole else 100, subset_size=size, seed=self.seed,
+                backend=self.backend)
+        parameters = {"subsets": 1 if whole else 100, "subset_size": size, "degree": r.degree}
+        if whole:
+            parameters["std"] = "0 by construction (one subset = the whole sets)"
+            warnings.warn(f"both sets have {n} samples, no more than the subset size 1000: every subset is the "
+                          "whole sets, so KID is computed once and kid.std is 0 by construction, not a measured "
+                          "spread", stacklevel=2)
+        return {"mean": r.mean, "std": r.std}, parameters
 
     def cmmd(self):
         from .distances import mmd  # noqa: PLC0415
@@ -372,5 +440,12 @@ class _Runner:
     def gaussian_kl(self):
         from .distances import gaussian_kl  # noqa: PLC0415
 
-        return gaussian_kl(self.fake, self.real, backend=self.backend), {"of": "fake", "from": "real"}
+        try:
+            value = gaussian_kl(self.fake, self.real, ridge=self.ridge, backend=self.backend)
+        except ValueError as exc:
+            named, colon, rest = str(exc).partition(":")
+            if named in ("p", "q"):  # gaussian_kl's own names: p is the generated set, q the real one
+                raise ValueError(("fake" if named == "p" else "real") + colon + rest) from None
+            raise
+        return value, {"of": "fake", "from": "real", "ridge": self.ridge}
 
