@@ -19,8 +19,8 @@ import genmetrics as gm
 GENERATORS = ("faithful", "mode collapse", "memoriser", "noisy")
 
 
-def run_cli(*args, cwd=None, timeout=120):
-    env = dict(os.environ)
+def run_cli(*args, cwd=None, timeout=120, env=None):
+    env = {**os.environ, **(env or {})}
     env.pop("GENMETRICS_BACKEND", None)
     return subprocess.run([sys.executable, "-m", "genmetrics", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -115,10 +115,10 @@ def test_evaluate_writes_markdown_and_json(files, tmp_path):
     assert result.stderr == ""  # --quiet: no progress bar
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Real: 80 samples, generated: 70, training: 60; d = 6")
-    assert "| group | metric | value | parameters |" in lines
+    assert "| group | metric | value | parameters | seconds |" in lines
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| group")]
     assert [row.split("|")[2].strip() for row in rows] == ["prdc.precision", "prdc.recall", "prdc.density",
-                                                          "prdc.coverage", "authenticity", "fd"]
+                                                          "prdc.coverage", "authenticity (against train)", "fd"]
     report = json.loads(out.read_text())
     assert list(report["metrics"]) == ["prdc", "authenticity", "fd"]
     assert report["info"]["n_real"] == 80 and report["info"]["n_fake"] == 70 and report["info"]["n_train"] == 60
@@ -152,7 +152,8 @@ def test_evaluate_all_metrics_with_progress_bar(files):
     pytest.importorskip("tqdm")
     result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--train", files["train.npy"])
     assert result.returncode == 0, result.stderr
-    for name in ("prdc.recall", "authenticity", "vendi.fake", "rke.fake", "fd", "kid.mean", "cmmd", "gaussian_kl"):
+    for name in ("prdc.recall", "authenticity (against train)", "vendi.fake", "rke.fake", "fd", "kid.mean", "cmmd",
+                 "gaussian_kl"):
         assert f"| {name} |" in result.stdout, name
     assert "genmetrics evaluate" in result.stderr  # tqdm's bar, on stderr
     assert "Traceback" not in result.stderr
@@ -179,8 +180,8 @@ def test_npz_with_key(files, tmp_path):
     report = json.loads(out.read_text())
     assert report["info"]["n_real"] == 50  # the array named emb, not the first one
     assert report["metrics"]["fd"]["value"] == pytest.approx(0.0, abs=1e-9)
-    # without --key: the first array of the archive
-    result = run_cli("evaluate", npz, files["fake.npy"], "--quiet", "--metrics", "fd", "--json", out)
+    # without --key: the first array of the archive (--force: over the report of the first run)
+    result = run_cli("evaluate", npz, files["fake.npy"], "--quiet", "--metrics", "fd", "--json", out, "--force")
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["info"]["n_real"] == 80
 
@@ -338,3 +339,138 @@ def test_unwritable_json_is_a_usage_error_not_a_traceback(files, tmp_path):
     target = str(tmp_path / "missing-dir" / "out.json")
     result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd", "--json", target)
     assert_usage_error(result, "out.json")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# settings, outputs and warnings: one line, before the work
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _commands(files):
+    """Each computing command, cheap: (name, arguments)."""
+    return {"evaluate": ("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd"),
+            "diversity": ("diversity", files["real.npy"]),
+            "demo": ("demo", "--n", "100"),
+            "diversity-demo": ("diversity-demo", "--n", "50", "--big-n", "10")}
+
+
+@pytest.mark.parametrize("threads", ["abc", "1.5", "-2"])
+@pytest.mark.parametrize("command", ["evaluate", "diversity", "demo", "diversity-demo"])
+def test_bad_num_threads_is_a_one_line_error(files, command, threads):
+    result = run_cli(*_commands(files)[command], env={"GENMETRICS_NUM_THREADS": threads})
+    assert_usage_error(result, "GENMETRICS_NUM_THREADS", threads)
+
+
+def test_num_threads_above_int32_is_no_dump(files):
+    # either capped (the engine runs with the threads it can use) or refused in one line: never pybind11's dump
+    result = run_cli(*_commands(files)["evaluate"], env={"GENMETRICS_NUM_THREADS": str(2**31 + 1)})
+    if result.returncode == 0:
+        assert "| fd |" in result.stdout and result.stderr == ""
+    else:
+        assert_usage_error(result, "GENMETRICS_NUM_THREADS")
+
+
+@pytest.mark.parametrize("ridge, fragments", [("-1", ("ridge", ">= 0")), ("nan", ("ridge",)), ("inf", ("ridge",))])
+def test_bad_ridge_is_a_one_line_error(files, ridge, fragments):
+    assert_usage_error(run_cli(*_commands(files)["evaluate"], "--ridge", ridge), *fragments)
+
+
+def test_ridge_enables_gaussian_kl(tmp_path):
+    rng = np.random.default_rng(3)
+    for name in ("real", "fake"):  # 20 samples for 30 features: singular covariances
+        np.save(tmp_path / f"{name}.npy", rng.standard_normal((20, 30)))
+    args = ("evaluate", tmp_path / "real.npy", tmp_path / "fake.npy", "--quiet", "--metrics", "gaussian_kl")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "| gaussian_kl |" not in result.stdout and "pass ridge > 0" in result.stdout
+    result = run_cli(*args, "--ridge", "0.5")  # what the warning says works
+    assert result.returncode == 0, result.stderr
+    assert "| gaussian_kl |" in result.stdout and "ridge=0.5" in result.stdout and "skipped" not in result.stdout
+
+
+@pytest.mark.parametrize("argv", [("diversity-demo", "--n", "1"), ("diversity-demo", "--n", "0"),
+                                  ("diversity-demo", "--n", "49"), ("diversity-demo", "--big-n", "1"),
+                                  ("diversity-demo", "--n", str(10**20)), ("demo", "--n", str(10**20))])
+def test_demo_sizes_out_of_range_are_one_line_errors(argv):
+    assert_usage_error(run_cli(*argv), argv[-2])
+
+
+def test_diversity_demo_smallest_size():
+    result = run_cli("diversity-demo", "--n", "50", "--big-n", "2")
+    assert result.returncode == 0, result.stderr
+    assert "copies (50 distinct samples)" in result.stdout
+
+
+OUTPUTS = [("evaluate", "--json", "out.json"), ("diversity", "--json", "out.json"), ("evaluate", "--plot", "out.png")]
+
+
+def _needs_plot(option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+
+
+@pytest.mark.parametrize("command, option, name", OUTPUTS)
+def test_output_to_a_directory_or_missing_directory_is_a_one_line_error(files, tmp_path, command, option, name):
+    _needs_plot(option)
+    args = _commands(files)[command]
+    assert_usage_error(run_cli(*args, option, tmp_path), str(tmp_path), "directory")
+    assert_usage_error(run_cli(*args, option, tmp_path / "missing" / name), name, "directory does not exist")
+
+
+@pytest.mark.parametrize("command, option, name", OUTPUTS)
+def test_output_never_overwrites_an_input(files, tmp_path, command, option, name):
+    _needs_plot(option)
+    target = tmp_path / "real.npy"
+    target.write_bytes(files["real.npy"].read_bytes())
+    before = target.read_bytes()
+    args = [target if x == files["real.npy"] else x for x in _commands(files)[command]]
+    for force in ((), ("--force",)):
+        assert_usage_error(run_cli(*args, option, target, *force), "real.npy", "input")
+        assert target.read_bytes() == before
+    if command == "evaluate":  # the same file by another name
+        link = tmp_path / "link.npy"
+        link.symlink_to(target)
+        assert_usage_error(run_cli(*args, option, link, "--force"), "link.npy", "input")
+        assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("command, option, name", OUTPUTS)
+def test_output_overwrites_an_existing_file_only_with_force(files, tmp_path, command, option, name):
+    _needs_plot(option)
+    out = tmp_path / name
+    out.write_text("keep me")
+    args = _commands(files)[command]
+    assert_usage_error(run_cli(*args, option, out), name, "exists", "--force")
+    assert out.read_text() == "keep me"
+    result = run_cli(*args, option, out, "--force")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() != b"keep me"
+
+
+def test_json_and_plot_to_the_same_file(files, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out.png"
+    assert_usage_error(run_cli(*_commands(files)["evaluate"], "--json", out, "--plot", out), "--json and --plot")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a file whose writes fail)")
+def test_a_failed_write_names_its_own_file(files, tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "ok.png"
+    result = run_cli(*_commands(files)["evaluate"], "--json", "/dev/full", "--force", "--plot", plot)
+    line = assert_usage_error(result, "/dev/full", "cannot be written")
+    assert "ok.png" not in line
+    result = run_cli(*_commands(files)["diversity"], "--json", "/dev/full", "--force")
+    assert_usage_error(result, "/dev/full", "cannot be written")
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max, reason="long double is float64 here")
+@pytest.mark.parametrize("command", ["evaluate", "diversity"])
+def test_no_runtime_warning_before_a_one_line_error(files, tmp_path, command):
+    # long double values beyond float64: the cast to float64 warns (overflow), then the check refuses the infinities
+    values = np.ones((70, 6), dtype=np.longdouble)
+    values[3, 2] = np.longdouble(np.finfo(np.float64).max) * 16
+    path = tmp_path / "huge.npy"
+    np.save(path, values)
+    args = [path if x == files["real.npy"] else x for x in _commands(files)[command]]
+    assert_usage_error(run_cli(*args), "huge.npy")

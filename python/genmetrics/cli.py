@@ -7,22 +7,42 @@ genmetrics diversity-demo             diversity metrics on synthetic embeddings 
 genmetrics backends                   which engines are available here
 genmetrics diversity X.npy [options]  Vendi scores, RKE and intdiv of one embedding file (.npy / .npz)
 
-Bad input (a missing file, not an array, 1-D, mismatched widths, a non-numeric dtype, NaN) is reported in one
-line naming the file, with exit code 2.
+Bad input (a missing file, not an array, 1-D, mismatched widths, a non-numeric dtype, NaN), a bad option or
+setting (``GENMETRICS_NUM_THREADS``) and an output that cannot be written are reported in one line naming the
+file or option, with exit code 2, before any work. Outputs (``--json``, ``--plot``) never replace an input of
+the same command, and replace another existing file only with ``--force``. Warnings of a command that succeeds
+are printed after its output, one line each (``genmetrics: warning: ...``); a failing one prints its error alone.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
 
 class UsageError(Exception):
     """Bad input from the command line: reported in one line, exit code 2."""
+
+
+#: The largest --n / --big-n of the demos: a bound on their work and memory (a set of 10^6 x 256 float32 is 1 GB).
+MAX_DEMO_SIZE = 1_000_000
+
+
+def _check_size(value, option: str, low: int, high: int = MAX_DEMO_SIZE) -> int:
+    """A sample-size option within [low, high], or a UsageError naming it."""
+    from ._validation import check_int  # noqa: PLC0415
+
+    try:
+        return check_int(value, option, low=low, high=high)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load(path: str, key: str | None = None):
@@ -59,13 +79,33 @@ def _embeddings(path: str, key: str | None = None):
         raise UsageError(str(exc)) from None
 
 
-def _check_outputs(json_path, plot_path):
-    """Fail before the work, not after it: output directories exist, and the figure can be drawn in that format."""
-    import os  # noqa: PLC0415
+def _is_same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
-    for path in (json_path, plot_path):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+
+def _check_outputs(outputs: dict, inputs, force: bool):
+    """Fail before the work, not after it: each output (``{option: path}``) names a file, not a directory, in a
+    directory that exists and that we may write; it is no input of the command (not even with --force); it exists
+    only with --force; and the figure can be drawn in its format."""
+    outputs = {option: path for option, path in outputs.items() if path}
+    if len({os.path.realpath(path) for path in outputs.values()}) < len(outputs):
+        raise UsageError(f"{' and '.join(outputs)} name the same file ({', '.join(outputs.values())})")
+    for option, path in outputs.items():
+        if os.path.isdir(path):
+            raise UsageError(f"{path}: is a directory; {option} needs a file name")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
             raise UsageError(f"{path}: its directory does not exist")
+        if any(_is_same_file(path, source) for source in inputs if source):
+            raise UsageError(f"{path}: is an input of this command; {option} never writes over an input")
+        if os.path.exists(path) and not force:
+            raise UsageError(f"{path}: exists; pass --force to overwrite it")
+        if not os.access(path if os.path.exists(path) else directory, os.W_OK):
+            raise UsageError(f"{path}: cannot be written (permission denied)")
+    plot_path = outputs.get("--plot")
     if plot_path:
         try:
             from matplotlib.figure import Figure  # noqa: PLC0415
@@ -77,11 +117,19 @@ def _check_outputs(json_path, plot_path):
             raise UsageError(f"{plot_path}: unknown image format {extension!r}; use one of {', '.join(sorted(formats))}")
 
 
+def _write(path: str, write):
+    """``write(path)``, with any failure a UsageError naming ``path``."""
+    try:
+        write(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot be written ({exc})") from None
+
+
 def evaluate_files(args) -> int:
     """genmetrics evaluate: the report of evaluate() on embedding files."""
     from .evaluate import evaluate  # noqa: PLC0415
 
-    _check_outputs(args.json, args.plot)
+    _check_outputs({"--json": args.json, "--plot": args.plot}, (args.real, args.fake, args.train), args.force)
 
     real = _embeddings(args.real, args.key)
     fake = _embeddings(args.fake, args.key)
@@ -92,18 +140,15 @@ def evaluate_files(args) -> int:
                              "both must be embedded alike")
     try:
         report = evaluate(real, fake, train=train, metrics=args.metrics, k=args.k, seed=args.seed,
-                          backend=args.backend, progress=not args.quiet)
+                          backend=args.backend, progress=not args.quiet, ridge=args.ridge)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
+    # the files first: a failure is then the only thing printed
+    if args.json:
+        _write(args.json, report.to_json)
+    if args.plot:
+        _write(args.plot, report.plot)
     print(report.to_markdown())
-    try:
-        if args.json:
-            report.to_json(args.json)
-        if args.plot:
-            report.plot(args.plot)
-    except (OSError, ValueError, ImportError) as exc:
-        raise UsageError(f"{args.json if args.json and not args.plot else args.plot or args.json}: cannot be written "
-                         f"({exc})") from None
     return 0
 
 
@@ -125,8 +170,7 @@ def demo(args) -> int:
     from ._demo import make_demo  # noqa: PLC0415
     from .evaluate import evaluate  # noqa: PLC0415
 
-    if args.n < 100:
-        raise UsageError(f"--n: the demo needs at least 100 samples per set (10 classes), got {args.n}")
+    _check_size(args.n, "--n", low=100)  # 10 classes of at least 10 samples
     train, real, generated = make_demo(args.n, args.seed)
     print(f"genmetrics {gm.__version__} demo: a 10-class data set in d = 64 made here (training and held-out real "
           f"sets of {args.n}), and four generators fitted to the training set.\n")
@@ -162,14 +206,17 @@ def diversity_demo(args) -> int:
     """Synthetic embeddings with a known number of modes, and what each diversity metric says of them."""
     import genmetrics as gm
 
+    n = _check_size(args.n, "--n", low=50)  # the copies set has 50 distinct samples
+    big_n = _check_size(args.big_n, "--big-n", low=2)  # the bandwidth heuristic needs two samples
     rng = np.random.default_rng(args.seed)
-    d, modes, n, spread = 32, 10, args.n, 0.5
+    d, modes, spread = 32, 10, 0.5
     centres = rng.standard_normal((modes, d)) * 10.0  # modes ~80 apart, each of radius ~0.5 sqrt(d) = 2.8
     sets = {
         "real (10 balanced modes)": _mixture(rng, n, centres, np.ones(modes), spread),
         "mode collapse (3 modes)": _mixture(rng, n, centres[:3], np.ones(3), spread),
         "imbalanced (10 modes, 1 dominant)": _mixture(rng, n, centres, [20] + [1] * 9, spread),
-        "copies (50 distinct samples)": np.repeat(_mixture(rng, 50, centres, np.ones(modes), spread), n // 50, axis=0),
+        # n rows, each of 50 sources repeated (n need not be a multiple of 50)
+        "copies (50 distinct samples)": _mixture(rng, 50, centres, np.ones(modes), spread)[np.arange(n) % 50],
     }
     # A bandwidth between the size of a mode and the gaps between modes: there RKE counts modes
     # (METRICS.md: RKE-MC = m (1 + 4 s^2 / sigma^2)^(d/2) = 10 x 1.07 here). The median heuristic would pick
@@ -194,10 +241,10 @@ def diversity_demo(args) -> int:
     print("Vendi and RKE count about 10 modes for the real set and about 3 under mode collapse; with one dominant "
           "mode the effective number drops (q = inf weighs the largest mode alone); the copies look as diverse as "
           "their 50 sources, which diversity alone cannot tell from real samples (memorisation metrics can).")
-    big = rng.standard_normal((args.big_n, 256)).astype(np.float32)
+    big = rng.standard_normal((big_n, 256)).astype(np.float32)
     start = time.perf_counter()
     score = gm.rke(big)
-    print(f"\nExact RKE of {args.big_n} samples x 256 features (no n x n matrix held): {score:.2f} in "
+    print(f"\nExact RKE of {big_n} samples x 256 features (no n x n matrix held): {score:.2f} in "
           f"{time.perf_counter() - start:.2f} s")
     return 0
 
@@ -205,7 +252,8 @@ def diversity_demo(args) -> int:
 def diversity(args) -> int:
     import genmetrics as gm
 
-    X = _load(args.file, args.key)
+    _check_outputs({"--json": args.json}, (args.file,), args.force)
+    X = _embeddings(args.file, args.key)
     results = {}
     try:
         for q in args.q:
@@ -217,8 +265,8 @@ def diversity(args) -> int:
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2, default=str)
+        text = json.dumps(results, indent=2, default=str)
+        _write(args.json, lambda path: Path(path).write_text(text + "\n"))
     for name, r in results.items():
         extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("value", "metric") and v is not None)
         print(f"{name:12s} {r['value']:.6g}   ({extra})")
@@ -243,20 +291,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array name inside .npz files")
     p.add_argument("--metrics", nargs="+", default="all", help="metric names or groups (default: all)")
     p.add_argument("--k", type=int, default=5, help="neighbourhood size of PRDC (default 5)")
+    p.add_argument("--ridge", type=float, default=0.0,
+                   help="added to both covariance diagonals of the Gaussian KL divergence: > 0 defines it for "
+                        "singular covariances (n <= d), which otherwise skip it (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend")
     p.add_argument("--json", help="write the report to this JSON file")
     p.add_argument("--plot", help="write the report's figure to this image file (needs matplotlib)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files (never an input)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=evaluate_files)
     p = sub.add_parser("demo", help="evaluate() on generators that fail in known ways")
-    p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000)")
+    p.add_argument("--n", type=int, default=2000, help=f"samples per set, 100 to {MAX_DEMO_SIZE} (default 2000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend")
     p.set_defaults(func=demo)
     p = sub.add_parser("diversity-demo", help="the diversity metrics on synthetic embeddings with known modes")
-    p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000)")
-    p.add_argument("--big-n", type=int, default=20000, help="samples of the large exact-RKE run (default 20000)")
+    p.add_argument("--n", type=int, default=2000, help=f"samples per set, 50 to {MAX_DEMO_SIZE} (default 2000)")
+    p.add_argument("--big-n", type=int, default=20000,
+                   help=f"samples of the large exact-RKE run, 2 to {MAX_DEMO_SIZE} (default 20000)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=diversity_demo)
     p = sub.add_parser("diversity", help="Vendi, RKE and intdiv of one .npy/.npz embedding file")
@@ -268,19 +321,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto")
     p.add_argument("--backend")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file (never the input)")
     p.set_defaults(func=diversity)
     p = sub.add_parser("backends", help="list the engines available here")
     p.set_defaults(func=show_backends)
     return parser
 
 
+def _check_settings():
+    """The environment's settings, before any work (the engine reads them only once it runs)."""
+    from ._backend import num_threads  # noqa: PLC0415
+
+    try:
+        num_threads()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"genmetrics: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are; only the printing moves
+        try:
+            if args.func is not show_backends:  # it reports what is available, whatever the settings
+                _check_settings()
+            status = args.func(args)
+        except UsageError as exc:
+            # the error alone: a warning on the way to it (an overflowing cast of a file's values) only repeats it
+            print(f"genmetrics: error: {exc}", file=sys.stderr)
+            return 2
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"genmetrics: warning: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
