@@ -32,16 +32,24 @@ bool python_interrupt_poll() {
 
 template <class F>
 void without_gil(F&& f) {
-  bool interrupted = false;
+  bool interrupted = false, out_of_memory = false;
   {
     py::gil_scoped_release release;
     try {
       f();
     } catch (const gm::Interrupted&) {
       interrupted = true;
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
     }
   }
   if (interrupted) throw py::error_already_set();
+  if (out_of_memory) {
+    PyErr_SetString(PyExc_MemoryError,
+                    "genmetrics engine: not enough memory for its tiles and threads (set GENMETRICS_NUM_THREADS "
+                    "lower, or free memory)");
+    throw py::error_already_set();
+  }
 }
 
 gm::KernelParams make_params(const std::string& kernel, double bandwidth, double gamma, double coef0, int degree) {
@@ -240,6 +248,7 @@ py::dict ball_query(const py::array& a_tile, const py::array& a_exact, const py:
 PYBIND11_MODULE(_core, m) {
   m.doc() = "genmetrics CPU engine: tiled Gram products with fused kernels and reductions";
   gm::blas_single_threaded();
+  gm::blas_warm_up();
   gm::interrupt_poll() = &python_interrupt_poll;  // the engine threads over tiles; nested BLAS threads would oversubscribe
   m.def("gram", &gram, py::arg("X"), py::arg("Y"), py::arg("kernel"), py::arg("bandwidth"), py::arg("gamma"),
         py::arg("coef0"), py::arg("degree"), py::arg("n_threads"),

@@ -45,4 +45,14 @@ inline void syrk_upper_tn(blas_int n, blas_int k, const double* a, blas_int lda,
 
 inline void blas_single_threaded() { scipy_openblas_set_num_threads(1); }
 
+// OpenBLAS allocates its buffer (and thread-local data) at a thread's first GEMM and ends the process (exit(1))
+// when it cannot. One small product of each precision at import does that for the importing thread, while memory
+// is plentiful, rather than in the middle of a call under a tight address-space limit.
+inline void blas_warm_up() {
+  float sa[4] = {1.f, 0.f, 0.f, 1.f}, sc[4];
+  double da[4] = {1., 0., 0., 1.}, dc[4];
+  gemm_nt(2, 2, 2, sa, 2, sa, 2, sc, 2);
+  gemm_nt(2, 2, 2, da, 2, da, 2, dc, 2);
+}
+
 }  // namespace gm

@@ -186,9 +186,13 @@ struct SetInfo {  // what the handlers need of a point set
         sq[i] = T(sum);
       }
     });
-    for (index_t i = 0; i < rows; ++i) max_sq = std::max(max_sq, double(sq[i]));
+    bool finite = true;
+    for (index_t i = 0; i < rows; ++i) {
+      max_sq = std::max(max_sq, double(sq[i]));
+      finite = finite && std::isfinite(sq[i]);
+    }
     // NaN/inf tiles (the caller's frame overflowed) would leave top-k lists short: refuse them here.
-    if (!std::isfinite(max_sq))
+    if (!finite)
       throw std::invalid_argument("points: the distance tiles hold non-finite values (magnitudes beyond float64?)");
   }
   const T* exact_row(index_t i) const { return exact + i * dim; }

@@ -4,11 +4,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstddef>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
 
 namespace gm {
 
@@ -31,9 +38,34 @@ constexpr auto INTERRUPT_POLL_INTERVAL = std::chrono::milliseconds(100);
 // Threads beyond this many per core only add stacks, BLAS buffers and contention: the engine never runs more.
 constexpr int MAX_THREADS_PER_CORE = 4;
 
+// Under an address-space limit (ulimit -v, RLIMIT_AS) every new thread costs virtual memory before it does any
+// work: its stack (8 MiB), a malloc arena (glibc reserves 64 MiB per thread) and OpenBLAS's buffer and
+// thread-local data. When those cannot be had, glibc and OpenBLAS end the process (abort, exit(1)) instead of
+// reporting, so the engine starts no more threads than half the remaining address space holds at this much each.
+constexpr std::size_t ADDRESS_SPACE_PER_THREAD = std::size_t(96) << 20;
+
+inline int address_space_thread_cap() {
+#if defined(__linux__)
+  rlimit limit{};
+  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return INT_MAX;
+  unsigned long long pages = 0;
+  if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(statm, "%llu", &pages) != 1) pages = 0;
+    std::fclose(statm);
+  }
+  const unsigned long long used = pages * static_cast<unsigned long long>(sysconf(_SC_PAGESIZE));
+  const unsigned long long headroom = limit.rlim_cur > used ? limit.rlim_cur - used : 0;
+  // the calling thread exists already: new threads get half of the headroom
+  return 1 + static_cast<int>(std::min<unsigned long long>(headroom / 2 / ADDRESS_SPACE_PER_THREAD, 1u << 12));
+#else
+  return INT_MAX;
+#endif
+}
+
 inline int thread_cap() {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<int>(std::min<unsigned>(cores * MAX_THREADS_PER_CORE, 1u << 12));
+  return std::min(static_cast<int>(std::min<unsigned>(cores * MAX_THREADS_PER_CORE, 1u << 12)),
+                  address_space_thread_cap());
 }
 
 // Calls body(task, thread_index) for task in [0, n_tasks) on up to n_threads threads (fewer when the system
