@@ -634,10 +634,12 @@ class FakeCudaEngine(types.ModuleType):
                 total = xf[:, None] + yf[None, :]
                 d2 = total - T(2) * value
                 d2 = np.where(d2 <= total * zero_below, T(0), d2)
+                # the exponent's scale saturates at T's largest magnitude (cuda/gram.cu, negative_exponent_scale)
+                lowest = -float(np.finfo(T).max)
                 if kind == 2:
-                    out = np.exp(d2 * T(-0.5 / (bandwidth * bandwidth)))
+                    out = np.exp(d2 * T(max(-0.5 / np.float64(bandwidth * bandwidth), lowest)))
                 else:
-                    out = np.exp(np.sqrt(d2) * T(-1.0 / bandwidth))
+                    out = np.exp(np.sqrt(d2) * T(max(-1.0 / np.float64(bandwidth), lowest)))
             elif kind == 4:  # polynomial: base^degree by repeated multiplication
                 base = T(gamma) * value + T(coef0)
                 out = base.copy()
