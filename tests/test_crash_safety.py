@@ -93,12 +93,20 @@ def test_knn_family_survives_extreme_magnitudes(case, backend):
 
 
 def test_engine_entry_points_refuse_non_finite_tiles():
-    """The C++ entry point itself refuses NaN/inf tiles (a misuse of the private module must not read out of
-    bounds): the public functions never hand it such tiles."""
+    """The engines themselves refuse NaN/inf tiles (a misuse of the private layer must not read out of bounds or
+    return another row's neighbours): the public functions never hand them such tiles."""
+    from genmetrics import _fallback
+    from genmetrics._points import Points
+
+    tile = np.array([[np.nan, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    points = Points(tile, np.zeros(2), 1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        _fallback.knn(points, None, 1)  # the decisions of the numpy, cupy and cuda engines
+    with pytest.raises(ValueError, match="non-finite"):
+        _fallback.ball_query(points, points, False, a_nearest=True)
     core = _backend._CORE
     if core is None:
         pytest.skip("the compiled engine is not built")
-    tile = np.array([[np.nan, 0.0], [1.0, 0.0], [2.0, 0.0]])
     with pytest.raises(ValueError, match="non-finite"):
         core.knn(tile, tile, None, None, 1.0, 1, 1)
     with pytest.raises(ValueError, match="non-finite"):

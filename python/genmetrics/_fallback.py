@@ -209,6 +209,9 @@ def _select_smallest(xp, q_local, r_index, e, rows: int, k: int):
     order = xp.lexsort(xp.stack([r_index, e, q_local]))
     q_sorted = q_local[order]
     first = xp.searchsorted(q_sorted, xp.arange(rows))
+    # NaN in a tile drops candidates: refuse rather than read another row's (prepare_points keeps tiles finite)
+    if bool(xp.any(xp.diff(xp.append(first, q_sorted.shape[0])) < k)):
+        raise ValueError("points: the distance tiles hold non-finite values (magnitudes beyond float64?)")
     take = order[first[:, None] + xp.arange(k)[None, :]]
     return e[take], r_index[take]
 
