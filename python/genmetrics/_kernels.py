@@ -179,7 +179,8 @@ def _unit_rows(A):
 
 
 def _largest(*arrays) -> float:
-    return max(to_float(abs(a).max()) for a in arrays if a is not None)
+    """max |a| over the arrays, without an |a| temporary."""
+    return max(max(to_float(a.max()), -to_float(a.min())) for a in arrays if a is not None)
 
 
 def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
