@@ -112,13 +112,34 @@ def knn_ood_score(memory_bank, queries, k=50, backend=None):
     k = check_neighbor_count(k, bank.shape[0], what="memory_bank")
     bank = _normalise_rows(bank, "memory_bank")
     queries = _normalise_rows(queries, "queries")
-    refs, points = engine.points(bank, queries)
-    _, index = engine.knn(points, refs, k)
+    refs, points = engine.points(bank, queries, names=("memory_bank", "queries"))
+    return 0.0 - _kth_smallest_square(engine, refs, points, bank, queries, k)  # 0.0 - 0.0 is +0.0, not -0.0
+
+
+def _kth_smallest_square(engine, refs, points, bank, queries, k: int):
+    """Per query, the k-th smallest float64 squared distance to the bank, exactly.
+
+    The engine orders neighbours by distance (ties to the lower index), and two squares an ulp apart can share
+    their square root: the k-th neighbour's square is then not always the k-th smallest square. It is taken
+    from the whole group of bank rows at the k-th distance, which is found by asking for more neighbours until
+    the last one is farther (almost always at once: k + 1 neighbours)."""
     xp = array_namespace(queries)
-    rows = xp.arange(queries.shape[0], dtype=xp.int64)
-    kth = xp.asarray(index[:, k - 1], dtype=xp.int64)
-    squared = exact_sq_distances(queries, bank, rows, kth)
-    return 0.0 - squared  # 0.0 - 0.0 is +0.0, where -squared would print -0.0
+    n = bank.shape[0]
+    wanted = min(n, k + 1)
+    while True:
+        distance, index = engine.knn(points, refs, wanted)
+        kth = distance[:, k - 1]
+        if wanted == n or bool(xp.all(distance[:, wanted - 1] > kth)):
+            break
+        wanted = min(n, 2 * wanted)
+    # Rows nearer than the k-th distance have smaller squares than the group's, rows farther larger ones: the
+    # answer is the (k - nearer)-th smallest square of the group (almost always a group of one).
+    nearer = (distance < kth[:, None]).sum(axis=1)
+    q_index, slot = xp.nonzero(distance == kth[:, None])
+    squares = exact_sq_distances(queries, bank, q_index, xp.asarray(index[q_index, slot], dtype=xp.int64))
+    order = xp.lexsort(xp.stack([squares, q_index]))
+    first = xp.searchsorted(q_index[order], xp.arange(queries.shape[0]))
+    return squares[order][first + (k - 1 - nearer)]
 
 
 # ----------------------------------------------------------------------------------------------------------
