@@ -4,15 +4,18 @@ tests/reference_distances.py, the closed forms of Gaussians, and the argument co
 Tolerances.  The Gaussian fits are computed in float64 whatever the input dtype (float32 values are exact in
 float64), so float32 and float64 inputs get the same bounds: ~1e-9 relative to the terms of the formula
 (||mu||^2 and the traces), from the float64 sums and eigensolvers.  Where Sigma_1 Sigma_2 is singular (n <= d)
-the square roots of round-off eigenvalues (~eps ||Sigma||^2) add up to d sqrt(eps) ||Sigma|| to FD in any
-implementation, and the bound says so.  MMD and KID are compared within ``reference_distances.ref_mmd_tol``:
+the square roots of round-off eigenvalues (~eps ||Sigma||^2) would add up to d sqrt(eps) ||Sigma||: fd takes its QR
+route there (exact to ~eps, tested against closed forms and mpmath), frechet_from_statistics cannot, and the
+bound says so.  MMD and KID are compared within ``reference_distances.ref_mmd_tol``:
 the element-wise Gram bounds of reference.gram_tol (input precision: the kernel values are computed in the
 input's dtype) carried through the three sums.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -23,7 +26,7 @@ import reference as ref
 import reference_distances as rd
 from _fake_gpu import fake_gpu  # noqa: F401  (a fixture)
 from conftest import LAYOUTS, bandwidths, fix_small_rows, matrices, with_layout
-from genmetrics.distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
+from genmetrics.distances import MAX_KID_SUBSETS, MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 
 EPS = float(np.finfo(np.float64).eps)
 MMD_KERNELS = ("rbf", "gaussian", "laplacian", "polynomial", "cosine", "linear")
@@ -133,6 +136,87 @@ def test_fd_of_large_gaussian_samples(backend):
     assert got == pytest.approx(rd.ref_fd(X, Y), rel=1e-10)
     population = float((mu1 - mu2) @ (mu1 - mu2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2))
     assert got == pytest.approx(population, abs=0.1)
+
+
+def _hadamard(d):
+    """Sylvester's Hadamard matrix divided by sqrt(d) (d a power of 4): orthogonal, entries +-2^-k, so products
+    with small integers are exact in float64."""
+    H = np.ones((1, 1))
+    while H.shape[0] < d:
+        H = np.block([[H, H], [H, -H]])
+    return H / math.sqrt(d)
+
+
+@st.composite
+def singular_commuting_sets(draw):
+    """(X, Y, closed form): rows mu +- a_i e_i Q (axes with a_i != 0, each pair ``reps`` times), Q a Hadamard
+    rotation. Everything is exact in float64: the means are mu, the covariances Q^T diag(s) Q with
+    s_i = 2 reps a_i^2 / (n - 1), zero on the other axes (rank < d, and n <= d when few axes are used), so
+    FD = ||mu_1 - mu_2||^2 + sum_i (sqrt(s1_i) - sqrt(s2_i))^2."""
+    d = draw(st.sampled_from([4, 16]))
+    Q = _hadamard(d)
+    out = []
+    for _ in range(2):
+        a = np.array(draw(st.lists(st.integers(0, 8), min_size=d, max_size=d)), dtype=np.float64)
+        if not a.any():
+            a[draw(st.integers(0, d - 1))] = 1.0
+        a[draw(st.integers(0, d - 1))] = 0.0  # singular, at least one axis
+        if not a.any():
+            a[0] = 3.0
+            a[1] = 0.0
+        reps = draw(st.integers(1, 3))
+        mu = np.array(draw(st.lists(st.integers(-8, 8), min_size=d, max_size=d)), dtype=np.float64) / 4
+        axes = np.flatnonzero(a)
+        Z = np.zeros((2 * reps * axes.size, d))
+        for j, i in enumerate(np.repeat(axes, reps)):
+            Z[2 * j, i], Z[2 * j + 1, i] = a[i], -a[i]
+        n = Z.shape[0]
+        out.append((mu + Z @ Q, mu, 2 * reps * a * a / (n - 1)))
+    (X, mu1, s1), (Y, mu2, s2) = out
+    closed = float((mu1 - mu2) @ (mu1 - mu2) + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2))
+    terms = float((mu1 - mu2) @ (mu1 - mu2) + s1.sum() + s2.sum())
+    return X, Y, closed, terms
+
+
+@given(case=singular_commuting_sets())
+def test_fd_of_singular_covariances_is_accurate(backend, case):
+    """Singular Sigma_1 Sigma_2 (n <= d, or n > d with null directions): FD to ~eps of the formula's terms, not the
+    sqrt(eps) |Sigma| of square roots of round-off eigenvalues (issue 10, item 18: ~5e-8 here before)."""
+    X, Y, closed, terms = case
+    assert fd(X, Y, backend=backend) == pytest.approx(closed, rel=0, abs=1e-13 * terms)
+    assert fd(Y, X, backend=backend) == pytest.approx(closed, rel=0, abs=1e-13 * terms)
+
+
+DIGITS_CASES = {  # (rows of the first set, rows of the second, columns): all singular covariances
+    "30 vs 30 rows, 64 features (n < d)": (slice(0, 30), slice(30, 60), slice(None)),
+    "60 vs 60 rows, first 16 pixels (n > d, constant pixels)": (slice(0, 60), slice(60, 120), slice(0, 16)),
+    "class 3 vs class 8, first 24 pixels": ("3", "8", slice(0, 24)),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _digits_case(case):
+    """(X, Y, the mpmath FD, ||mu_1 - mu_2||^2 + tr S1 + tr S2): the reference takes seconds, once per case."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    data, target = datasets.load_digits(return_X_y=True)
+    first, second, columns = DIGITS_CASES[case]
+    pick = (lambda rows: data[target == int(rows)] if isinstance(rows, str) else data[rows])
+    X, Y = pick(first)[:, columns], pick(second)[:, columns]
+    mu1, S1 = rd.ref_mean_cov(X)
+    mu2, S2 = rd.ref_mean_cov(Y)
+    terms = float((mu1 - mu2) @ (mu1 - mu2) + np.trace(S1) + np.trace(S2))
+    return X, Y, float(rd.ref_fd_exact_mpmath(X, Y)), terms
+
+
+@pytest.mark.parametrize("case", list(DIGITS_CASES))
+def test_fd_on_digits_against_mpmath(backend, case):
+    """scikit-learn's digits (integer pixels, exactly singular covariances) against a 30-digit mpmath evaluation
+    of the formula from the exact moments: within 1e-13 of the terms (issue 10, item 18: the eigenvalue route of
+    genmetrics 0.1 was off by 1e-7 to 1e-9 of them here, pytorch-fid's sqrtm by up to 1e-8)."""
+    pytest.importorskip("mpmath")
+    X, Y, want, terms = _digits_case(case)
+    for A, B in ((X, Y), (X.astype(np.float32), Y.astype(np.float32))):
+        assert fd(A, B, backend=backend) == pytest.approx(want, rel=0, abs=1e-13 * terms)
 
 
 def test_frechet_from_statistics_closed_forms():
@@ -438,6 +522,93 @@ def test_kid_errors():
         kid(np.full((4, 3), 1e30, np.float32), np.ones((4, 3), np.float32), subset_size=3)
 
 
+def test_kid_subsets_are_capped():
+    """Bounded work (issue 10, item 13): subsets above MAX_KID_SUBSETS is a ValueError before any work."""
+    X, Y = gaussian_sets(n=30, m=20, d=3)
+    with pytest.raises(ValueError, match=r"subsets.*<= 100000"):
+        kid(X, Y, subsets=10**30, subset_size=10)
+    with pytest.raises(ValueError, match="subsets"):
+        kid(X, Y, subsets=MAX_KID_SUBSETS + 1, subset_size=10)
+
+
+@pytest.mark.parametrize("e", [0, 90, 150])
+def test_kid_std_of_huge_values_is_finite_and_exact(backend, e):
+    """With coef0 = 0 the polynomial kernel is homogeneous: KID(2^e X, 2^e Y) = 2^(6e) KID(X, Y) exactly (powers of
+    two). At e = 90 the subset values are ~1e162, whose squares overflow: the std was inf (issue 10, item 8)."""
+    X, Y = gaussian_sets(n=30, m=25, d=3)
+    c = 2.0**e
+    got = kid(X * c, Y * c, subsets=7, subset_size=12, coef0=0.0, backend=backend)
+    mean, std, values = rd.ref_kid(X, Y, subsets=7, subset_size=12, coef0=0.0)
+    assert math.isfinite(got.mean) and math.isfinite(got.std)
+    assert got.mean == pytest.approx(mean * 2.0 ** (6 * e), rel=1e-9)
+    assert got.std == pytest.approx(std * 2.0 ** (6 * e), rel=1e-9)
+
+
+EXTREMES = {  # (multiplier, dtype)
+    "1e200": (1e200, np.float64),
+    "1e-300": (1e-300, np.float64),
+    "2^-1000": (2.0**-1000, np.float64),
+    "float32 3e38": (3e38, np.float32),
+    "float32 1e-38": (1e-38, np.float32),
+}
+
+
+@pytest.mark.parametrize("extreme", EXTREMES)
+def test_extreme_magnitudes_give_the_answer_or_a_named_error(backend, extreme):
+    """FD, Gaussian KL, MMD, KID at the edges of float64/float32 (issue 10, item 8): the value of the unscaled sets
+    carried over exactly (FD ~ c^2, KL and rbf MMD scale-free) or a ValueError naming the set, never inf, NaN or an
+    OverflowError."""
+    c, dtype = EXTREMES[extreme]
+    X, Y = gaussian_sets(n=40, m=35, d=3)
+    top = max(np.abs(X).max(), np.abs(Y).max())
+    A, B = (X / top * c).astype(dtype), (Y / top * c).astype(dtype)  # max |value| = c (rounded to dtype)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    # the same sets brought near 1 by a power of two (exact): the references are computed there
+    k = 2.0 ** -math.frexp(max(np.abs(A64).max(), np.abs(B64).max()))[1]
+    An, Bn = A64 * k, B64 * k
+    checks = {
+        "fd": (lambda: fd(A, B, backend=backend), lambda: rd.ref_fd(An, Bn) / k / k),
+        "gaussian_kl": (lambda: gaussian_kl(A, B, backend=backend), lambda: rd.ref_gaussian_kl(An, Bn)),
+        "mmd rbf": (lambda: float(mmd(A, B, backend=backend)), lambda: rd.ref_mmd(An, Bn, kernel="rbf")),
+        "mmd linear": (lambda: float(mmd(A, B, kernel="linear", backend=backend)),
+                       lambda: rd.ref_mmd(An, Bn, kernel="linear") / k / k),
+        "kid": (lambda: kid(A, B, subsets=3, subset_size=20, backend=backend).std, None),
+    }
+    for name, (call, reference) in checks.items():
+        try:
+            got = call()
+        except ValueError as exc:
+            assert re.search(r"\b(real|fake|p|q)\b", str(exc)), (name, str(exc))
+            continue
+        assert math.isfinite(got), name
+        if reference is not None:
+            with np.errstate(over="ignore", under="ignore"):
+                want = reference()
+            assert got == pytest.approx(want, rel=1e-6, abs=1e-300), name
+
+
+def test_solver_failures_are_named_value_errors(monkeypatch):
+    """LAPACK's LinAlgError (non-convergence) becomes a ValueError naming the argument (issue 10, item 11)."""
+    def fail(*args, **kwargs):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+
+    X, Y = gaussian_sets(n=40, m=35, d=3)
+    mu, S = rd.ref_mean_cov(X)
+    calls = {  # which solver each call needs, and the argument its error names
+        "eigh": [(lambda: gaussian_kl(X, Y, backend="numpy"), "q"), (lambda: fd(X, Y, backend="numpy"), "real"),
+                 (lambda: frechet_from_statistics(mu, S, mu, S), "sigma1")],
+        "eigvalsh": [(lambda: gaussian_kl(X, Y, backend="numpy"), "p"), (lambda: fd(X, Y, backend="numpy"), "fake"),
+                     (lambda: frechet_from_statistics(mu, S, mu, S), "sigma2")],
+        "svd": [(lambda: fd(X[:3], Y[:3], backend="numpy"), "real")],  # n <= d: the QR route's SVD
+    }
+    for attribute, cases in calls.items():
+        with monkeypatch.context() as patch:
+            patch.setattr(np.linalg, attribute, fail)
+            for call, name in cases:
+                with pytest.raises(ValueError, match=rf"\b{name}\b.*did not converge"):
+                    call()
+
+
 # --------------------------------------------------------------------------------------------
 # the shared contract: validation, layouts, backends
 # --------------------------------------------------------------------------------------------
@@ -507,6 +678,10 @@ def test_on_an_emulated_gpu(fake_gpu):
     gx, gy = fake_gpu.device(X), fake_gpu.device(Y)
     for backend in ("cupy", "cuda"):
         assert fd(gx, gy, backend=backend) == pytest.approx(fd(X, Y, backend="numpy"), rel=1e-10)
+        # n <= d: the QR route (cupy.linalg.qr, svd)
+        assert fd(gx[:4], gy[:3], backend=backend) == pytest.approx(fd(X[:4], Y[:3], backend="numpy"), rel=1e-10)
+        linear = mmd(gx * 1e-30, gy * 1e-30, kernel="linear", backend=backend)  # rescaled: c^2 MMD(X, Y)
+        assert float(linear) == pytest.approx(1e-60 * rd.ref_mmd(X, Y, kernel="linear"), rel=1e-9)
         assert gaussian_kl(gx, gy, backend=backend) == pytest.approx(gaussian_kl(X, Y, backend="numpy"), rel=1e-10)
         for kernel in ("rbf", "polynomial", "cosine"):
             assert float(mmd(gx, gy, kernel=kernel, unbiased=True, backend=backend)) == pytest.approx(

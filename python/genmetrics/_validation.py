@@ -35,12 +35,44 @@ def _place(X, name: str, device):
     return X
 
 
-def as_real_array(values, name: str):
-    """A NumPy array of real numbers (bool, integer or float) from ``values``, or a TypeError naming ``name``."""
-    try:
-        values = np.asarray(values)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+def plain_input(values, name: str):
+    """``values`` as something NumPy or CuPy can take without losing meaning, before any conversion.
+
+    - A masked array (``numpy.ma``) with masked entries is a TypeError: ``np.asarray`` would silently use the
+      values under the mask (one masked outlier can change a metric by orders of magnitude). Pass the rows
+      you mean, e.g. ``X[~X.mask.any(axis=1)]`` (``s[~s.mask]`` for a vector). A masked array with nothing
+      masked is its data.
+    - A tensor that requires grad (PyTorch's ``requires_grad``; its ``__array__`` raises) is taken through
+      ``.detach()``: a new tensor on the same memory, the caller's is not changed. The metrics are numbers,
+      not differentiable expressions (``genmetrics.torch`` has the differentiable ones).
+    """
+    if isinstance(values, np.ma.MaskedArray):
+        if np.ma.getmask(values) is not np.ma.nomask and bool(np.ma.getmaskarray(values).any()):
+            rows = f"{name}[~{name}.mask.any(axis=1)]" if np.ndim(values) == 2 else f"{name}[~{name}.mask]"
+            raise TypeError(f"{name}: a masked array (numpy.ma) with masked entries; genmetrics would read the "
+                            f"values under the mask. Pass the entries to use, e.g. {rows}")
+        return np.ma.getdata(values)
+    if getattr(values, "requires_grad", False) is True and callable(getattr(values, "detach", None)):
+        return values.detach()
+    return values
+
+
+def as_real_array(values, name: str, device=None):
+    """An array of real numbers (bool, integer or float) from ``values``, or a TypeError naming ``name``.
+
+    A NumPy array (GPU arrays are copied to the host), or with ``device="gpu"`` a CuPy array (see
+    :func:`check_embeddings`). Complex, string, bytes, datetime, timedelta, structured and object arrays are
+    TypeErrors (NumPy would drop imaginary parts, parse strings or fail later with a message that names
+    nothing). Masked arrays and tensors that require grad: see :func:`plain_input`.
+    """
+    values = plain_input(values, name)
+    if device == "gpu":
+        values = _place(values, name, device)
+    else:
+        try:
+            values = to_host(values)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array (real numbers), got dtype {values.dtype}")
     return values
@@ -50,10 +82,11 @@ def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
     """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
 
     float32 and float64 are kept, float16 becomes float32, integers and bool become float64.
-    NaN/inf, non-2-D and empty arrays are rejected. ``device`` ("host" or "gpu", an engine's side) moves the
+    NaN/inf, non-2-D and empty arrays, complex, string, datetime, structured and object dtypes, and masked arrays
+    with masked entries are rejected; tensors that require grad are detached (:func:`plain_input`). ``device`` ("host" or "gpu", an engine's side) moves the
     array there first; None leaves it where it is.
     """
-    X = _place(X, name, device)
+    X = _place(plain_input(X, name), name, device)
     xp = array_namespace(X)
     if not is_device_array(X):
         X = as_real_array(X, name)
@@ -170,11 +203,8 @@ def check_neighbor_count(k, available: int, name: str = "k", what: str = "X") ->
 
 
 def check_radii(radii, n: int, name: str = "radii"):
-    """One finite radius >= 0 per reference point, as float64."""
-    try:
-        r = np.asarray(to_host(radii), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected an array of numbers") from None
+    """One finite radius >= 0 per reference point, as float64 (real dtypes only, see :func:`as_real_array`)."""
+    r = as_real_array(radii, name).astype(np.float64)
     if r.ndim != 1 or r.shape[0] != n:
         raise ValueError(f"{name}: expected one radius per reference point, shape ({n},), got {r.shape}")
     if not np.all(np.isfinite(r)):
