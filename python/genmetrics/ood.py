@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array import array_namespace, is_device_array, to_host
+from ._array import array_namespace
 from ._backend import get_backend
 from ._points import exact_sq_distances
 from ._results import OODMetrics
@@ -148,9 +148,11 @@ def _kth_smallest_square(engine, refs, points, bank, queries, k: int):
 
 
 def _check_scores(scores, name: str):
-    """A 1-D, non-empty, finite NumPy array of real scores: floats as float64 (exact), integers as integers."""
-    if is_device_array(scores):
-        scores = to_host(scores)
+    """A 1-D, non-empty, finite NumPy array of real scores: floats as float64 (exact), integers as integers.
+
+    Through ``as_real_array``: GPU arrays are copied to the host, tensors that require grad detached; complex,
+    string, datetime, structured and object scores, and masked arrays with masked entries, are TypeErrors.
+    """
     scores = as_real_array(scores, name)
     kind = scores.dtype.kind
     if scores.ndim != 1:
@@ -254,7 +256,9 @@ def ood_metrics(scores_in, scores_out, positive="in") -> OODMetrics:
     Parameters
     ----------
     scores_in : array (n_in,)
-        Scores of in-distribution samples: a list, NumPy or CuPy array (moved to the host), real and finite.
+        Scores of in-distribution samples: a list, NumPy or CuPy array (moved to the host), real and finite
+        (complex, string, datetime, structured and object values, and masked arrays with masked entries, are
+        TypeErrors naming the argument).
     scores_out : array (n_out,)
         Scores of out-of-distribution samples.
     positive : {"in", "out"}

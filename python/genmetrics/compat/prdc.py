@@ -32,8 +32,10 @@ What changes (deliberately):
   strict ``<`` for compatibility; ``genmetrics.prdc(..., inclusive=True)`` counts points on the sphere.
 * ``nearest_k`` may be anything from 1 to min(N, M) - 1 (the reference fails with NumPy's
   ``kth out of bounds`` already at ``nearest_k = min(N, M) - 1``, and with ``ZeroDivisionError`` at 0);
-  bad input raises ``ValueError``/``TypeError`` naming the argument. Lists of lists are accepted (the
-  reference needs arrays).
+  bad input raises ``ValueError``/``TypeError`` naming the argument (``real_features``, ``data_x``, ...):
+  NaN/inf, complex, string, datetime, structured or object values, and masked arrays with masked entries
+  (the reference would read the values under the mask). Lists of lists are accepted (the reference needs
+  arrays), and tensors that require grad are detached.
 
 The reference's helpers :func:`compute_pairwise_distance`, :func:`get_kth_value` and
 :func:`compute_nearest_neighbour_distances` are provided with the same signatures; they return float64
@@ -43,6 +45,7 @@ arrays (the reference returns float32 for float32 input).
 import numpy as np
 
 import genmetrics as gm
+from genmetrics._validation import as_real_array, check_embeddings, check_int, check_pair
 
 __all__ = ["compute_prdc", "compute_pairwise_distance", "get_kth_value", "compute_nearest_neighbour_distances"]
 
@@ -58,16 +61,14 @@ def compute_pairwise_distance(data_x, data_y=None):
     ``data_x``, which keeps the cancellation in ``|x|^2 + |y|^2 - 2 x.y`` small when the features
     share a large offset; negative round-off is clipped to 0.
     """
-    x = np.asarray(data_x, dtype=np.float64)
     same = data_y is None or data_y is data_x
-    y = x if same else np.asarray(data_y, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2:
-        raise ValueError(f"data_x and data_y must be 2-D arrays (samples x features), got shapes "
-                         f"{x.shape} and {y.shape}")
+    # the genmetrics contract: finite real 2-D arrays, errors naming data_x / data_y
+    x = check_embeddings(data_x, "data_x", device="host").astype(np.float64)
+    y = x if same else check_embeddings(data_y, "data_y", device="host").astype(np.float64)
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"data_x and data_y must have the same number of features, got {x.shape[1]} "
-                         f"and {y.shape[1]}")
-    centre = x.mean(axis=0) if x.shape[0] else 0.0
+        raise ValueError(f"data_y: has {y.shape[1]} features but data_x has {x.shape[1]}; both must have the same "
+                         "number of features")
+    centre = x.mean(axis=0)
     x = x - centre
     y = x if same else y - centre
     dots = np.asarray(gm.gram(x, None if same else y, kernel="linear"), dtype=np.float64)
@@ -88,8 +89,11 @@ def get_kth_value(unsorted, k, axis=-1):
     ``axis`` is, and returns unrelated numbers otherwise); this works along any axis. ``k`` may also
     equal the length of the axis (the reference's ``np.argpartition(..., k)`` raises there).
     """
-    a = np.asarray(unsorted)
-    k = int(k)
+    a = as_real_array(unsorted, "unsorted")
+    axis = check_int(axis, "axis")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis: {axis} is out of range for an array of {a.ndim} dimension(s)")
+    k = check_int(k, "k")
     if not 1 <= k <= a.shape[axis]:
         raise ValueError(f"k must be between 1 and {a.shape[axis]} (the length of axis {axis}), got {k}")
     part = np.partition(a, k - 1, axis=axis)
@@ -104,6 +108,7 @@ def compute_nearest_neighbour_distances(input_features, nearest_k):
     the (k + 1)-th smallest entry of each row of the full N x N distance matrix, which is the same
     quantity up to its round-off.
     """
+    input_features = check_embeddings(input_features, "input_features")  # errors name this argument
     distances, _ = gm.knn(input_features, k=nearest_k)
     return np.ascontiguousarray(np.asarray(distances, dtype=np.float64)[:, -1])
 
@@ -119,6 +124,7 @@ def compute_prdc(real_features, fake_features, nearest_k):
     in its own set (radius 0, an empty ball). See the module docstring for how the result may differ
     from the reference's (points on a ball's boundary only).
     """
+    real_features, fake_features = check_pair(real_features, fake_features, "real_features", "fake_features")
     result = gm.prdc(real_features, fake_features, k=nearest_k)
     values = result.as_dict()
     return {key: float(values[key]) for key in _KEYS}

@@ -41,6 +41,7 @@ import sys
 import numpy as np
 
 import genmetrics as gm
+from genmetrics._validation import as_real_array, check_positive, plain_input
 
 from ._callable import gram_from_callable
 
@@ -53,8 +54,15 @@ def gaussian_kernel(x, y, sigma):
     ``sigma`` is genmetrics' rbf ``bandwidth``. Like the reference's function of this name, this works
     on one pair at a time; the methods of :class:`RKE` never call it for a numeric bandwidth.
     """
-    diff = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
-    return float(np.exp(-0.5 * float(np.sum(diff * diff)) / float(sigma) ** 2))
+    sigma = check_positive(sigma, "sigma")
+    diff = as_real_array(x, "x").astype(np.float64) - as_real_array(y, "y").astype(np.float64)
+    # the squared distance over sigma^2 without overflow: each factor scaled by the largest |diff| first
+    largest = float(np.abs(diff).max()) if diff.size else 0.0
+    if largest == 0.0:
+        return 1.0
+    ratio = largest / sigma
+    unit = diff / largest
+    return float(np.exp(-0.5 * float(np.sum(unit * unit)) * ratio * ratio))
 
 
 def _bandwidth_list(kernel_bandwidth):
@@ -85,9 +93,18 @@ def _bandwidth_list(kernel_bandwidth):
 
 
 def _samples(X, name):
-    """X as an array whose rows are the samples (lists are converted to float64 NumPy)."""
+    """X as an array whose rows are the samples (lists become NumPy arrays of their own dtype).
+
+    Numeric checks (real, finite) are genmetrics' own, naming ``name``, when a bandwidth is used; a
+    ``kernel_function`` sees the samples as given (they may be strings, for an edit-distance kernel).
+    Masked arrays with masked entries are refused and tensors that require grad detached (``plain_input``).
+    """
+    X = plain_input(X, name)
     if not hasattr(X, "shape"):
-        X = np.asarray(X, dtype=np.float64)
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:  # ragged lists
+            raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty array of samples (rows), got shape {tuple(X.shape)}")
     return X
