@@ -703,3 +703,30 @@ def test_frechet_from_statistics_of_huge_statistics():
     base = frechet_from_statistics(*args)
     huge = frechet_from_statistics(args[0] * 1e100, args[1] * 1e200, args[2] * 1e100, args[3] * 1e200)
     assert huge / 1e200 == pytest.approx(base, rel=1e-12)
+
+
+@pytest.mark.parametrize("e, rel", [(500, 1e-12), (-500, 1e-12), (510, 1e-12), (-520, 1e-9)])
+def test_frechet_from_statistics_at_the_edges_of_float64(e, rel):
+    """FD(c mu, c^2 Sigma) = c^2 FD(mu, Sigma) for c = 2^e: covariances up to ~1.7e308 (whose eigenvalues and
+    (S + S^T) / 2 overflowed) and down to subnormals (scale^2 overflowed), issue 10, item 8. At 2^-520 the
+    covariances are subnormal and keep only ~40 bits: rel 1e-9."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5, 5))
+    S, mu = A @ A.T, rng.standard_normal(5)
+    S = S / np.abs(S).max() * 4  # 2 S c^2 <= 8 * 2^1020 < float64's max
+    want = rd.ref_frechet_stats(mu, S, -mu, 2 * S)
+    c = 2.0**e
+    got = frechet_from_statistics(mu * c, S * c * c, -mu * c, 2 * S * c * c)
+    assert got / c / c == pytest.approx(want, rel=rel)
+
+
+def test_frechet_from_statistics_names_non_numeric_arguments():
+    one = [[1.0]]
+    with pytest.raises(TypeError, match=r"\bmu1\b"):
+        frechet_from_statistics("abc", one, [0.0], one)
+    with pytest.raises(TypeError, match=r"\bsigma2\b"):
+        frechet_from_statistics([0.0], one, [0.0], [[1 + 1j]])
+    with pytest.raises(TypeError, match=r"\bmu2\b"):
+        frechet_from_statistics([0.0], one, None, one)
+    with pytest.raises(ValueError, match=r"\bmu1\b.*overflows"):
+        frechet_from_statistics([1e308, -1e308], np.eye(2), [-1e308, 1e308], np.eye(2))

@@ -318,7 +318,7 @@ def _statistics(mu, sigma, mu_name, sigma_name, xp):
     largest = to_float(xp.abs(sigma).max())
     if to_float(xp.abs(sigma - sigma.T).max()) > 1e-6 * largest:
         raise ValueError(f"{sigma_name}: a covariance must be symmetric")
-    return mu, (sigma + sigma.T) / 2
+    return mu, sigma + (sigma.T - sigma) / 2  # symmetric; (sigma + sigma.T) / 2 could overflow near 1e308
 
 
 def _check_psd(w, name, d, xp):
@@ -362,11 +362,14 @@ def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
     d = mu1.shape[0]
     # a power of two (exact) keeps the products of the square-root form in range for huge or tiny statistics
     scale = _power_of_two_scale(mu1, mu2, xp.sqrt(xp.abs(sigma1)), xp.sqrt(xp.abs(sigma2)))
-    value, w1, _, _ = _frechet(mu1 * scale, sigma1 * (scale * scale), mu2 * scale, sigma2 * (scale * scale))
+    # sigma * scale * scale, not sigma * scale^2: scale^2 alone can overflow (subnormal sigmas need 2^1000+)
+    sigma1, sigma2 = sigma1 * scale * scale, sigma2 * scale * scale
+    value, w1, _, _ = _frechet(mu1 * scale, sigma1, mu2 * scale, sigma2)
     value = value / scale / scale
+    # on the scaled matrices: eigenvalues of a covariance near 1e308 can exceed float64
     _check_psd(w1, "sigma1", d, xp)
     _check_psd(_eigh(sigma2, "sigma2", vectors=False), "sigma2", d, xp)
-    return max(_finite_result(value, "sigma1"), 0.0)
+    return max(_finite_result(value, "mu1, sigma1"), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------
