@@ -175,15 +175,20 @@ def hill_number(p, q):
 def ref_vendi_from_eigenvalues(lam, q=1, n=None, eps=np.finfo(np.float64).eps):
     """Vendi score from eigenvalues of K/n (or anything proportional: normalised by the sum here).
 
-    q = 0 counts the eigenvalues above n * eps * lambda_max (n = number of eigenvalues unless given),
-    the rank tolerance of METRICS.md; eps is that of the input dtype.
+    Every q < 1 (q = 0 included) uses the rank tolerance of METRICS.md: eigenvalues at or below
+    n * eps * lambda_max (n = number of eigenvalues unless given; eps that of the input dtype) are 0, and
+    the rest are renormalised to sum 1. q = 0 counts the rest.
     """
     lam = np.clip(np.asarray(lam, dtype=np.float64), 0.0, None)
+    lam = lam / lam.max()  # before the sum: eigenvalues near 1e308 must not overflow it
     lam = lam / lam.sum()
     q = _q_value(q)
-    if q == 0.0:
+    if q < 1.0:
         n = lam.size if n is None else n
-        return float(np.count_nonzero(lam > n * eps * lam.max()))
+        lam = lam[lam > n * eps * lam.max()]
+        lam = lam / lam.sum()
+    if q == 0.0:
+        return float(lam.size)
     return entropy_value(lam, q)
 
 

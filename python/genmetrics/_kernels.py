@@ -112,11 +112,14 @@ SAFE_MAGNITUDE = 2.0**32
 
 def _power_of_two_scale(*arrays) -> float:
     """1, or 2^-e with 2^(e-1) <= max |a| < 2^e when max |a| is outside the safe range: multiplying by it is
-    exact and brings the values near 1."""
+    exact and brings the values near 1.
+
+    Below 2^-1023 (float64 denormals, e.g. X * 1e-310) 2^-e is not a finite float64: the scale stops at
+    2^1023, which still brings max |a| to at least 2^-51 (the smallest denormal, 2^-1074, included)."""
     largest = max(max(to_float(a.max()), -to_float(a.min())) for a in arrays if a is not None)
     if not math.isfinite(largest) or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE or largest == 0:
         return 1.0
-    return math.ldexp(1.0, -math.frexp(largest)[1])
+    return math.ldexp(1.0, min(-math.frexp(largest)[1], 1023))  # ldexp(1, 1024) overflows
 
 
 #: Rows per chunk of the float64 transformations below (bounds their float64 scratch).

@@ -20,6 +20,9 @@ from ._kernels import KernelSpec, kernel_diagonal
 class Spectrum:
     """Eigenvalues of K / trace(K), largest first, in float64 on the host.
 
+    ``zero_tolerance`` is the rank tolerance (shared/METRICS.md): about (problem size) * eps * lambda_max with
+    eps that of the precision the spectrum was computed in; eigenvalues at or below it are indistinguishable
+    from round-off, and the orders q < 1 count them as 0 (:func:`hill_number`).
     ``tail_mass`` = 1 - sum(eigenvalues) is what an approximation did not capture. Both Nystrom and
     Rayleigh-Ritz under-estimate each eigenvalue, by at most ``tail_mass`` (the trace of the PSD residual).
     It is spread evenly over the ``tail_count`` eigenvalues that were not computed.
@@ -37,26 +40,43 @@ def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def _from_exact_eigenvalues(w, problem_size: int, eps: float, method: str, size: int) -> Spectrum:
-    """Clip round-off negatives to 0 and renormalise to sum 1 (the trace is the sum of all eigenvalues)."""
+def linalg_call(function, A, name: str, **kwargs):
+    """``function(A)`` (an xp.linalg solver), with LAPACK's non-convergence turned into a ValueError naming
+    ``name``: eigvalsh/eigh/svd fail to converge only on pathological matrices (extreme or wildly scaled
+    entries), which the user can fix by rescaling or by another method."""
+    try:
+        return function(A, **kwargs)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(
+            f"{name}: the eigensolver did not converge on its {A.shape[0]} x {A.shape[1]} matrix ({exc}); "
+            "check it for extreme or nearly duplicated values, rescale it, or try another method"
+        ) from None
+
+
+def _from_exact_eigenvalues(w, problem_size: int, eps: float, method: str, size: int, name: str = "X") -> Spectrum:
+    """Clip round-off negatives to 0 and renormalise to sum 1 (the trace is the sum of all eigenvalues).
+
+    Divided by the largest eigenvalue before summing, so that eigenvalues near the float64 limit do not
+    overflow the sum (vendi_from_eigenvalues([1e308, 1e308]) is 2).
+    """
     w = _host(w).astype(np.float64)
     if not np.all(np.isfinite(w)):
-        raise ValueError("X: the kernel matrix has non-finite eigenvalues; rescale the embeddings")
+        raise ValueError(f"{name}: the kernel matrix has non-finite eigenvalues; rescale it")
     w = np.clip(np.sort(w)[::-1], 0.0, None)
-    total = w.sum()
-    if not total > 0:
-        raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
-    w = w / total
+    if not w[0] > 0:
+        raise ValueError(f"{name}: the kernel matrix has no positive eigenvalue (its trace is 0)")
+    w = w / w[0]
+    w = w / w.sum()
     return Spectrum(w, method, size, zero_tolerance=problem_size * eps * w[0])
 
 
-def _eigenvalues(A):
+def _eigenvalues(A, name: str = "X"):
     """Eigenvalues of a symmetric matrix, always solved in float64: a float32 solve leaves round-off
     eigenvalues of size n eps32 lambda_max, which orders q < 1 count (1 % off on the cluster cases)."""
     xp = array_namespace(A)
     if not bool(xp.all(xp.isfinite(A))):
-        raise ValueError("X: the kernel matrix has non-finite entries; rescale the embeddings")
-    return xp.linalg.eigvalsh(A.astype(xp.float64))
+        raise ValueError(f"{name}: the kernel matrix has non-finite entries; rescale it")
+    return linalg_call(xp.linalg.eigvalsh, A.astype(xp.float64), name)
 
 
 def exact_spectrum(engine, spec: KernelSpec, X) -> Spectrum:
@@ -84,7 +104,7 @@ def dual_spectrum(engine, spec: KernelSpec, X) -> Spectrum:
 
 def _orthonormal(Y):
     xp = array_namespace(Y)
-    Q, _ = xp.linalg.qr(Y)
+    Q, _ = linalg_call(xp.linalg.qr, Y, "X")
     return Q
 
 
@@ -97,6 +117,8 @@ def nystrom_spectrum(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: 
     the fused K.V product (O(n^2 (d + rank)), never storing K) and ends with a Rayleigh-Ritz step.
     Both approximations are below K in the PSD order, so every eigenvalue is under-estimated, by at most
     the missed mass 1 - sum(eigenvalues) (reported as ``tail_mass``).
+    Landmarks whose kernel block W has no positive eigenvalue (zero rows under a linear kernel, say) capture
+    nothing: that is a ValueError naming ``rank``, not a score made of the tail alone.
     """
     xp = array_namespace(X)
     n = X.shape[0]
@@ -105,9 +127,16 @@ def nystrom_spectrum(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: 
     C = engine.gram(spec, X, X[xp.asarray(landmarks)]).astype(xp.float64)
     W = C[xp.asarray(landmarks)]
     W = (W + W.T) / 2
-    w, U = xp.linalg.eigh(W)
+    w, U = linalg_call(xp.linalg.eigh, W, "X")
     eps = float(np.finfo(X.dtype).eps)
-    keep = w > to_float(w.max()) * rank * eps * 10  # the pseudo-inverse ignores round-off directions
+    largest = to_float(w.max())
+    keep = w > largest * rank * eps * 10  # the pseudo-inverse ignores round-off directions
+    if not largest > 0 or not bool(xp.any(keep)):
+        raise ValueError(
+            f"rank: the kernel block of the {rank} landmark rows drawn with seed={seed} has no positive "
+            "eigenvalue (are they zero rows?), so the Nystrom approximation captures nothing; use a larger rank, "
+            "another seed, or method='exact'"
+        )
     F = C @ (U[:, keep] / xp.sqrt(w[keep])[None, :])
     if n_iter > 0:
         Q = _orthonormal(F)
@@ -115,9 +144,9 @@ def nystrom_spectrum(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: 
             Q = _orthonormal(engine.kernel_matvec(spec, X, None, Q))
         KQ = engine.kernel_matvec(spec, X, None, Q)
         B = Q.T @ KQ
-        eigenvalues = xp.linalg.eigvalsh((B + B.T) / 2)
+        eigenvalues = linalg_call(xp.linalg.eigvalsh, (B + B.T) / 2, "X")
     else:
-        eigenvalues = xp.linalg.eigvalsh(F.T @ F)
+        eigenvalues = linalg_call(xp.linalg.eigvalsh, F.T @ F, "X")
     eigenvalues = np.clip(np.sort(_host(eigenvalues))[::-1], 0.0, None) / trace
     captured = float(eigenvalues.sum())
     tail_mass = max(0.0, 1.0 - captured)
@@ -137,7 +166,9 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
     phi(x) = [cos(W^T x), sin(W^T x)] / sqrt(rank) with ``rank`` frequencies W (d x rank): for rbf
     W ~ N(0, sigma^-2 I); for laplacian the multivariate Cauchy z / (sigma |g|), z ~ N(0, I), g ~ N(0, 1).
     phi(x).phi(y) is an unbiased estimate of k(x, y), and phi(x).phi(x) = 1 exactly, so the eigenvalues of
-    Phi^T Phi / n (2 rank x 2 rank, or the n x n Phi Phi^T / n when smaller) sum to 1. O(n d rank + n rank^2); the error shrinks as 1/sqrt(rank).
+    Phi^T Phi / n (2 rank x 2 rank, or the n x n Phi Phi^T / n when smaller) sum to 1. O(n d rank + n rank^2);
+    the error shrinks as 1/sqrt(rank). Phi is formed in float64 from the given X, so the rank tolerance is
+    max(n, 2 rank) * eps64 * lambda_max whatever X's dtype (a float32 eps would cut real eigenvalues).
     """
     xp = array_namespace(X)
     rng = np.random.default_rng(seed)
@@ -150,46 +181,65 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
     n = X.shape[0]
     # the non-zero eigenvalues of Phi^T Phi / n and Phi Phi^T / n coincide: decompose the smaller one
     C = (features.T @ features if 2 * rank <= n else features @ features.T) / n
-    w = xp.linalg.eigvalsh(C)
-    return _from_exact_eigenvalues(w, 2 * rank, float(np.finfo(X.dtype).eps), "rff", n)
+    w = linalg_call(xp.linalg.eigvalsh, C, "X")
+    return _from_exact_eigenvalues(w, max(n, 2 * rank), float(np.finfo(np.float64).eps), "rff", n)
 
 
 def hill_number(spectrum: Spectrum, q: float) -> float:
     """exp(H_q) of a spectrum, with its tail mass spread evenly over its tail count.
 
-    H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p;
-    H_0 = log #{p > zero_tolerance}; the tolerance is a worst-case round-off bound, so it is used only where
-    round-off would otherwise decide the answer (q = 0), not where it would cut real small eigenvalues.
-    With a tail (Nystrom), q = 0 counts the tail's eigenvalues as non-zero. Computed with logarithms so that
-    large q neither overflows nor underflows, and with log1p/expm1 near q = 1 so that H_q tends to H_1
-    smoothly. The result is clamped to [1, n], the range of a Hill number of an n x n kernel matrix.
+    H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p; H_0 = log #{p > 0}.
+
+    Rank tolerance: for every q < 1 (q = 0 included) the eigenvalues p <= ``spectrum.zero_tolerance``
+    (~ n eps lambda_max, shared/METRICS.md) are set to 0 and the rest renormalised to sum 1 (their mass is
+    below n * tolerance). Orders below 1 weigh small eigenvalues up (p^q >> p), so n round-off eigenvalues
+    of 1e-17 would otherwise count: VS_0.001 of a rank-7 set of 700 points would be 344, not 7. For q >= 1
+    they contribute at most ~n * tolerance * log(1 / tolerance) and are kept, so no real small eigenvalue is
+    cut there. With a tail (Nystrom), the tail's eigenvalues obey the same rule at their mean value.
+
+    Computed with logarithms so that large q neither overflows nor underflows: for q > 1,
+    H_q = -(log p_max + log(sum (p / p_max)^q) / q) / (1 - 1/q), which tends to H_inf without overflow
+    (q = 1e308 gives 1 / p_max, never more than any smaller order); log1p/expm1 near q = 1 so that H_q tends
+    to H_1 smoothly. The result is clamped to [1, n], the range of a Hill number of an n x n kernel matrix.
     """
     p = spectrum.eigenvalues
-    tail_value = spectrum.tail_mass / spectrum.tail_count if spectrum.tail_count and spectrum.tail_mass > 0 else 0.0
-    if q == 0:
-        nonzero = int((p > spectrum.zero_tolerance).sum())
-        if tail_value > spectrum.zero_tolerance:
-            nonzero += spectrum.tail_count
-        return float(min(max(nonzero, 1), spectrum.size))
+    tail_count = spectrum.tail_count
+    tail_value = spectrum.tail_mass / tail_count if tail_count and spectrum.tail_mass > 0 else 0.0
+    if q < 1:
+        p = p[p > spectrum.zero_tolerance]
+        if not tail_value > spectrum.zero_tolerance:
+            tail_value = 0.0
+        total = float(p.sum()) + tail_value * tail_count
+        if not total > 0:  # nothing above round-off (cannot happen for a spectrum made here): one mode
+            return 1.0
+        p = p / total
+        tail_value /= total
+        if q == 0:
+            nonzero = p.size + (tail_count if tail_value > 0 else 0)
+            return float(min(max(nonzero, 1), spectrum.size))
+    tail_mass = tail_value * tail_count
     largest = max(float(p[0]) if p.size else 0.0, tail_value)
     positive = p[p > 0]
     if math.isinf(q):
-        value = 1.0 / largest
+        value = math.exp(-math.log(largest))  # the same expression as the large-q limit below
     elif q == 1:
         entropy = -float((positive * np.log(positive)).sum())
         if tail_value > 0:
-            entropy -= spectrum.tail_mass * math.log(tail_value)
+            entropy -= tail_mass * math.log(tail_value)
         value = math.exp(entropy)
     elif abs(q - 1) < 0.5:
         # sum p^q = sum p exp((q-1) log p) = 1 + sum p expm1((q-1) log p), since sum p = 1
         excess = float((positive * np.expm1((q - 1) * np.log(positive))).sum())
         if tail_value > 0:
-            excess += spectrum.tail_mass * math.expm1((q - 1) * math.log(tail_value))
+            excess += tail_mass * math.expm1((q - 1) * math.log(tail_value))
         value = math.exp(math.log1p(excess) / (1.0 - q))
     else:
-        # log sum p^q = q log(max p) + log sum (p / max p)^q
+        # log sum p^q = q log(max p) + log S, S = sum (p / max p)^q >= 1
         scaled = float(((positive / largest) ** q).sum())
         if tail_value > 0:
-            scaled += spectrum.tail_count * (tail_value / largest) ** q
-        value = math.exp((q * math.log(largest) + math.log(scaled)) / (1.0 - q))
+            scaled += tail_count * (tail_value / largest) ** q
+        if q < 1:
+            value = math.exp((q * math.log(largest) + math.log(scaled)) / (1.0 - q))
+        else:  # the same divided by q: q log(max p) overflows for q ~ 1e308
+            value = math.exp(-(math.log(largest) + math.log(scaled) / q) / (1.0 - 1.0 / q))
     return min(max(value, 1.0), float(spectrum.size))

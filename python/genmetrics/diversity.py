@@ -15,13 +15,14 @@ Plug-in Vendi and RKE grow with the sample size n (Farnia, Jalali & Ospanov 2026
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from . import _spectral
 from ._array import array_namespace, to_float, to_host
 from ._backend import get_backend
-from ._kernels import kernel_diagonal
+from ._kernels import _power_of_two_scale, kernel_diagonal
 from ._results import DiversityScore
 from ._validation import check_choice, check_embeddings, check_int, check_order
 from .primitives import _inputs, check_finite_result, row_sums_checked
@@ -32,6 +33,12 @@ METHODS = ("auto", "exact", "dual", "nystrom", "rff")
 AUTO_EXACT_MAX_N = 5000
 #: Default rank of the approximate methods (landmarks for nystrom, frequencies for rff).
 DEFAULT_RANK = 1000
+#: Most random Fourier frequencies method="rff" takes: the features alone are n x 2 rank float64
+#: (1.6 GB per 1000 samples at this rank), and the error already shrinks as 1/sqrt(rank).
+MAX_RFF_RANK = 100_000
+#: Most subspace iterations after the Nystrom step: each costs O(n^2 (d + rank)), and a few (2 to 10)
+#: already converge the leading eigenvalues; more than this is a mistake, not a refinement.
+MAX_N_ITER = 100
 
 
 def _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant):
@@ -62,7 +69,7 @@ def _choose_method(method, spec, n, d, q, rank):
     if method == "nystrom":
         rank = min(n, DEFAULT_RANK) if rank is None else check_int(rank, "rank", low=1, high=n)
     elif method == "rff":
-        rank = DEFAULT_RANK if rank is None else check_int(rank, "rank", low=1)
+        rank = DEFAULT_RANK if rank is None else check_int(rank, "rank", low=1, high=MAX_RFF_RANK)
     return method, rank
 
 
@@ -106,6 +113,11 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
     H_q = log(sum lambda^q) / (1 - q), H_1 = -sum lambda log lambda, H_inf = -log lambda_max,
     H_0 = log of the number of eigenvalues above n * eps * lambda_max (the round-off floor).
     1 <= VS_q <= n, non-increasing in q; m equal-size clusters of identical points give m at every q.
+    Rank tolerance: for every q < 1 (not only q = 0) the eigenvalues at or below the round-off floor
+    (n * eps * lambda_max, eps of the precision the spectrum was computed in; max(n, d) for the dual,
+    max(n, 2 rank) * eps64 for rff) count as 0 and the rest are renormalised to sum 1, in every method:
+    otherwise round-off eigenvalues dominate sum lambda^q (a rank-7 set of 700 points would score 344 at
+    q = 0.001). Orders q >= 1 use every eigenvalue (round-off ones change them by < n^2 eps log(1/eps)).
 
     Parameters
     ----------
@@ -128,12 +140,14 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
         dual; n <= 5000 -> exact. Otherwise (rbf, laplacian, polynomial with n > 5000 and q != 2) it goes
         **approximate**: nystrom with rank 1000, and ``.method`` says so. Passing ``rank`` selects nystrom.
     rank : int, optional
-        Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)) or frequencies (rff, default 1000).
+        Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)) or frequencies (rff, default 1000, at
+        most ``MAX_RFF_RANK`` = 100000: the features are n x 2 rank float64).
     seed : int
         Seeds the landmarks / frequencies: the result is deterministic for a given seed and backend.
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional
     n_iter : int
-        Subspace iterations after the Nystrom step (method="nystrom").
+        Subspace iterations after the Nystrom step (method="nystrom"), 0 <= n_iter <= ``MAX_N_ITER`` = 100
+        (each is O(n^2 (d + rank)); a few suffice).
     **kernel_params
         ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
 
@@ -149,7 +163,7 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
     """
     q = check_order(q)
     seed = check_int(seed, "seed", low=0)
-    n_iter = check_int(n_iter, "n_iter", low=0)
+    n_iter = check_int(n_iter, "n_iter", low=0, high=MAX_N_ITER)
     engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=True)
     n, d = X.shape
     method, rank = _choose_method(method, spec, n, d, q, rank)
@@ -168,20 +182,30 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
     )
 
 
-def _check_positive_semidefinite(w, name: str, eps: float):
-    """Round-off makes tiny negative eigenvalues; a clearly negative one means the input is not a kernel."""
+def _negative_eigenvalue(w, eps: float):
+    """The clearly negative smallest eigenvalue of ``w`` (beyond round-off: below -max(1e-6, 100 n eps) times
+    the largest magnitude), or None when ``w`` is positive semi-definite up to round-off."""
     w = np.asarray(w, dtype=np.float64)
     largest = float(np.abs(w).max())
-    if float(w.min()) < -max(1e-6, 100 * w.size * eps) * largest:
-        raise ValueError(f"{name}: has a negative eigenvalue {float(w.min()):.3g} (largest {largest:.3g}); "
+    smallest = float(w.min())
+    return smallest if smallest < -max(1e-6, 100 * w.size * eps) * largest else None
+
+
+def _check_positive_semidefinite(w, name: str, eps: float):
+    """Round-off makes tiny negative eigenvalues; a clearly negative one means the input is not a kernel."""
+    smallest = _negative_eigenvalue(w, eps)
+    if smallest is not None:
+        raise ValueError(f"{name}: has a negative eigenvalue {smallest:.3g} (largest {float(np.abs(w).max()):.3g}); "
                          "a kernel matrix must be positive semi-definite")
 
 
 def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     """Vendi score of order q of the eigenvalues of a kernel matrix (normalised to sum 1 here).
 
-    Round-off negatives (below 1e-6 of the largest) are clipped to 0; clearly negative ones are an error;
-    the zero tolerance for q = 0 is len * eps * max. ``backend`` is accepted for a uniform signature
+    Round-off negatives (below 1e-6 of the largest) are clipped to 0; clearly negative ones are an error.
+    The eigenvalues are divided by the largest before they are summed, so values up to the float64 limit
+    work. Rank tolerance: for every q < 1 (q = 0 included) eigenvalues <= len * eps64 * max count as 0 and
+    the rest are renormalised (see :func:`vendi`). ``backend`` is accepted for a uniform signature
     (nothing here needs an engine).
     """
     q = check_order(q)
@@ -192,33 +216,70 @@ def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     if not np.all(np.isfinite(w)):
         raise ValueError("eigenvalues: contains NaN or infinite values")
     _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
-    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size)
+    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
+                                                 name="eigenvalues")
     return _spectral.hill_number(spectrum, q)
 
 
-def vendi_from_gram(K, q=1, backend=None) -> DiversityScore:
+NOT_PSD = ("raise", "clip")
+
+
+def vendi_from_gram(K, q=1, backend=None, not_psd="raise") -> DiversityScore:
     """Vendi score of order q of a given kernel matrix K (n x n, symmetric positive semi-definite).
 
-    The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1. K must be symmetric (to 1e-6 of
-    its largest entry) and positive semi-definite (up to round-off).
+    The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1. K is first multiplied by a power of
+    two (exact) when its entries are beyond 2^+-32, so that entries near the float64 limits work. Rank
+    tolerance: for every q < 1 (q = 0 included) eigenvalues <= n * eps * lambda_max count as 0, eps that of
+    K's dtype (the precision K was computed in), or the smallest denormal / max |K| when K is that small
+    (denormal entries carry fewer digits); see :func:`vendi`.
+
+    not_psd : {"raise", "clip"}
+        What to do with a K that is not a kernel matrix: not symmetric (beyond 1e-6 of its largest entry) or
+        with an eigenvalue below -max(1e-6, 100 n eps) times the largest. "raise" (default): ValueError.
+        "clip": accept it as the vendi-score package does, with a warning: K becomes (K + K^T) / 2 and its
+        negative eigenvalues are clipped to 0 before the spectrum is normalised to sum 1 (similarity
+        matrices such as 1 - normalised edit distance are often slightly indefinite). vendi-score instead
+        reads one triangle and drops the negatives without renormalising, so its number differs by about the
+        clipped mass.
     """
     q = check_order(q)
+    not_psd = check_choice(not_psd, "not_psd", NOT_PSD)
     engine = get_backend(backend, K)
     K = check_embeddings(K, "K", device=engine.device)
     xp = array_namespace(K)
     n = K.shape[0]
     if K.shape[1] != n:
         raise ValueError(f"K: must be square, got shape {tuple(K.shape)}")
-    eps = float(np.finfo(K.dtype).eps)  # the precision K was computed in bounds its round-off eigenvalues
+    # the precision K was computed in bounds its round-off eigenvalues; entries stored as denormals have an
+    # absolute precision of the smallest denormal, coarser than eps relative to the largest entry
+    finfo = np.finfo(K.dtype)
+    largest = to_float(xp.abs(K).max())
+    eps = max(float(finfo.eps), float(finfo.smallest_subnormal) / largest) if largest > 0 else float(finfo.eps)
     K = K.astype(xp.float64)
-    scale = max(to_float(xp.abs(K).max()), 1e-300)
-    if to_float(xp.abs(K - K.T).max()) > 1e-6 * scale:
-        raise ValueError("K: must be symmetric")
+    scale = _power_of_two_scale(K)  # exact; K - K^T and the eigensolver stay finite near the float64 limits
+    if scale != 1.0:
+        K = K * scale
+    largest = max(to_float(xp.abs(K).max()), 1e-300)
+    asymmetry = to_float(xp.abs(K - K.T).max())
+    if asymmetry > 1e-6 * largest:
+        if not_psd == "raise":
+            raise ValueError("K: must be symmetric (pass not_psd='clip' to use (K + K^T) / 2)")
+        warnings.warn(f"K: is not symmetric (largest |K - K^T| = {asymmetry / largest:.3g} of its largest entry); "
+                      "using (K + K^T) / 2", UserWarning, stacklevel=2)
     if not to_float(xp.trace(K)) > 0:
         raise ValueError("K: trace must be > 0")
-    w = xp.linalg.eigvalsh((K + K.T) / 2)
-    _check_positive_semidefinite(_spectral._host(w), "K", eps)
-    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact", n)
+    w = _spectral.linalg_call(xp.linalg.eigvalsh, (K + K.T) / 2, "K")
+    if not_psd == "raise":
+        _check_positive_semidefinite(_spectral._host(w), "K", eps)
+    else:
+        smallest = _negative_eigenvalue(_spectral._host(w), eps)
+        if smallest is not None:
+            negative = _spectral._host(w)
+            clipped = float(-negative[negative < 0].sum() / np.abs(negative).sum())
+            warnings.warn(f"K: is not positive semi-definite (smallest eigenvalue {smallest:.3g} of largest "
+                          f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
+                          "spectrum's absolute mass) are clipped to 0", UserWarning, stacklevel=2)
+    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact", n, name="K")
     return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact",
                           backend=engine.name, n=n)
 
@@ -248,12 +309,15 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
     ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
     The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
     """
+    if Y is None:  # _inputs would take None as "X against itself"; RRKE(X, X) = 0 says nothing
+        raise TypeError("Y: rrke compares two sets and needs the second one (got None); "
+                        "for the diversity of X alone use rke(X)")
     engine = get_backend(backend, X, Y)
     spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     xp = array_namespace(X)
     n, m = X.shape[0], Y.shape[0]
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
-    nuclear = to_float(xp.linalg.svd(K, compute_uv=False).sum())
+    nuclear = to_float(_spectral.linalg_call(xp.linalg.svd, K, "X, Y", compute_uv=False).sum())
     value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
     return DiversityScore(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
                           backend=engine.name, n=n)
