@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
+import reference as ref
 from genmetrics.compat import rke_score as rke_shim
 from genmetrics.compat import vendi_score as vendi_shim
 
@@ -291,6 +292,91 @@ def test_q0_counts_rank_not_roundoff(vendi_ref):
     assert vendi_shim.score_K(K, q=0) == pytest.approx(3.0, abs=1e-9)
     assert vendi_shim.score_dual(X, q=0) == pytest.approx(3.0, abs=1e-9)
     assert float(vendi_ref.score_K(K, q=0)) > 3.5  # the reference counts round-off eigenvalues
+
+
+def test_orders_below_one_use_the_rank_tolerance(vendi_ref):
+    """Issue 10, item 6: every q < 1, not only q = 0, must ignore the round-off eigenvalues of a rank-deficient
+    K (the reference's 0 < q < 1 scores count them too: here ~n^(1-q) at q = 1e-3). Every shim agrees with
+    the rank-tolerant float64 reference and is non-increasing in q."""
+    rng = np.random.default_rng(18)
+    X = np_unit_rows(rng.normal(size=(200, 3)) @ rng.normal(size=(3, 8)))
+    K = X @ X.T
+    lam = np.linalg.eigvalsh(K / 200)
+    qs = [0, 1e-3, 0.1, 0.5, 1, 2, "inf"]
+    by_shim = {
+        "score_K": [vendi_shim.score_K(K, q=q) for q in qs],
+        "score_X": [vendi_shim.score_X(X, q=q) for q in qs],
+        "score_dual": [vendi_shim.score_dual(X, q=q) for q in qs],
+        "entropy_q": [math.exp(vendi_shim.entropy_q(lam, q=q)) for q in qs],
+    }
+    want = [ref.ref_vendi_from_eigenvalues(lam, q=q, n=200) for q in qs]
+    for name, got in by_shim.items():
+        assert got == pytest.approx(want, rel=1e-9), name
+        assert all(a >= b * (1 - 1e-12) for a, b in zip(got, got[1:])), (name, got)
+    assert by_shim["score_K"][0] == 3 and by_shim["score_K"][1] <= 3.0
+    assert float(vendi_ref.score_K(K, q=1e-3)) > 10  # the reference counts the round-off eigenvalues
+
+
+def _edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _edit_similarity(a, b):
+    """1 - normalised edit distance: a common similarity that is not a positive semi-definite kernel."""
+    return 1.0 - _edit_distance(a, b) / max(len(a), len(b))
+
+
+@pytest.mark.parametrize("q", [0.5, 1, 2, "inf"])
+def test_similarity_that_is_not_a_kernel_matches_vendi_score(vendi_ref, q):
+    """Issue 10, item 19: score_K/score raised on a similarity matrix with negative eigenvalues, where
+    vendi-score returns a number. Both now clip the negative eigenvalues (with a warning).
+
+    vendi-score keeps the positive eigenvalues p of K/n as they are (their sum s = 1 + the clipped mass is
+    above 1); the shim renormalises them to p / s. The two are then related exactly: VS_q(p / s) =
+    VS_q(p) * s^(q / (q - 1)) (s at q = inf, and log VS_1(p / s) = log VS_1(p) / s + log s)."""
+    rng = np.random.default_rng(19)
+    words = ["".join(rng.choice(list("abcd"), size=rng.integers(3, 9))) for _ in range(40)]
+    K = np.array([[_edit_similarity(a, b) for b in words] for a in words])
+    lam = np.linalg.eigvalsh(K / len(words))
+    assert lam.min() < -1e-3  # clearly not a kernel
+    s = float(lam[lam > 0].sum())
+    theirs = float(vendi_ref.score_K(K, q=q))
+    if q == "inf":
+        want = theirs * s
+    elif q == 1:
+        want = math.exp(math.log(theirs) / s + math.log(s))
+    else:
+        want = theirs * s ** (q / (q - 1))
+    with pytest.warns(UserWarning, match="not positive semi-definite"):
+        assert vendi_shim.score_K(K, q=q) == pytest.approx(want, rel=RTOL_EIG)
+    with pytest.warns(UserWarning, match="not positive semi-definite"):
+        assert vendi_shim.score(words, _edit_similarity, q=q) == pytest.approx(want, rel=RTOL_EIG)
+    # slightly asymmetric (a similarity computed both ways, with round-off-sized and larger differences):
+    # the shim uses (K + K^T) / 2, which is K here
+    A = np.triu(rng.uniform(-1e-3, 1e-3, size=K.shape), 1)
+    with pytest.warns(UserWarning, match="not symmetric"):
+        assert vendi_shim.score_K(K + A - A.T, q=q) == pytest.approx(want, rel=RTOL_EIG)
+
+
+def test_intdiv_K_of_extreme_values():
+    """Issue 10, item 8: intdiv_K gave -inf (its mean overflowed) where the value is a float64 number, as the
+    reference's (which weighs each entry by 1/n^2 before summing) is."""
+    K = np.full((3, 3), 1e308)
+    assert vendi_shim.intdiv_K(K) == 1.0 - 1e308
+    assert vendi_shim.intdiv_K(K, p=np.ones(3) / 3) == pytest.approx(1.0 - 1e308, rel=1e-15)
+    K = np.array([[1.7e308, -1.7e308], [-1.7e308, 1.7e308]])
+    assert vendi_shim.intdiv_K(K) == 1.0  # the mean is 0
+    assert vendi_shim.intdiv_K(np.full((2, 2), 5e-324)) == 1.0
+    with pytest.raises(ValueError, match=r"^K \*\* q overflows"):
+        vendi_shim.intdiv_K(np.full((2, 2), 1e200), q=2)
+    with pytest.raises(ValueError, match="^p: "):
+        vendi_shim.intdiv_K(np.full((2, 2), 1e300), p=[1e200, 1e200])
 
 
 @pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "coo_matrix", "csc_array"])

@@ -29,21 +29,31 @@ Bugs of the reference that are fixed here (see METRICS.md, "Known bugs of the re
 * ``score_X`` ignores ``q`` (it always computes q = 1): here it honours ``q``.
 * ``q=np.inf`` gives ``nan`` (only the string ``"inf"`` is recognised): here both mean
   ``1 / lambda_max``.
-* ``q=0`` counts every positive eigenvalue, round-off included: here eigenvalues below a rank
-  tolerance count as zero, so the order-0 score is the numerical rank of K.
+* ``q=0`` counts every positive eigenvalue, round-off included, and every ``0 < q < 1`` weighs them
+  up (``lambda^q >> lambda``): here, for every q < 1, eigenvalues below the rank tolerance
+  ``n * eps * lambda_max`` count as zero (the rest renormalised to sum 1), so the order-0 score is the
+  numerical rank of K and the score is non-increasing in q.
 * a ``scipy.sparse`` CSR matrix given to ``score_K`` is scored from only 6 eigenvalues
   (``eigsh``'s default) and other sparse formats fail: here any ``scipy.sparse`` matrix or array is
   converted to a dense matrix and scored from its full spectrum (this needs O(n^2) memory, like any
   exact Vendi score).
 * ``intdiv_X`` raises ``TypeError`` and ``intdiv`` raises ``NameError``: both work here.
 
+Similarity matrices that are not kernels. ``score_K``/``score`` accept, as the reference does, a K
+that is slightly asymmetric or not positive semi-definite (1 - normalised edit distance is a common
+such similarity): K is symmetrised to ``(K + K^T) / 2`` and its negative eigenvalues are clipped to 0
+before the spectrum is normalised to sum 1, with a ``UserWarning`` when that changes K beyond
+round-off (:func:`genmetrics.vendi_from_gram` with ``not_psd="clip"``). The reference reads the lower
+triangle only and drops the negative eigenvalues without renormalising, so the two numbers differ by
+about the clipped mass.
+
 Differences in error handling: bad input raises ``ValueError``/``TypeError`` naming the argument
 (rows of zero norm with ``normalize=True``, ``q < 0``, weights ``p`` of the wrong length or negative,
-non-finite values, a ``K`` that is not symmetric, a fractional ``q`` in ``intdiv*`` where some
-similarity is negative) where the reference returns ``nan`` or a meaningless number, or (for an
-asymmetric K) silently uses one triangle.
+non-finite values, a fractional ``q`` in ``intdiv*`` where some similarity is negative, ``K ** q``
+beyond float64's range) where the reference returns ``nan``, ``-inf`` or a meaningless number.
 """
 
+import math
 import sys
 
 import numpy as np
@@ -145,7 +155,12 @@ def _elementwise_power(K, q):
         raise ValueError("K contains NaN or inf")
     if q != int(q) and bool(xp.any(K < 0)):
         raise ValueError(f"K has negative similarities, for which k ** q with non-integer q={q!r} is undefined")
-    return K**q
+    with np.errstate(over="ignore"):  # overflow is reported below, by name
+        Kq = K**q
+    if not bool(xp.all(xp.isfinite(Kq))):
+        raise ValueError(f"K ** q overflows float64 (largest |K| = {float(xp.abs(K).max()):.3g}, q = {q!r}); "
+                         "rescale K")
+    return Kq
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -203,16 +218,18 @@ def score_K(K, q=1, p=None, normalize=False):
 
     Computed by :func:`genmetrics.vendi_from_gram` on K (or on ``diag(sqrt p) K diag(sqrt p)``), i.e.
     from the full spectrum normalised by its trace; see the module docstring for when that differs
-    from the reference (diagonal not 1). Fixes: ``q=np.inf``; q = 0 uses a rank tolerance; sparse
-    input uses the full spectrum (the reference keeps 6 eigenvalues of a CSR matrix and fails on other
-    sparse formats).
+    from the reference (diagonal not 1). Fixes: ``q=np.inf``; every q < 1 uses a rank tolerance
+    (eigenvalues below ``n * eps * lambda_max`` are 0); sparse input uses the full spectrum (the
+    reference keeps 6 eigenvalues of a CSR matrix and fails on other sparse formats).
+    A K that is not symmetric or not positive semi-definite is accepted as the reference does, with a
+    warning: it is symmetrised and its negative eigenvalues are clipped to 0 (then renormalised).
     """
     K = _square_matrix(K)
     if normalize:
         K = normalize_K(K)
     if p is not None:
         K = weight_K(K, p)
-    return float(gm.vendi_from_gram(K, q=q))
+    return float(gm.vendi_from_gram(K, q=q, not_psd="clip"))
 
 
 def score_X(X, q=1, p=None, normalize=True):
@@ -258,7 +275,8 @@ def score(samples, k, q=1, p=None, normalize=False):
     function ``k(a, b)`` (symmetric, with ``k(a, a) = 1`` unless ``normalize=True``).
 
     ``k`` is called once per unordered pair (n (n + 1) / 2 calls), then the matrix is scored by
-    :func:`score_K`; same fixes as there.
+    :func:`score_K`; same fixes as there (a ``k`` that is not a kernel, such as 1 - normalised edit
+    distance, is accepted with a warning: negative eigenvalues clipped to 0).
     """
     return score_K(gram_from_callable(k, samples), q=q, p=p, normalize=normalize)
 
@@ -269,15 +287,28 @@ def intdiv_K(K, q=1, p=None):
 
     Same value as the reference for dense matrices. Fixed here: ``scipy.sparse`` input is densified
     (the reference's ``K ** q`` is a matrix power for sparse matrices); negative similarities with a
-    non-integer ``q``, NaN/inf and q < 0 raise ``ValueError`` instead of returning NaN.
+    non-integer ``q``, NaN/inf and q < 0 raise ``ValueError`` instead of returning NaN. The sum is taken
+    of ``K ** q / max |K ** q|`` and multiplied back, so entries near the float64 limit give the right
+    value (the reference's sum overflows to ``-inf``); ``K ** q`` itself beyond float64 (1e200 ** 2) and
+    a weighted sum beyond it are a ``ValueError``.
     """
     K = _square_matrix(K)
     Kq = _elementwise_power(K, q)
-    if p is None:
-        return 1.0 - float(Kq.mean())
     xp = array_namespace(Kq)
+    largest = float(xp.abs(Kq).max())
+    if largest == 0:
+        return 1.0
+    largest = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # a power of two: the division is exact
+    Kq = Kq / largest  # in (-2, 2): the sums below cannot overflow
+    if p is None:
+        return 1.0 - float(Kq.mean()) * largest
     w = _weights(p, Kq.shape[0], xp)
-    return 1.0 - float(w @ Kq @ w)
+    total = float(w.sum())
+    w = w / total
+    value = float(w @ Kq @ w) * largest * total * total
+    if not math.isfinite(value):
+        raise ValueError("p: the weighted sum of K ** q overflows float64; rescale K or the weights p")
+    return 1.0 - value
 
 
 def intdiv_X(X, q=1, p=None, normalize=True):
