@@ -217,6 +217,10 @@ def test_float32_and_polynomial_parameters():
         (dict(sizes=[True]), TypeError, "sizes"),
         (dict(n_boot=0), ValueError, "n_boot"),
         (dict(n_boot=2.5), TypeError, "n_boot"),
+        # issue 10, item 13: unbounded work is refused by name, before any draw
+        (dict(n_boot=10**30), ValueError, "^n_boot: must be <= 10000"),
+        (dict(n_boot=10_001), ValueError, "^n_boot: must be <= 10000"),
+        (dict(kernel="rbf", method="rff", rank=10**30), ValueError, "^rank: must be <= 100000"),
         (dict(level=0.0), ValueError, "level"),
         (dict(level=1.0), ValueError, "level"),
         (dict(level=float("nan")), ValueError, "level"),
@@ -234,6 +238,15 @@ def test_curve_errors(kwargs, error, match):
     X = gaussian(30)
     with pytest.raises(error, match=match):
         diversity_curve(X, **kwargs)
+
+
+def test_n_boot_cap_is_accepted():
+    from genmetrics.curves import MAX_N_BOOT
+
+    X = gaussian(30)
+    # at s = n the score is computed once whatever n_boot: the cap itself is cheap to check
+    assert diversity_curve(X, sizes=[30], n_boot=MAX_N_BOOT).n_boot == MAX_N_BOOT
+    assert compare_diversity(X, gaussian(30), n_boot=MAX_N_BOOT).n_boot == MAX_N_BOOT
 
 
 def test_curve_input_errors():
@@ -330,6 +343,8 @@ def test_compare_deterministic_and_repr():
         (dict(size=1), ValueError, "size"),
         (dict(size=10.0), TypeError, "size"),
         (dict(n_boot=0), ValueError, "n_boot"),
+        (dict(n_boot=10**30), ValueError, "^n_boot: must be <= 10000"),
+        (dict(kernel="rbf", method="rff", rank=10**30), ValueError, "^rank: must be <= 100000"),
         (dict(level=1.5), ValueError, "level"),
         (dict(metric="x"), ValueError, "metric"),
     ],

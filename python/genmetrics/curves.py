@@ -40,6 +40,9 @@ DEFAULT_KERNELS = {"vendi": "cosine", "rke": "rbf"}
 #: The default curve: about this many sizes, geometrically spaced from min(DEFAULT_SMALLEST, n) to n.
 DEFAULT_NUM_SIZES = 8
 DEFAULT_SMALLEST = 100
+#: Most bootstrap draws per size (or per set): each is a full score; percentile bands are stable long
+#: before this many (a few hundred draws), so a larger n_boot is a mistake, not more precision.
+MAX_N_BOOT = 10_000
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -202,7 +205,7 @@ def diversity_curve(X, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=N
         (:func:`genmetrics._kernels.median_heuristic_bandwidth`) on the **full** X, chosen once and used for
         every size and every subset (reported as ``.bandwidth``). A bandwidth re-chosen per subset would
         change with s and blur the size effect the curve is meant to show.
-    n_boot : int >= 1
+    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000)
         Subsets per size (below n; at s = n the only subset is X itself and its score is computed once).
     level : float in (0, 1)
         Coverage of the band: ``lower``/``upper`` are the (1 - level)/2 and (1 + level)/2 percentiles of the
@@ -214,7 +217,8 @@ def diversity_curve(X, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=N
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional
         Resolved once; every subset is scored on it.
     method, rank : optional
-        Passed to :func:`genmetrics.vendi` (default "auto") or :func:`genmetrics.rke` (default "exact").
+        Passed to :func:`genmetrics.vendi` (default "auto") or :func:`genmetrics.rke` (default "exact"), which
+        check them (rff ``rank`` at most ``genmetrics.diversity.MAX_RFF_RANK``).
         With vendi's "auto" and an rbf/laplacian kernel, sizes above 5000 with q != 2 are approximated
         (Nystrom) while smaller ones are exact; pass ``method="exact"`` to keep every size exact.
     **kernel_params
@@ -232,7 +236,7 @@ def diversity_curve(X, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=N
     n = X.shape[0]
     metric, q = _check_metric_and_order(metric, q)
     sizes = _check_sizes(sizes, n)
-    n_boot = check_int(n_boot, "n_boot", low=1)
+    n_boot = check_int(n_boot, "n_boot", low=1, high=MAX_N_BOOT)
     level = _check_level(level)
     seed = check_int(seed, "seed", low=0)
     spec = _resolve(metric, kernel, X, bandwidth, kernel_params)
@@ -349,7 +353,7 @@ def compare_diversity(X, Y, metric="vendi", size=None, n_boot=20, seed=0, q=1, k
     size : int, optional
         Common subset size in [2, min(n_x, n_y)]; default min(n_x, n_y). A set whose length equals ``size``
         is used whole (its score is computed once and its band collapses to it).
-    n_boot : int >= 1
+    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000)
         Draws per set.
     seed : int >= 0
         ``numpy.random.default_rng(seed)``; draw b takes X's subset and then Y's (each sorted), for
@@ -385,7 +389,7 @@ def compare_diversity(X, Y, metric="vendi", size=None, n_boot=20, seed=0, q=1, k
     n_x, n_y = X.shape[0], Y.shape[0]
     metric, q = _check_metric_and_order(metric, q)
     size = min(n_x, n_y) if size is None else _check_size(size, "size", min(n_x, n_y))
-    n_boot = check_int(n_boot, "n_boot", low=1)
+    n_boot = check_int(n_boot, "n_boot", low=1, high=MAX_N_BOOT)
     level = _check_level(level)
     seed = check_int(seed, "seed", low=0)
     if check_kernel(DEFAULT_KERNELS[metric] if kernel is None else kernel) == "cosine":
