@@ -798,6 +798,8 @@ def test_nystrom_with_landmarks_of_zero_kernel_raises_a_named_error(backend):
         gm.vendi(X, kernel="linear", method="nystrom", rank=2, seed=seed, backend=backend)
     with pytest.raises(ValueError, match="rank: "):
         gm.vendi(X, kernel="linear", method="nystrom", rank=2, seed=seed, n_iter=2, backend=backend)
+    with pytest.raises(ValueError, match="^X: .*no positive eigenvalue"):  # no landmark could help
+        gm.vendi(np.zeros((20, 3)), kernel="linear", method="nystrom", rank=20, backend=backend)
 
 
 def test_rrke_without_Y_names_Y(backend):
@@ -865,3 +867,33 @@ def test_vendi_from_gram_not_psd_option():
         got = gm.vendi_from_gram(asymmetric, q=2, not_psd="clip")
     w = np.clip(np.linalg.eigvalsh((asymmetric + asymmetric.T) / 2), 0, None)
     assert float(got) == pytest.approx(ref.hill_number(w, 2), rel=1e-12)
+
+
+def test_issue_10_items_on_the_emulated_gpu():
+    """The same rules on backend="cuda" (the GPU driver) and "cupy" (the array fallback on device arrays), run on
+    the emulated GPU of tests/_fake_gpu.py: every q < 1 ignores round-off eigenvalues, q = 1e308 is VS_inf,
+    denormal embeddings work, and the named errors are the same."""
+    from _fake_gpu import installed
+
+    X = np.random.default_rng(0).standard_normal((300, 7))
+    tiny = X * 2.0**-1030
+    zeros = np.zeros((20, 3))
+    zeros[0] = [1.0, 2.0, 3.0]
+    seed = next(s for s in range(100) if np.random.default_rng(s).choice(20, size=2, replace=False).min() > 0)
+    with installed():
+        for backend in ("cuda", "cupy"):
+            for q in (1e-3, 0.1):
+                exact = float(gm.vendi(X, q=q, method="exact", backend=backend))
+                assert exact == pytest.approx(ref.ref_vendi(X, q=q), rel=1e-9), (backend, q)
+                assert exact == pytest.approx(float(gm.vendi(X, q=q, method="dual", backend=backend)), rel=1e-9)
+            assert float(gm.vendi(X, q=1e308, backend=backend)) == pytest.approx(ref.ref_vendi(X, q=math.inf),
+                                                                                  rel=1e-9)
+            got = gm.vendi(tiny, q=1, kernel="rbf", bandwidth=1.5 * 2.0**-1030, method="exact", backend=backend)
+            assert float(got) == pytest.approx(ref.ref_vendi(tiny * 2.0**1000 * 2.0**30, q=1, kernel="rbf",
+                                                             bandwidth=1.5), rel=1e-9)
+            with pytest.raises(ValueError, match="rank: .*no positive eigenvalue"):
+                gm.vendi(zeros, kernel="linear", method="nystrom", rank=2, seed=seed, backend=backend)
+            with pytest.raises(TypeError, match="^Y: "):
+                gm.rrke(X, None, backend=backend)
+            with pytest.raises(ValueError, match="^n_iter: "):
+                gm.vendi(X, kernel="rbf", method="nystrom", rank=5, n_iter=10**30, backend=backend)

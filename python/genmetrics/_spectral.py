@@ -123,6 +123,8 @@ def nystrom_spectrum(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: 
     xp = array_namespace(X)
     n = X.shape[0]
     trace = to_float(kernel_diagonal(spec, X).sum())
+    if not trace > 0:  # every row zero under a linear kernel: no landmark could help
+        raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
     landmarks = np.sort(np.random.default_rng(seed).choice(n, size=rank, replace=False))
     C = engine.gram(spec, X, X[xp.asarray(landmarks)]).astype(xp.float64)
     W = C[xp.asarray(landmarks)]

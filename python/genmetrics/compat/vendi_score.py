@@ -202,9 +202,10 @@ def entropy_q(p, q=1):
     eigenvalues of ``K / n``); ``log`` of :func:`genmetrics.vendi_from_eigenvalues`.
 
     q = 1 is the Shannon entropy, q = ``"inf"`` or ``np.inf`` the min-entropy ``-log max p``, q = 0 the
-    log of the numerical rank. Fixed here: ``q=np.inf`` (the reference gives NaN) and q = 0 (the
-    reference counts round-off). Tiny negative entries from round-off are clipped to 0, and a vector
-    that does not sum to 1 is rescaled to sum 1 (the reference uses it as given).
+    log of the numerical rank. Fixed here: ``q=np.inf`` (the reference gives NaN) and every q < 1 (the
+    reference counts round-off entries; here entries <= ``len(p) * eps * max p`` are 0 and the rest are
+    renormalised). Tiny negative entries from round-off are clipped to 0, and a vector that does not
+    sum to 1 is rescaled to sum 1 (the reference uses it as given).
     """
     return float(np.log(float(gm.vendi_from_eigenvalues(p, q=q))))
 
@@ -263,7 +264,8 @@ def score_dual(X, q=1, normalize=True):
     ``X X^T`` coincide), at O(n d^2 + d^3) cost. ``normalize=True``: genmetrics ``kernel="cosine"``;
     ``normalize=False``: ``kernel="linear"`` with the spectrum normalised by its trace (the reference
     does not normalise, see the module docstring). Computed by ``genmetrics.vendi(...,
-    method="dual")``. Fixed here: ``q=np.inf``, q = 0 with a rank tolerance.
+    method="dual")``. Fixed here: ``q=np.inf``; every q < 1 (q = 0 included) with a rank tolerance
+    (eigenvalues below ``max(n, d) * eps * lambda_max`` are 0).
     """
     X = _features(X)
     kernel = "cosine" if normalize else "linear"
