@@ -425,7 +425,7 @@ def _argument_calls():
 ARGUMENT_CALLS = _argument_calls()
 #: arguments converted in modules other than the shared validation; their owners route them through
 #: genmetrics._validation.as_real_array (issue 10, item 12)
-NOT_YET_SHARED = {("vendi_from_eigenvalues", "eigenvalues"), ("alpha_precision", "center")}
+NOT_YET_SHARED = {("vendi_from_eigenvalues", "eigenvalues")}
 ARGUMENTS = [
     pytest.param(fname, arg, marks=pytest.mark.xfail(reason="converted outside _validation (issue 10)", strict=False))
     if (fname, arg) in NOT_YET_SHARED else (fname, arg)
@@ -568,3 +568,19 @@ def test_gaussian_kernel_of_extreme_bandwidths():
     assert compat_rke.gaussian_kernel([1e-300], [1e-300], 1e-300) == 1.0
     with pytest.raises(ValueError, match="sigma"):
         compat_rke.gaussian_kernel([0.0], [1.0], 0.0)
+
+
+class _CudaTensorRequiringGrad:
+    """Like a CUDA torch tensor with requires_grad: reading __cuda_array_interface__ raises RuntimeError."""
+
+    requires_grad = True
+
+    @property
+    def __cuda_array_interface__(self):
+        raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad. Use var.detach()")
+
+
+def test_a_cuda_tensor_requiring_grad_is_recognised_as_a_gpu_array():
+    from genmetrics._array import is_device_array
+
+    assert is_device_array(_CudaTensorRequiringGrad())  # was: the RuntimeError escaped from backend selection

@@ -20,7 +20,10 @@ def _cupy():
 
 def is_device_array(x) -> bool:
     """True for arrays that live on a GPU: ``__cuda_array_interface__``, or a DLPack array on a CUDA device."""
-    if hasattr(x, "__cuda_array_interface__"):
+    try:  # a CUDA tensor that requires grad raises from the property itself; it is a GPU array all the same
+        if hasattr(x, "__cuda_array_interface__"):
+            return True
+    except RuntimeError:
         return True
     device = getattr(x, "__dlpack_device__", None)
     if device is None or isinstance(x, np.ndarray):

@@ -22,7 +22,15 @@ from ._array import to_float, to_host
 from ._backend import get_backend
 from ._points import as_numpy
 from ._results import PRDC, AlphaPrecision, PrecisionRecall
-from ._validation import check_bool, check_choice, check_embeddings, check_int, check_neighbor_count, check_pair
+from ._validation import (
+    as_real_array,
+    check_bool,
+    check_choice,
+    check_embeddings,
+    check_int,
+    check_neighbor_count,
+    check_pair,
+)
 
 
 class DuplicatePointsWarning(UserWarning):
@@ -266,9 +274,10 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     if center is None:
         centre = real_host.astype(np.float64).mean(axis=0)
     else:
-        centre = check_embeddings(np.asarray(to_host(center), dtype=np.float64).reshape(1, -1), "center")[0]
-        if centre.shape[0] != real.shape[1] or np.ndim(center) != 1:
-            raise ValueError(f"center: expected shape ({real.shape[1]},), got {np.shape(center)}")
+        center = as_real_array(center, "center")
+        if center.ndim != 1 or center.shape[0] != real.shape[1]:
+            raise ValueError(f"center: expected shape ({real.shape[1]},), got {center.shape}")
+        centre = check_embeddings(center.astype(np.float64).reshape(1, -1), "center")[0]
 
     alphas = np.linspace(0.0, 1.0, n_alphas)
     # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the centre
