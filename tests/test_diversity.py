@@ -756,13 +756,7 @@ def test_vendi_from_gram_is_scale_invariant_to_the_float64_limits(factor):
         assert float(gm.vendi_from_gram(K * factor, q=q)) == pytest.approx(ref.ref_vendi_from_gram(K, q=q), rel=1e-6)
 
 
-# cosine divides each row by its norm first (_kernels._unit_rows, item 5's code), whose per-row power of two
-# ldexp(1, 1030) still overflows on rows of denormals: expected to fail until that is fixed there
-COSINE_OF_DENORMALS = pytest.param("cosine", None, marks=pytest.mark.xfail(
-    reason="_kernels._scaled_rows: ldexp(1, -frexp(top)[1]) overflows for rows below 2^-1023", strict=False))
-
-
-@pytest.mark.parametrize("kernel,bw", [("linear", None), ("rbf", 1.5), ("laplacian", 3.0), COSINE_OF_DENORMALS])
+@pytest.mark.parametrize("kernel,bw", [("linear", None), ("rbf", 1.5), ("laplacian", 3.0), ("cosine", None)])
 def test_vendi_of_denormal_embeddings(backend, kernel, bw):
     """vendi(X * 1e-310) raised OverflowError (math.ldexp(1, 1030) in the power-of-two rescaling). Scaling
     by powers of two is exact on the denormals (44 of their bits are left), so the score is that of

@@ -423,14 +423,7 @@ def _argument_calls():
 
 
 ARGUMENT_CALLS = _argument_calls()
-#: arguments converted in modules other than the shared validation; their owners route them through
-#: genmetrics._validation.as_real_array (issue 10, item 12)
-NOT_YET_SHARED = {("vendi_from_eigenvalues", "eigenvalues")}
-ARGUMENTS = [
-    pytest.param(fname, arg, marks=pytest.mark.xfail(reason="converted outside _validation (issue 10)", strict=False))
-    if (fname, arg) in NOT_YET_SHARED else (fname, arg)
-    for fname, (_, args) in ARGUMENT_CALLS.items() for arg in args
-]
+ARGUMENTS = [(fname, arg) for fname, (_, args) in ARGUMENT_CALLS.items() for arg in args]
 
 
 class _Detached:

@@ -155,7 +155,9 @@ def _scaled_rows(rows):
     """(rows times a power of two per row that brings its largest entry near 1: exact, (that power)), float64."""
     xp = array_namespace(rows)
     top = xp.abs(rows).max(axis=1)
-    unit = xp.ldexp(xp.ones_like(top), -xp.frexp(xp.where(top > 0, top, 1.0))[1])
+    # clipped so that the power itself is a normal float64: 2^1023 brings the smallest denormal to 2^-51
+    exponent = xp.clip(-xp.frexp(xp.where(top > 0, top, 1.0))[1], -1022, 1023)
+    unit = xp.ldexp(xp.ones_like(top), exponent)
     return rows * unit[:, None], unit
 
 

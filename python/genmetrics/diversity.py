@@ -24,7 +24,7 @@ from ._array import array_namespace, to_float, to_host
 from ._backend import get_backend
 from ._kernels import _power_of_two_scale, kernel_diagonal
 from ._results import DiversityScore
-from ._validation import check_choice, check_embeddings, check_int, check_order
+from ._validation import as_real_array, check_choice, check_embeddings, check_int, check_order
 from .primitives import _inputs, check_finite_result, row_sums_checked
 
 METHODS = ("auto", "exact", "dual", "nystrom", "rff")
@@ -210,7 +210,7 @@ def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     """
     q = check_order(q)
     get_backend(backend)
-    w = np.asarray(to_host(eigenvalues), dtype=np.float64).ravel()
+    w = as_real_array(eigenvalues, "eigenvalues").astype(np.float64).ravel()
     if w.size == 0:
         raise ValueError("eigenvalues: empty")
     if not np.all(np.isfinite(w)):
