@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from . import _spectral
-from ._array import array_namespace, to_float, to_host
+from ._array import array_namespace, to_float
 from ._backend import get_backend
 from ._kernels import _power_of_two_scale, kernel_diagonal
 from ._results import DiversityScore
