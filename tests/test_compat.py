@@ -360,7 +360,7 @@ def test_similarity_that_is_not_a_kernel_matches_vendi_score(vendi_ref, q):
     # slightly asymmetric (a similarity computed both ways, with round-off-sized and larger differences):
     # the shim uses (K + K^T) / 2, which is K here
     A = np.triu(rng.uniform(-1e-3, 1e-3, size=K.shape), 1)
-    with pytest.warns(UserWarning, match="not symmetric"):
+    with pytest.warns(UserWarning, match="not symmetric"), pytest.warns(UserWarning, match="not positive semi-def"):
         assert vendi_shim.score_K(K + A - A.T, q=q) == pytest.approx(want, rel=RTOL_EIG)
 
 
