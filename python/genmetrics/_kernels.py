@@ -168,12 +168,11 @@ def _unit_rows(A):
     direction and a row near the float64 limit does not overflow its sum of squares."""
     xp = array_namespace(A)
     bound = 2.0 ** SAFE_ROW_NORM_EXPONENT[np.dtype(A.dtype)]
-    safe = True
-    for start, stop in _chunks(A.shape[0]):
-        scaled, unit = _scaled_rows(A[start:stop].astype(xp.float64))
-        norms = xp.sqrt((scaled * scaled).sum(axis=1)) / unit
-        safe = safe and bool(xp.all((norms >= 1.0 / bound) & (norms <= bound)))
-    if safe:
+    # squares summed in float64 (exact range for float32 rows; a float64 row beyond the bound overflows or
+    # underflows its sum here, and is then outside the bound as it should be)
+    with np.errstate(over="ignore", under="ignore"):
+        sq_norms = xp.einsum("ij,ij->i", A, A, dtype=xp.float64)
+    if bool(xp.all((sq_norms >= bound**-2) & (sq_norms <= bound**2))):
         return A
 
     def unit_rows(rows):
@@ -181,11 +180,6 @@ def _unit_rows(A):
         return scaled / xp.sqrt((scaled * scaled).sum(axis=1))[:, None]
 
     return _transformed(A, unit_rows, A.dtype)
-
-
-def _largest(*arrays) -> float:
-    """max |a| over the arrays, without an |a| temporary."""
-    return max(max(to_float(a.max()), -to_float(a.min())) for a in arrays if a is not None)
 
 
 def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
@@ -209,13 +203,21 @@ def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
         X = _unit_rows(X)
         Y = None if Y is None else _unit_rows(Y)
     elif spec.name in TRANSLATION_INVARIANT:
-        largest = _largest(X, Y)
-        # powers of two: exact. `pre` brings the largest value near 1 so that the mean cannot overflow.
-        pre = 1.0 if largest == 0 else math.ldexp(1.0, max(-1000, min(1000, -math.frexp(largest)[1])))
-        shift = sum((X[start:stop].astype(xp.float64) * pre).sum(axis=0) for start, stop in _chunks(X.shape[0]))
-        shift = shift / X.shape[0]
-        spread = max(to_float(xp.abs(A[start:stop].astype(xp.float64) * pre - shift).max())
-                     for A in (X, Y) if A is not None for start, stop in _chunks(A.shape[0]))
+        # Column extremes (no temporaries) give the largest value and, once the shift is known, the exact spread
+        # max |x - shift| of both sets.
+        col_max = xp.stack([A.max(axis=0) for A in (X, Y) if A is not None]).max(axis=0).astype(xp.float64)
+        col_min = xp.stack([A.min(axis=0) for A in (X, Y) if A is not None]).min(axis=0).astype(xp.float64)
+        largest = max(to_float(col_max.max()), -to_float(col_min.min()))
+        # powers of two: exact. `pre` brings values beyond 2^500 (or below 2^-500) near 1 so that the mean cannot
+        # overflow (or lose its digits); 1 for ordinary data, so that no pass is spent on it.
+        pre = 1.0
+        if largest > 0 and not 2.0**-500 <= largest <= 2.0**500:
+            pre = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(largest)[1])))
+        if pre == 1.0:
+            shift = X.mean(axis=0, dtype=xp.float64)
+        else:
+            shift = sum((X[a:b].astype(xp.float64) * pre).sum(axis=0) for a, b in _chunks(X.shape[0])) / X.shape[0]
+        spread = to_float(xp.maximum(col_max * pre - shift, shift - col_min * pre).max())
         post = 1.0
         if spread > 0 and not 1.0 / SAFE_MAGNITUDE <= spread <= SAFE_MAGNITUDE:
             post = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(spread)[1])))
