@@ -226,8 +226,11 @@ def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
         dtype = X.dtype
         if dtype == xp.float32 and (spread * post) ** 2 * X.shape[1] * 2.0**-24 > FLOAT32_EXPONENT_ERROR * bandwidth**2:
             dtype = xp.float64
-        X = _transformed(X, lambda rows: (rows * pre - shift) * post, dtype)
-        Y = None if Y is None else _transformed(Y, lambda rows: (rows * pre - shift) * post, dtype)
+        if scale == 1.0 and dtype == X.dtype:  # ordinary data: one pass in the data's own dtype
+            X, Y = X - shift.astype(dtype), None if Y is None else Y - shift.astype(dtype)
+        else:
+            X = _transformed(X, lambda rows: (rows * pre - shift) * post, dtype)
+            Y = None if Y is None else _transformed(Y, lambda rows: (rows * pre - shift) * post, dtype)
         spec = replace(spec, bandwidth=bandwidth)
     elif spec.name == "linear" and scale_invariant:
         scale = _power_of_two_scale(X, Y)
