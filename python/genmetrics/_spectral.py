@@ -41,16 +41,24 @@ def _host(a):
 
 
 def linalg_call(function, A, name: str, **kwargs):
-    """``function(A)`` (an xp.linalg solver), with LAPACK's non-convergence turned into a ValueError naming
-    ``name``: eigvalsh/eigh/svd fail to converge only on pathological matrices (extreme or wildly scaled
-    entries), which the user can fix by rescaling or by another method."""
+    """``function(A, **kwargs)`` (an ``xp.linalg`` solver on a float64 matrix derived from argument ``name``), with
+    its failures turned into a ValueError naming ``name``: LAPACK's non-convergence (LinAlgError; CuPy raises it
+    too), a non-finite matrix (an intermediate that overflowed) and NaN in the result (cuSOLVER's way of not
+    converging). They arise only on pathological matrices, which the user can rescale or avoid."""
+    xp = array_namespace(A)
+    overflow = "an intermediate matrix overflows float64 (|values| too large?); rescale it"
+    if not bool(xp.all(xp.isfinite(A))):
+        raise ValueError(f"{name}: {overflow}")
     try:
-        return function(A, **kwargs)
+        out = function(A, **kwargs)
     except np.linalg.LinAlgError as exc:
         raise ValueError(
             f"{name}: the eigensolver did not converge on its {A.shape[0]} x {A.shape[1]} matrix ({exc}); "
             "check it for extreme or nearly duplicated values, rescale it, or try another method"
         ) from None
+    if not all(bool(xp.all(xp.isfinite(part))) for part in (out if isinstance(out, tuple) else (out,))):
+        raise ValueError(f"{name}: the eigensolver returned NaN; {overflow}")
+    return out
 
 
 def _from_exact_eigenvalues(w, problem_size: int, eps: float, method: str, size: int, name: str = "X") -> Spectrum:

@@ -82,9 +82,9 @@ def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
     """Return ``X`` as a C-contiguous float32/float64 2-D array (a copy only when needed).
 
     float32 and float64 are kept, float16 becomes float32, integers and bool become float64.
-    NaN/inf, non-2-D and empty arrays, complex, string, datetime, structured and object dtypes, and masked arrays
-    with masked entries are rejected; tensors that require grad are detached (:func:`plain_input`). ``device`` ("host" or "gpu", an engine's side) moves the
-    array there first; None leaves it where it is.
+    NaN/inf, non-2-D and empty arrays, complex, string, datetime, structured and object dtypes, and masked
+    arrays with masked entries are rejected; tensors that require grad are detached (:func:`plain_input`).
+    ``device`` ("host" or "gpu", an engine's side) moves the array there first; None leaves it where it is.
     """
     X = _place(plain_input(X, name), name, device)
     xp = array_namespace(X)

@@ -25,6 +25,7 @@ from ._array import array_namespace, to_float
 from ._backend import get_backend
 from ._kernels import _power_of_two_scale, kernel_diagonal, prepare_inputs, resolve_kernel
 from ._results import KID, DiversityScore
+from ._spectral import linalg_call
 from ._validation import (
     as_real_array,
     check_bool,
@@ -142,29 +143,9 @@ def _centred_factor(X, scale: float = 1.0):
     return mean, R
 
 
-def _linalg(name: str, fn, A, **kwargs):
-    """``fn(A, **kwargs)`` of ``xp.linalg`` on a float64 matrix derived from argument ``name``.
-
-    LAPACK/cuSOLVER do not converge on non-finite matrices (LinAlgError, or NaN on the GPU), and those arise
-    here only when an intermediate overflows: either way a ValueError naming ``name`` replaces them.
-    """
-    xp = array_namespace(A)
-    why = "an intermediate matrix overflows float64 (|values| too large?); rescale it"
-    if not bool(xp.all(xp.isfinite(A))):
-        raise ValueError(f"{name}: {why}")
-    try:
-        out = fn(A, **kwargs)
-    except np.linalg.LinAlgError as exc:  # CuPy raises NumPy's LinAlgError too
-        raise ValueError(f"{name}: the float64 eigen/singular value solver did not converge ({exc})") from None
-    parts = out if isinstance(out, tuple) else (out,)
-    if not all(bool(xp.all(xp.isfinite(part))) for part in parts):
-        raise ValueError(f"{name}: the float64 eigen/singular value solver returned NaN; {why}")
-    return out
-
-
 def _eigh(A, name: str, vectors: bool = True):
     xp = array_namespace(A)
-    return _linalg(name, xp.linalg.eigh if vectors else xp.linalg.eigvalsh, A)
+    return linalg_call(xp.linalg.eigh if vectors else xp.linalg.eigvalsh, A, name)
 
 
 def _trace_sqrt_product(sigma1, sigma2, names=("sigma1", "sigma2")):
@@ -288,7 +269,7 @@ def fd(real, fake, backend=None) -> float:
     mu1, R1 = _centred_factor(real, scale)
     mu2, R2 = _centred_factor(fake, scale)
     xp = array_namespace(R1)
-    singular_values = _linalg("real", xp.linalg.svd, R1 @ R2.T, compute_uv=False)
+    singular_values = linalg_call(xp.linalg.svd, R1 @ R2.T, "real", compute_uv=False)
     trace_sqrt = to_float(singular_values.sum()) / math.sqrt((n - 1) * (m - 1))
     diff = mu1 - mu2
     value = (to_float(diff @ diff) + to_float((R1 * R1).sum()) / (n - 1) + to_float((R2 * R2).sum()) / (m - 1)
