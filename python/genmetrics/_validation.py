@@ -141,6 +141,16 @@ def check_positive(value, name: str, allow_none: bool = False):
     return value
 
 
+def check_nonnegative(value, name: str) -> float:
+    """A finite real number >= 0 (a ridge, a regulariser), as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: must be a finite number >= 0, got {value}")
+    return value
+
+
 def check_order(q, name: str = "q") -> float:
     """The order q of an entropy: any real >= 0, or infinity given as np.inf, float('inf') or 'inf'."""
     if isinstance(q, str):

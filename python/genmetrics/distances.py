@@ -16,7 +16,6 @@ of fused kernel reductions (:func:`genmetrics.primitives.kernel_sum`'s engine pa
 from __future__ import annotations
 
 import math
-import numbers
 from types import MappingProxyType
 
 import numpy as np
@@ -32,6 +31,7 @@ from ._validation import (
     check_choice,
     check_int,
     check_kernel,
+    check_nonnegative,
     check_nonzero_rows,
     check_pair,
     check_positive,
@@ -363,15 +363,6 @@ def _singular_rtol(d: int) -> float:
     return max(1e-12, 4 * d * float(np.finfo(np.float64).eps))
 
 
-def _check_ridge(ridge) -> float:
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real):
-        raise TypeError(f"ridge: expected a number >= 0, got {type(ridge).__name__}")
-    ridge = float(ridge)
-    if not math.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge: must be a finite number >= 0, got {ridge}")
-    return ridge
-
-
 def _singular_error(name, X, w, ridge, scale):
     """The ValueError for a singular covariance; ``w`` its eigenvalues in the units of the scaled sets (or None)."""
     n, d = X.shape
@@ -422,7 +413,7 @@ def gaussian_kl(p, q, ridge=0.0, backend=None) -> float:
     smallest eigenvalue is below max(1e-12, 4 d eps) times its largest (eps of float64).
     """
     engine = get_backend(backend, p, q)
-    ridge = _check_ridge(ridge)
+    ridge = check_nonnegative(ridge, "ridge")
     p, q = check_pair(p, q, "p", "q", device=engine.device)
     _check_min_rows(p, "p", 2, "for a covariance")
     _check_min_rows(q, "q", 2, "for a covariance")

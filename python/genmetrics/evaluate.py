@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import numpy as np
 
 from ._array import array_namespace
 from ._backend import get_backend, num_threads
-from ._validation import check_bool, check_choice, check_int, check_kernel, check_pair, check_positive
+from ._validation import check_bool, check_choice, check_int, check_kernel, check_nonnegative, check_pair
 
 #: Every metric evaluate() knows, by group, in the order of the report.
 METRIC_GROUPS = {
@@ -242,7 +241,7 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
     k = check_int(k, "k", low=1)
     kernel = check_kernel(kernel)
     progress = check_bool(progress, "progress")
-    ridge = _check_ridge(ridge)
+    ridge = check_nonnegative(ridge, "ridge")
     notes = []
     names = _selected(metrics, train is not None, notes)
     engine = get_backend(backend, real, fake, train)
@@ -286,16 +285,6 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
                 d=int(real.shape[1]), dtype=str(real.dtype), backend=engine.name, seed=seed,
                 genmetrics=__version__)
     return Report(tuple(entries), info, tuple(notes))
-
-
-def _check_ridge(ridge) -> float:
-    """ridge >= 0 (0: none), as gaussian_kl takes it."""
-    if isinstance(ridge, numbers.Real) and not isinstance(ridge, bool) and ridge == 0:
-        return 0.0
-    try:
-        return check_positive(ridge, "ridge")
-    except ValueError:
-        raise ValueError(f"ridge: must be a finite number >= 0, got {ridge}") from None
 
 
 def _names_a_setting(exc: Exception) -> bool:
