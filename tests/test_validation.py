@@ -577,3 +577,13 @@ def test_a_cuda_tensor_requiring_grad_is_recognised_as_a_gpu_array():
     from genmetrics._array import is_device_array
 
     assert is_device_array(_CudaTensorRequiringGrad())  # was: the RuntimeError escaped from backend selection
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max, reason="long double is float64 here")
+def test_long_double_values_beyond_float64_are_named_as_such():
+    X = np.array([[np.longdouble("1e400"), 1.0], [2.0, 3.0]], dtype=np.longdouble)
+    with pytest.raises(ValueError, match=r"^X: values beyond float64's range \(up to 1\.00e\+400"):
+        gm.knn(X, k=1)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="^X: contains NaN or infinite values"):
+        gm.knn(X, k=1)

@@ -98,11 +98,16 @@ def check_embeddings(X, name: str = "X", min_rows: int = 1, device=None):
         raise ValueError(f"{name}: needs at least {min_rows} row(s), got {X.shape[0]}")
     if X.shape[1] == 0:
         raise ValueError(f"{name}: has 0 features")
+    original = X  # long double values can overflow the conversion below
     if X.dtype == xp.float16:
         X = X.astype(xp.float32)
     elif X.dtype not in (xp.float32, xp.float64):
-        X = X.astype(xp.float64)
+        with np.errstate(over="ignore"):  # named below
+            X = X.astype(xp.float64)
     if not bool(xp.all(xp.isfinite(X))):
+        if X.dtype.kind == "f" and X.dtype != original.dtype and bool(xp.all(xp.isfinite(original))):
+            largest = np.format_float_scientific(abs(original).max(), precision=2, unique=False)
+            raise ValueError(f"{name}: values beyond float64's range (up to {largest}, {original.dtype}); rescale them")
         raise ValueError(f"{name}: contains NaN or infinite values")
     return xp.ascontiguousarray(X)
 
