@@ -51,6 +51,7 @@ calls = {
     "precision_recall": lambda: gm.precision_recall(X, Y, k=2, backend=BACKEND),
     "authenticity": lambda: gm.authenticity(X, Y, backend=BACKEND),
     "alpha_precision": lambda: gm.alpha_precision(X, Y, backend=BACKEND),
+    "knn_ood_score": lambda: gm.knn_ood_score(X, Y, k=2, backend=BACKEND),
     "compat.prdc": lambda: compute_prdc(X, Y, nearest_k=2),
     "evaluate": lambda: gm.evaluate(X, Y, metrics=["prdc", "precision_recall", "alpha_precision"], k=2,
                                     backend=BACKEND),
@@ -89,7 +90,8 @@ def test_knn_family_survives_extreme_magnitudes(case, backend):
     for line in result.stdout.splitlines():
         if line.startswith("refused"):  # a named argument, never an anonymous error
             message = line.split(" ", 3)[3]
-            assert message.split(":")[0] in ("X", "Y", "real", "fake", "train", "real_features", "fake_features"), line
+            assert message.split(":")[0] in ("X", "Y", "real", "fake", "train", "real_features", "fake_features",
+                                             "memory_bank", "queries"), line
 
 
 def test_engine_entry_points_refuse_non_finite_tiles():
