@@ -133,7 +133,7 @@ def host_pair(n: int, m: int, d: int, modes: int = 100):
 def bandwidth_for(X) -> float:
     """genmetrics' own default: the median distance of its seeded 1,000-row subsample (host array)."""
     try:
-        from genmetrics._kernels import median_heuristic_bandwidth
+        from genmetrics.engine.kernels import median_heuristic_bandwidth
 
         return float(median_heuristic_bandwidth(X))
     except ImportError:  # the private helper moved: the same rule in NumPy

@@ -1,6 +1,6 @@
 """An emulated GPU for the tests: a fake ``cupy`` on NumPy and a fake ``genmetrics._cuda`` on raw pointers.
 
-With both installed (:func:`installed`, or the pytest fixture :func:`fake_gpu`), ``genmetrics._cuda_engine``
+With both installed (:func:`installed`, or the pytest fixture :func:`fake_gpu`), ``genmetrics.engine.cuda``
 (the CUDA driver) runs on a machine without a GPU, CuPy or CUDA: its tile loops, symmetric mirroring, pointer
 arithmetic of slices, ball-test capacity regrowth, dtype handling and out-of-memory retries are exercised
 against emulations of the kernels that follow the contracts of ``cuda/engine.hpp`` and the semantics of
@@ -9,7 +9,7 @@ against emulations of the kernels that follow the contracts of ``cuda/engine.hpp
 The fake ``cupy``
     :class:`ndarray` is a subclass of ``numpy.ndarray`` whose ``.data.ptr`` is the host address of its first
     element (so slices and views carry their offsets, as CuPy's do), which exposes
-    ``__cuda_array_interface__`` (so ``genmetrics._array`` takes it for a GPU array) and which stays the
+    ``__cuda_array_interface__`` (so ``genmetrics.support.arrays`` takes it for a GPU array) and which stays the
     subclass through NumPy operations. Like CuPy it refuses to mix with plain NumPy arrays in arithmetic and
     functions (TypeError), copies host arrays in ``asarray`` (device memory is not the caller's host memory),
     returns 0-d arrays from reductions and scalar indexing, and ``ascontiguousarray`` takes only device
@@ -803,7 +803,7 @@ class FakeCudaEngine(types.ModuleType):
 
 class FakeGPU(types.SimpleNamespace):
     """What :func:`installed` yields: ``cupy`` (FakeCupy), ``cuda`` (FakeCudaEngine), ``engine`` (the
-    ``genmetrics._cuda_engine`` module bound to them), ``memory`` (the emulated device memory)."""
+    ``genmetrics.engine.cuda`` module bound to them), ``memory`` (the emulated device memory)."""
 
     def device(self, a):
         """A fake device copy of a host array (None stays None)."""
@@ -815,16 +815,17 @@ _MISSING = object()
 
 @contextlib.contextmanager
 def installed(seed: int = 12345):
-    """Install the fake ``cupy`` and ``genmetrics._cuda``, (re)import ``genmetrics._cuda_engine`` on them, reset
+    """Install the fake ``cupy`` and ``genmetrics._cuda``, (re)import ``genmetrics.engine.cuda`` on them, reset
     genmetrics' GPU probe and cached GPU engine; restore everything afterwards."""
     import genmetrics
-    from genmetrics import _backend
+    from genmetrics import engine as _backend
 
     fake_cupy = FakeCupy()
     fake_cuda = FakeCudaEngine(_MEMORY, seed=seed)
-    names = ("cupy", "cupy.cuda", "cupy.cuda.memory", "cupy.linalg", "genmetrics._cuda", "genmetrics._cuda_engine")
+    names = ("cupy", "cupy.cuda", "cupy.cuda.memory", "cupy.linalg", "genmetrics._cuda", "genmetrics.engine.cuda")
     saved_modules = {name: sys.modules.get(name, _MISSING) for name in names}
-    saved_attrs = {name: getattr(genmetrics, name, _MISSING) for name in ("_cuda", "_cuda_engine")}
+    saved_attrs = {(genmetrics, "_cuda"): getattr(genmetrics, "_cuda", _MISSING),
+                   (_backend, "cuda"): getattr(_backend, "cuda", _MISSING)}
     saved_status = _backend._GPU_STATUS
     saved_backends = dict(_backend._BACKENDS)
     try:
@@ -834,10 +835,10 @@ def installed(seed: int = 12345):
         sys.modules["cupy.linalg"] = fake_cupy.linalg
         sys.modules["genmetrics._cuda"] = fake_cuda
         genmetrics._cuda = fake_cuda  # `from . import _cuda` reads the package attribute first
-        sys.modules.pop("genmetrics._cuda_engine", None)
-        if hasattr(genmetrics, "_cuda_engine"):
-            delattr(genmetrics, "_cuda_engine")
-        engine = importlib.import_module("genmetrics._cuda_engine")
+        sys.modules.pop("genmetrics.engine.cuda", None)
+        if hasattr(_backend, "cuda"):
+            delattr(_backend, "cuda")
+        engine = importlib.import_module("genmetrics.engine.cuda")
         assert engine.cupy is fake_cupy and engine._cuda is fake_cuda
         _backend._GPU_STATUS = None
         _backend._BACKENDS.pop("cuda", None)
@@ -848,12 +849,12 @@ def installed(seed: int = 12345):
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-        for name, value in saved_attrs.items():
+        for (package, name), value in saved_attrs.items():
             if value is _MISSING:
-                if hasattr(genmetrics, name):
-                    delattr(genmetrics, name)
+                if hasattr(package, name):
+                    delattr(package, name)
             else:
-                setattr(genmetrics, name, value)
+                setattr(package, name, value)
         _backend._GPU_STATUS = saved_status
         _backend._BACKENDS.clear()
         _backend._BACKENDS.update(saved_backends)

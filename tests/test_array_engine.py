@@ -1,6 +1,6 @@
 """The array engine's decisions with the steps the CUDA engine replaces, run on NumPy; and backend dispatch.
 
-The CUDA engine (genmetrics._cuda_engine) runs the decision code of genmetrics._fallback (knn, ball_query) with
+The CUDA engine (genmetrics.engine.cuda) runs the decision code of genmetrics.engine.array (knn, ball_query) with
 its own steps: float32 tiles with float32 rounding margins, a k-th-value selection, and ball tests that return
 the undecided pairs in no particular order. Those steps are emulated here in NumPy (float32 tiles, a shuffled
 pair list, small blocks) and the answers must equal the float64-tile fallback's and the float64 references,
@@ -14,9 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import genmetrics as gm
-from genmetrics import _array, _backend, _fallback
-from genmetrics._fallback import ArrayDistanceOps
-from genmetrics._points import prepare_points
+from genmetrics import engine as _backend
+from genmetrics.engine import decisions
+from genmetrics.support import arrays as _array
+from genmetrics.engine.decisions import ArrayDistanceOps
+from genmetrics.engine.points import prepare_points
 from reference_fidelity import lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
 from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 
@@ -60,14 +62,14 @@ def _points(*arrays, tiles=True):
 def _same_knn(X, Y, k, ops):
     if Y is None:
         (points,) = _points(X)
-        got = _fallback.knn(points, None, k, ops=ops)
+        got = decisions.knn(points, None, k, ops=ops)
         (plain,) = _points(X, tiles=False)
-        want = _fallback.knn(plain, None, k)
+        want = decisions.knn(plain, None, k)
     else:
         refs, queries = _points(X, Y)
-        got = _fallback.knn(queries, refs, k, ops=ops)
+        got = decisions.knn(queries, refs, k, ops=ops)
         plain_refs, plain_queries = _points(X, Y, tiles=False)
-        want = _fallback.knn(plain_queries, plain_refs, k)
+        want = decisions.knn(plain_queries, plain_refs, k)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0], want[0])
     return got
@@ -113,9 +115,9 @@ def test_float32_tile_ball_query_equals_the_float64_decisions(data):
     a, b = _points(A, B)
     sides = dict(a_radius=np.asarray(a_radius, float), a_nearest=True, b_radius=np.asarray(b_radius, float),
                  b_nearest=True, a_weight=np.where(np.arange(B.shape[0]) % 3 == 0, -1.0, a_radius))
-    got = _fallback.ball_query(a, b, inclusive, ops=Float32TileOps(block_rows=data.draw(st.integers(1, 9))), **sides)
+    got = decisions.ball_query(a, b, inclusive, ops=Float32TileOps(block_rows=data.draw(st.integers(1, 9))), **sides)
     plain_a, plain_b = _points(A, B, tiles=False)
-    want = _fallback.ball_query(plain_a, plain_b, inclusive, **sides)
+    want = decisions.ball_query(plain_a, plain_b, inclusive, **sides)
     assert got.keys() == want.keys()
     for key in want:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
@@ -132,7 +134,7 @@ def test_float32_tile_ball_query_tiny_cluster(dtype, far, magnitude):
         a, b = _points(Y, X)
         for factor in (0.5, 1.0, 2.0, 4.0):
             radii = np.full(X.shape[0], factor * magnitude * 4.0)
-            got = _fallback.ball_query(a, b, False, a_radius=radii, ops=Float32TileOps(block_rows=4))
+            got = decisions.ball_query(a, b, False, a_radius=radii, ops=Float32TileOps(block_rows=4))
             np.testing.assert_array_equal(got["a_counts"], ref_radius_query(X, Y, radii)["counts"][0])
 
 

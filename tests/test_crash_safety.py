@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
-from genmetrics import _backend
+from genmetrics import engine as _backend
 
 needs_core = pytest.mark.skipif(_backend._CORE is None, reason="the compiled engine is not built")
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process limits of Linux")
@@ -97,15 +97,15 @@ def test_knn_family_survives_extreme_magnitudes(case, backend):
 def test_engine_entry_points_refuse_non_finite_tiles():
     """The engines themselves refuse NaN/inf tiles (a misuse of the private layer must not read out of bounds or
     return another row's neighbours): the public functions never hand them such tiles."""
-    from genmetrics import _fallback
-    from genmetrics._points import Points
+    from genmetrics.engine import decisions
+    from genmetrics.engine.points import Points
 
     tile = np.array([[np.nan, 0.0], [1.0, 0.0], [2.0, 0.0]])
     points = Points(tile, np.zeros(2), 1.0)
     with pytest.raises(ValueError, match="non-finite"):
-        _fallback.knn(points, None, 1)  # the decisions of the numpy, cupy and cuda engines
+        decisions.knn(points, None, 1)  # the decisions of the numpy, cupy and cuda engines
     with pytest.raises(ValueError, match="non-finite"):
-        _fallback.ball_query(points, points, False, a_nearest=True)
+        decisions.ball_query(points, points, False, a_nearest=True)
     core = _backend._CORE
     if core is None:
         pytest.skip("the compiled engine is not built")

@@ -1,4 +1,4 @@
-"""The CUDA driver (genmetrics._cuda_engine) run on an emulated GPU, against the compiled CPU engine.
+"""The CUDA driver (genmetrics.engine.cuda) run on an emulated GPU, against the compiled CPU engine.
 
 tests/_fake_gpu.py installs a fake ``cupy`` (NumPy arrays whose addresses play device pointers) and a fake
 ``genmetrics._cuda`` (NumPy emulations of the kernels of cuda/, on the memory behind those pointers). The public
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import genmetrics as gm
 from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 from gpu_data import FIDELITY_CASES, KNN_CASES, gaussian, knn_case, lattice, quiet, real_fake, seed_of
-from genmetrics import _backend
+from genmetrics import engine as _backend
 from _fake_gpu import fake_gpu, installed  # noqa: F401  (fake_gpu is a fixture)
 from _fake_gpu import ndarray as FakeArray
 
@@ -90,7 +90,7 @@ def set_small_blocks(gpu, refs: int, rows: int):
 def test_installing_the_fakes_is_undone_afterwards():
     import genmetrics
 
-    before_modules = {name: sys.modules.get(name) for name in ("cupy", "genmetrics._cuda", "genmetrics._cuda_engine")}
+    before_modules = {name: sys.modules.get(name) for name in ("cupy", "genmetrics._cuda", "genmetrics.engine.cuda")}
     before_status, before_backends = _backend._GPU_STATUS, dict(_backend._BACKENDS)
     before_cuda_attr = getattr(genmetrics, "_cuda", None)
     with installed() as gpu:
@@ -108,7 +108,7 @@ def test_installing_the_fakes_is_undone_afterwards():
 def test_fake_arrays_behave_like_cupy_arrays(fake_gpu):
     cp = fake_gpu.cupy
     A = cp.asarray(np.arange(24, dtype=np.float32).reshape(6, 4))
-    assert hasattr(A, "__cuda_array_interface__") and gm._array.is_device_array(A)
+    assert hasattr(A, "__cuda_array_interface__") and gm.support.arrays.is_device_array(A)
     assert A[2:].data.ptr == A.data.ptr + 2 * 4 * 4
     assert A[1:, 1:].data.ptr == A.data.ptr + (4 + 1) * 4
     assert A.T.data.ptr == A.data.ptr
@@ -573,7 +573,7 @@ def test_diversity_over_many_tiles(fake_gpu, small_tiles, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_kernel_matvec_mirrors_off_diagonal_tiles(fake_gpu, small_tiles, dtype):
     """K V over symmetric tiles (each off-diagonal tile used twice) against the dense product."""
-    from genmetrics._kernels import KernelSpec
+    from genmetrics.engine.kernels import KernelSpec
 
     X, _ = gram_data(dtype, n=140, d=7)
     V = np.random.default_rng(1).standard_normal((140, 3))
@@ -590,7 +590,7 @@ def test_kernel_matvec_mirrors_off_diagonal_tiles(fake_gpu, small_tiles, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_kernel_row_sums_per_row_over_many_tiles(fake_gpu, small_tiles, dtype):
     """Each row's sum, not only the total: the row and (mirrored) column sums land on the right rows."""
-    from genmetrics._kernels import KernelSpec
+    from genmetrics.engine.kernels import KernelSpec
 
     X, Y = gram_data(dtype, n=150, m=100, d=10)
     cpu, cuda_backend = _backend._BACKENDS["cpu"], fake_gpu.engine.CudaBackend()

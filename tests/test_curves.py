@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
-from genmetrics._kernels import median_heuristic_bandwidth
-from genmetrics._validation import check_embeddings
+from genmetrics.engine.kernels import median_heuristic_bandwidth
+from genmetrics.support.validation import check_embeddings
 from genmetrics.curves import DiversityComparison, compare_diversity, default_sizes, diversity_curve
 
 

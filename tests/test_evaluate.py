@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
-from genmetrics._demo import make_demo
-from genmetrics.evaluate import METRIC_GROUPS, METRICS, MetricEntry, Report, label
+from genmetrics.report.demo import make_demo
+from genmetrics.report.evaluate import METRIC_GROUPS, METRICS, MetricEntry, Report, label
 
 KNN_METRICS = ("prdc", "precision_recall", "alpha_precision")
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import genmetrics as gm
-from genmetrics import _backend
+from genmetrics import engine as _backend
 from _fake_gpu import installed
 
 BACKENDS = ["cpu", "numpy", "cuda", "cupy"]

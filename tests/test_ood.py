@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import reference_ood as ro
 from conftest import LAYOUTS, fix_small_rows, matrices, with_layout
-from genmetrics._results import OODMetrics
+from genmetrics.support.results import OODMetrics
 from genmetrics.ood import _normalise_rows, knn_ood_score, ood_metrics
 
 METRICS = ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr")

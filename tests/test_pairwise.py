@@ -1,4 +1,4 @@
-"""genmetrics._pairwise: float64 row sums and squared distances in NumPy's pairwise order, bit for bit.
+"""genmetrics.engine.pairwise: float64 row sums and squared distances in NumPy's pairwise order, bit for bit.
 
 Every comparison is exact: the float64 results are compared through their int64 bit patterns, so
 even the sign of a zero counts. The rule itself (NumPy's ``pairwise_sum``, started from the
@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 from conftest import LAYOUTS, with_layout
 
 try:  # the installed package, once it ships the module
-    from genmetrics import _pairwise as pw
+    from genmetrics.engine import pairwise as pw
 except ImportError:  # an installed build older than the source tree: load the source file itself
     _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python", "genmetrics",
                          "_pairwise.py")

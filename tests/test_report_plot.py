@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
-from genmetrics._demo import make_demo
+from genmetrics.report.demo import make_demo
 
 
 def test_plot_writes_a_png_with_every_panel(tmp_path):
@@ -43,7 +43,7 @@ def test_the_table_stays_under_its_title(metrics):
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from genmetrics._report_plot import draw_report
+    from genmetrics.report.plot import draw_report
 
     train, real, generated = make_demo(n=300, seed=1)
     report = gm.evaluate(real, generated["faithful"], train=train, metrics=metrics)
@@ -62,7 +62,7 @@ def test_the_table_says_what_each_authenticity_was_measured_against():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from genmetrics._report_plot import draw_report
+    from genmetrics.report.plot import draw_report
 
     train, real, generated = make_demo(n=300, seed=1)
     figure = draw_report(gm.evaluate(real, generated["faithful"], train=train,

@@ -574,7 +574,7 @@ class _CudaTensorRequiringGrad:
 
 
 def test_a_cuda_tensor_requiring_grad_is_recognised_as_a_gpu_array():
-    from genmetrics._array import is_device_array
+    from genmetrics.support.arrays import is_device_array
 
     assert is_device_array(_CudaTensorRequiringGrad())  # was: the RuntimeError escaped from backend selection
 

@@ -5,14 +5,14 @@ precision/recall, alpha-precision), memorisation (authenticity), distances betwe
 KL of Gaussian fits), out-of-distribution scores (kNN score, AUROC, FPR at 95 % TPR), one-call evaluation
 (:func:`evaluate`), and the engine's primitives (Gram reductions, exact k-NN and radius queries), computed
 exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
-Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics._kernels`.
+Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
-from ._backend import backends
-from ._results import KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics, PrecisionRecall
+from .engine import backends
+from .support.results import KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics, PrecisionRecall
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
-from .evaluate import METRICS, Report, evaluate
+from .report import METRICS, Report, evaluate
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, precision_recall, prdc
 from .ood import knn_ood_score, ood_metrics
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query

@@ -37,7 +37,7 @@ MAX_DEMO_SIZE = 1_000_000
 
 def _check_size(value, option: str, low: int, high: int = MAX_DEMO_SIZE) -> int:
     """A sample-size option within [low, high], or a UsageError naming it."""
-    from ._validation import check_int  # noqa: PLC0415
+    from .support.validation import check_int  # noqa: PLC0415
 
     try:
         return check_int(value, option, low=low, high=high)
@@ -68,7 +68,7 @@ def _load(path: str, key: str | None = None):
 
 def _embeddings(path: str, key: str | None = None):
     """A 2-D numeric array from a .npy/.npz file (memory-mapped), or a UsageError naming the file."""
-    from ._validation import check_embeddings  # noqa: PLC0415
+    from .support.validation import check_embeddings  # noqa: PLC0415
 
     data = _load(path, key)
     if data.dtype.kind not in "biuf":
@@ -127,7 +127,7 @@ def _write(path: str, write):
 
 def evaluate_files(args) -> int:
     """genmetrics evaluate: the report of evaluate() on embedding files."""
-    from .evaluate import evaluate  # noqa: PLC0415
+    from .report.evaluate import evaluate  # noqa: PLC0415
 
     _check_outputs({"--json": args.json, "--plot": args.plot}, (args.real, args.fake, args.train), args.force)
 
@@ -164,11 +164,11 @@ DEMO_COLUMNS = ("prdc.precision", "prdc.recall", "prdc.density", "prdc.coverage"
 
 
 def demo(args) -> int:
-    """evaluate() on the demo data (genmetrics._demo): which metric catches which failure."""
+    """evaluate() on the demo data (genmetrics.report.demo): which metric catches which failure."""
     import genmetrics as gm  # noqa: PLC0415
 
-    from ._demo import make_demo  # noqa: PLC0415
-    from .evaluate import evaluate  # noqa: PLC0415
+    from .report.demo import make_demo  # noqa: PLC0415
+    from .report.evaluate import evaluate  # noqa: PLC0415
 
     _check_size(args.n, "--n", low=100)  # 10 classes of at least 10 samples
     train, real, generated = make_demo(args.n, args.seed)
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_settings():
     """The environment's settings, before any work (the engine reads them only once it runs)."""
-    from ._backend import num_threads  # noqa: PLC0415
+    from .engine import num_threads  # noqa: PLC0415
 
     try:
         num_threads()

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._array import array_namespace
-from ._backend import get_backend
-from ._kernels import resolve_kernel
-from ._results import DiversityCurve, _Result
-from ._validation import (check_choice, check_embeddings, check_int, check_kernel, check_nonzero_rows, check_order,
+from .support.arrays import array_namespace
+from .engine import get_backend
+from .engine.kernels import resolve_kernel
+from .support.results import DiversityCurve, _Result
+from .support.validation import (check_choice, check_embeddings, check_int, check_kernel, check_nonzero_rows, check_order,
                           check_pair)
 from .diversity import rke, vendi
 
@@ -168,7 +168,7 @@ def _resolve(metric, kernel, X, bandwidth, kernel_params):
     """The kernel spec, with the bandwidth chosen once from ``X`` (median heuristic) when None."""
     if kernel is None:
         kernel = DEFAULT_KERNELS[metric]
-    # rbf/laplacian with bandwidth=None: genmetrics._kernels.median_heuristic_bandwidth(X), the heuristic
+    # rbf/laplacian with bandwidth=None: genmetrics.engine.kernels.median_heuristic_bandwidth(X), the heuristic
     # gm.vendi would use on X itself; cosine: zero-norm rows are rejected here, before any work.
     return resolve_kernel(kernel, X, bandwidth, **kernel_params)
 
@@ -202,7 +202,7 @@ def diversity_curve(X, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=N
         Default "cosine" for vendi, "rbf" for rke.
     bandwidth : float, optional
         sigma of rbf/laplacian. None: the median heuristic
-        (:func:`genmetrics._kernels.median_heuristic_bandwidth`) on the **full** X, chosen once and used for
+        (:func:`genmetrics.engine.kernels.median_heuristic_bandwidth`) on the **full** X, chosen once and used for
         every size and every subset (reported as ``.bandwidth``). A bandwidth re-chosen per subset would
         change with s and blur the size effect the curve is meant to show.
     n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000)

@@ -20,12 +20,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ._array import array_namespace, to_float
-from ._backend import get_backend
-from ._kernels import _power_of_two_scale, kernel_diagonal, prepare_inputs, resolve_kernel
-from ._results import KID, DiversityScore
-from ._spectral import linalg_call
-from ._validation import (
+from .support.arrays import array_namespace, to_float
+from .engine import get_backend
+from .engine.kernels import _power_of_two_scale, kernel_diagonal, prepare_inputs, resolve_kernel
+from .support.results import KID, DiversityScore
+from .engine.spectral import linalg_call
+from .support.validation import (
     as_real_array,
     check_bool,
     check_choice,
@@ -324,7 +324,7 @@ def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
         Symmetric (to 1e-6 of the largest entry) positive semi-definite (up to round-off: an eigenvalue below
         -max(1e-6, 100 d eps) times the largest is an error). NumPy or CuPy arrays of real numbers: complex,
         string, datetime, structured and object arrays, and masked arrays with masked entries, are TypeErrors
-        (``genmetrics._validation.as_real_array``); NaN/inf are ValueErrors.
+        (``genmetrics.support.validation.as_real_array``); NaN/inf are ValueErrors.
 
     Notes
     -----
@@ -525,7 +525,7 @@ def mmd(real, fake, kernel=None, bandwidth=None, unbiased=None, scale=None, back
     real : array (n, d)
     fake : array (m, d)
     kernel : {"rbf" ("gaussian"), "laplacian", "polynomial", "cosine", "linear"}, default "rbf"
-        Conventions of :mod:`genmetrics._kernels`: rbf = exp(-|x - y|^2 / (2 bandwidth^2)).
+        Conventions of :mod:`genmetrics.engine.kernels`: rbf = exp(-|x - y|^2 / (2 bandwidth^2)).
     bandwidth : float, optional
         sigma of rbf/laplacian. None: the median heuristic on ``real`` only (median Euclidean distance between
         distinct rows of a seeded subsample of at most 1000 rows of ``real``), reported back as ``.bandwidth``.
@@ -546,7 +546,7 @@ def mmd(real, fake, kernel=None, bandwidth=None, unbiased=None, scale=None, back
     Returns
     -------
     float
-        A :class:`~genmetrics._results.DiversityScore` (a float) whose ``.kernel``, ``.bandwidth`` (the sigma
+        A :class:`~genmetrics.support.results.DiversityScore` (a float) whose ``.kernel``, ``.bandwidth`` (the sigma
         used), ``.method`` ("biased" or "unbiased") and ``.backend`` say how it was computed.
     """
     kernel, bandwidth, unbiased, scale = _resolve_preset(preset, kernel, bandwidth, unbiased, scale)

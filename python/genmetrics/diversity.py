@@ -19,12 +19,12 @@ import warnings
 
 import numpy as np
 
-from . import _spectral
-from ._array import array_namespace, to_float
-from ._backend import get_backend
-from ._kernels import _power_of_two_scale, kernel_diagonal
-from ._results import DiversityScore
-from ._validation import as_real_array, check_choice, check_embeddings, check_int, check_order
+from .engine import spectral
+from .support.arrays import array_namespace, to_float
+from .engine import get_backend
+from .engine.kernels import _power_of_two_scale, kernel_diagonal
+from .support.results import DiversityScore
+from .support.validation import as_real_array, check_choice, check_embeddings, check_int, check_order
 from .primitives import _inputs, check_finite_result, row_sums_checked
 
 METHODS = ("auto", "exact", "dual", "nystrom", "rff")
@@ -89,19 +89,19 @@ def _sum_of_squares_score(engine, spec, X) -> float:
 
 def _dual_sum_of_squares_score(engine, spec, X) -> float:
     """Linear/cosine: ||K||_F = ||X^T X||_F and trace(K) = trace(X^T X), from the d x d dual in O(n d^2)."""
-    C = _spectral.dual_gram(engine, spec, X)
+    C = spectral.dual_gram(engine, spec, X)
     xp = array_namespace(C)
     return _inverse_sum_of_squares(to_float(xp.trace(C)), to_float((C * C).sum()))
 
 
 def _spectrum(engine, spec, X, method, rank, seed, n_iter):
     if method == "exact":
-        return _spectral.exact_spectrum(engine, spec, X)
+        return spectral.exact_spectrum(engine, spec, X)
     if method == "dual":
-        return _spectral.dual_spectrum(engine, spec, X)
+        return spectral.dual_spectrum(engine, spec, X)
     if method == "nystrom":
-        return _spectral.nystrom_spectrum(engine, spec, X, rank, seed, n_iter)
-    return _spectral.rff_spectrum(spec, X, rank, seed)
+        return spectral.nystrom_spectrum(engine, spec, X, rank, seed, n_iter)
+    return spectral.rff_spectrum(spec, X, rank, seed)
 
 
 def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, backend=None, n_iter=0,
@@ -175,7 +175,7 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
         return DiversityScore(_dual_sum_of_squares_score(engine, engine_spec, X), **info)
     spectrum = _spectrum(engine, engine_spec, X, method, rank, seed, n_iter)
     return DiversityScore(
-        _spectral.hill_number(spectrum, q),
+        spectral.hill_number(spectrum, q),
         rank=rank,
         residual_mass=spectrum.tail_mass if method == "nystrom" else None,
         **info,
@@ -216,9 +216,9 @@ def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     if not np.all(np.isfinite(w)):
         raise ValueError("eigenvalues: contains NaN or infinite values")
     _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
-    spectrum = _spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
+    spectrum = spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
                                                  name="eigenvalues")
-    return _spectral.hill_number(spectrum, q)
+    return spectral.hill_number(spectrum, q)
 
 
 NOT_PSD = ("raise", "clip")
@@ -268,19 +268,19 @@ def vendi_from_gram(K, q=1, backend=None, not_psd="raise") -> DiversityScore:
                       "using (K + K^T) / 2", UserWarning, stacklevel=2)
     if not to_float(xp.trace(K)) > 0:
         raise ValueError("K: trace must be > 0")
-    w = _spectral.linalg_call(xp.linalg.eigvalsh, (K + K.T) / 2, "K")
+    w = spectral.linalg_call(xp.linalg.eigvalsh, (K + K.T) / 2, "K")
     if not_psd == "raise":
-        _check_positive_semidefinite(_spectral._host(w), "K", eps)
+        _check_positive_semidefinite(spectral._host(w), "K", eps)
     else:
-        smallest = _negative_eigenvalue(_spectral._host(w), eps)
+        smallest = _negative_eigenvalue(spectral._host(w), eps)
         if smallest is not None:
-            negative = _spectral._host(w)
+            negative = spectral._host(w)
             clipped = float(-negative[negative < 0].sum() / np.abs(negative).sum())
             warnings.warn(f"K: is not positive semi-definite (smallest eigenvalue {smallest:.3g} of largest "
                           f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
                           "spectrum's absolute mass) are clipped to 0", UserWarning, stacklevel=2)
-    spectrum = _spectral._from_exact_eigenvalues(w, n, eps, "exact", n, name="K")
-    return DiversityScore(_spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact",
+    spectrum = spectral._from_exact_eigenvalues(w, n, eps, "exact", n, name="K")
+    return DiversityScore(spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact",
                           backend=engine.name, n=n)
 
 
@@ -317,7 +317,7 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
     xp = array_namespace(X)
     n, m = X.shape[0], Y.shape[0]
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
-    nuclear = to_float(_spectral.linalg_call(xp.linalg.svd, K, "X, Y", compute_uv=False).sum())
+    nuclear = to_float(spectral.linalg_call(xp.linalg.svd, K, "X, Y", compute_uv=False).sum())
     value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
     return DiversityScore(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
                           backend=engine.name, n=n)

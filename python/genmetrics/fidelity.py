@@ -3,7 +3,7 @@
 Each real point x_i gets a ball of radius r_i, the distance to its k-th nearest *other* real point; each
 generated point y_j likewise a ball of radius s_j among the generated set. Distances are Euclidean, and every
 decision (inside a ball or not, who is nearest) is that of the float64 distance computed from explicit
-differences, ties included (see :mod:`genmetrics._points`). Definitions: shared/METRICS.md.
+differences, ties included (see :mod:`genmetrics.engine.points`). Definitions: shared/METRICS.md.
 
 ===========================  ===============================================================================
 :func:`prdc`                 precision, recall, density, coverage (Naeem et al. 2020; prdc 0.2): strict ``<``
@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 
-from ._array import to_float, to_host
-from ._backend import get_backend
-from ._points import as_numpy
-from ._results import PRDC, AlphaPrecision, PrecisionRecall
-from ._validation import (
+from .support.arrays import to_float, to_host
+from .engine import get_backend
+from .engine.points import as_numpy
+from .support.results import PRDC, AlphaPrecision, PrecisionRecall
+from .support.validation import (
     as_real_array,
     check_bool,
     check_choice,

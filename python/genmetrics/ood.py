@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array import array_namespace
-from ._backend import get_backend
-from ._points import exact_sq_distances
-from ._results import OODMetrics
-from ._validation import as_real_array, check_choice, check_neighbor_count, check_pair
+from .support.arrays import array_namespace
+from .engine import get_backend
+from .engine.points import exact_sq_distances
+from .support.results import OODMetrics
+from .support.validation import as_real_array, check_choice, check_neighbor_count, check_pair
 
 __all__ = ["knn_ood_score", "ood_metrics"]
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._array import array_namespace, to_float
-from ._backend import get_backend
-from ._kernels import prepare_inputs, resolve_kernel
-from ._validation import (
+from .support.arrays import array_namespace, to_float
+from .engine import get_backend
+from .engine.kernels import prepare_inputs, resolve_kernel
+from .support.validation import (
     check_bool,
     check_embeddings,
     check_neighbor_count,
@@ -65,7 +65,7 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
     Y : array (m, d), optional
         Defaults to ``X``; then only the tiles on and above the diagonal are computed and mirrored.
     kernel : {"cosine", "linear", "rbf" ("gaussian"), "laplacian", "polynomial"}
-        Conventions in :mod:`genmetrics._kernels` (rbf: exp(-|x-y|^2 / (2 bandwidth^2))).
+        Conventions in :mod:`genmetrics.engine.kernels` (rbf: exp(-|x-y|^2 / (2 bandwidth^2))).
     bandwidth : float, optional
         sigma of rbf/laplacian; None chooses the median pairwise distance of a seeded subsample of X.
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional

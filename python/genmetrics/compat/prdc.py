@@ -45,7 +45,7 @@ arrays (the reference returns float32 for float32 input).
 import numpy as np
 
 import genmetrics as gm
-from genmetrics._validation import as_real_array, check_embeddings, check_int, check_pair
+from genmetrics.support.validation import as_real_array, check_embeddings, check_int, check_pair
 
 __all__ = ["compute_prdc", "compute_pairwise_distance", "get_kth_value", "compute_nearest_neighbour_distances"]
 

@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 import genmetrics as gm
-from genmetrics._validation import as_real_array, check_positive, plain_input
+from genmetrics.support.validation import as_real_array, check_positive, plain_input
 
 from ._callable import gram_from_callable
 

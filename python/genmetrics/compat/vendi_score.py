@@ -59,7 +59,7 @@ import sys
 import numpy as np
 
 import genmetrics as gm
-from genmetrics._array import array_namespace
+from genmetrics.support.arrays import array_namespace
 
 from ._callable import gram_from_callable
 

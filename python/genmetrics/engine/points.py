@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._array import array_namespace, to_float, to_host
-from ._pairwise import exact_sq_distances_pairwise
+from ..support.arrays import array_namespace, to_float, to_host
+from .pairwise import exact_sq_distances_pairwise
 
 #: Rows per chunk when the float64 centre, extent and shifted copies are computed (bounds the float64 scratch).
 CHUNK_ROWS = 4096
@@ -152,7 +152,7 @@ def exact_sq_distances(Q, R, q_index, r_index):
     """sum((q - r)^2) in float64 for the pairs (Q[q_index], R[r_index]), in NumPy's summation order.
 
     NumPy sums in that order itself; other namespaces (CuPy) reproduce it column by column
-    (:mod:`genmetrics._pairwise`), so that ties are decided alike on every backend.
+    (:mod:`genmetrics.engine.pairwise`), so that ties are decided alike on every backend.
     """
     xp = array_namespace(Q)
     if xp is not np:

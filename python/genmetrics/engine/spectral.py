@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._array import array_namespace, to_float
-from ._kernels import KernelSpec, kernel_diagonal
+from ..support.arrays import array_namespace, to_float
+from .kernels import KernelSpec, kernel_diagonal
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""The array-namespace engine: the same primitives as the compiled ones, in NumPy (or CuPy).
+"""The k-NN and ball-query decisions of the array engine, shared by the NumPy/CuPy engine and the CUDA driver.
 
-One implementation written against ``xp``. It walks the pair matrix in blocks of rows so that memory stays
-O(block x m), never n x m unless the caller asks for the matrix itself. Products run in the input's dtype;
-sums are accumulated in float64, as in the compiled engine.
+Blocks of approximate squared distances from dot products, then exact float64 distances from explicit
+differences for every pair that could decide a result: the k-NN candidates within twice the rounding margin of
+the k-th value, the pairs within the margin of a radius, the near-nearest. Memory O(block x m). The steps are
+methods of :class:`ArrayDistanceOps` (float64 tiles in the array namespace); the CUDA engine
+(:mod:`genmetrics.engine.cuda`) overrides the hot ones with fused kernels on float32 tiles and cuBLAS products,
+and the decisions, written once here, stay alike. cpp/neighbors.cpp makes the same decisions in C++.
 """
 from __future__ import annotations
 
@@ -10,112 +13,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._array import array_namespace
-from ._kernels import KernelSpec, apply_kernel
-from ._points import exact_sq_distances, margin_coefficient, underflow_margin
+from ..support.arrays import array_namespace
+from .points import exact_sq_distances, margin_coefficient, underflow_margin
 
-#: Bytes of one block of kernel values (rows x m) held at a time.
+#: Bytes of one block of approximate distances (rows x references) held at a time.
 BLOCK_BYTES = 64 * 2**20
-
-
-def _row_factors(spec: KernelSpec, X):
-    xp = array_namespace(X)
-    if spec.name in ("rbf", "laplacian", "cosine"):
-        sq = (X.astype(xp.float64) ** 2).sum(axis=1)
-        if spec.name == "cosine":
-            return None, (1.0 / xp.sqrt(sq)).astype(X.dtype)
-        return sq.astype(X.dtype), None
-    return None, None
-
-
-def kernel_blocks(spec: KernelSpec, X, Y=None):
-    """Yield (row_start, block of k(x_i, y_j) for the rows of the block and every y_j).
-
-    Overflow of linear/polynomial values is left to the caller's finiteness check (a named ValueError),
-    so NumPy's overflow warnings are silenced around the block's computation rather than printed before it.
-    """
-    xp = array_namespace(X)
-    symmetric = Y is None
-    Y = X if symmetric else Y
-    x_sq, x_inv = _row_factors(spec, X)
-    y_sq, y_inv = (x_sq, x_inv) if symmetric else _row_factors(spec, Y)
-    step = max(1, BLOCK_BYTES // (max(Y.shape[0], 1) * X.dtype.itemsize))
-    for start in range(0, X.shape[0], step):
-        stop = min(start + step, X.shape[0])
-        with np.errstate(over="ignore", invalid="ignore"):
-            block = apply_kernel(
-                spec,
-                X[start:stop] @ Y.T,
-                None if x_sq is None else x_sq[start:stop],
-                y_sq,
-                None if x_inv is None else x_inv[start:stop],
-                y_inv,
-            )
-        if symmetric and spec.unit_diagonal:  # k(x, x) = 1 exactly, whatever the rounding of |x|^2 - x.x
-            rows = xp.arange(stop - start)
-            block[rows, rows + start] = 1
-        yield start, block
-
-
-def gram(spec: KernelSpec, X, Y=None):
-    xp = array_namespace(X)
-    out = xp.empty((X.shape[0], (X if Y is None else Y).shape[0]), dtype=X.dtype)
-    for start, block in kernel_blocks(spec, X, Y):
-        out[start : start + block.shape[0]] = block
-    return out
-
-
-def kernel_row_sums(spec: KernelSpec, X, Y=None, power: float = 1.0):
-    """(row sums of k^power in float64, ok); ok is False when a negative value met a non-integer power."""
-    xp = array_namespace(X)
-    out = xp.empty(X.shape[0], dtype=xp.float64)
-    ok = True
-    integer_power = float(power).is_integer()
-    for start, block in kernel_blocks(spec, X, Y):
-        if not integer_power:
-            if bool(xp.any(block < 0)):
-                ok = False
-            block = xp.maximum(block, 0)
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: the caller's named error
-            if power != 1:
-                block = block ** block.dtype.type(power)
-            out[start : start + block.shape[0]] = block.sum(axis=1, dtype=xp.float64)
-    return out, ok
-
-
-def kernel_matvec(spec: KernelSpec, X, Y, V):
-    """K(X, Y) V in float64; V has X's dtype."""
-    xp = array_namespace(X)
-    out = xp.empty((X.shape[0], V.shape[1]), dtype=xp.float64)
-    for start, block in kernel_blocks(spec, X, Y):
-        out[start : start + block.shape[0]] = block @ V
-    return out
-
-
-#: Rows per block of the column Gram: products within a block run in the input's dtype, blocks are summed in
-#: float64, so rounding grows with the block, not with n (the compiled engine does the same).
-COLUMN_GRAM_BLOCK_ROWS = 1024
-
-
-def column_gram(X):
-    """X^T X = sum_i x_i x_i^T, d x d in float64."""
-    xp = array_namespace(X)
-    n, d = X.shape
-    out = xp.zeros((d, d), dtype=xp.float64)
-    for start in range(0, n, COLUMN_GRAM_BLOCK_ROWS):
-        Z = X[start : start + COLUMN_GRAM_BLOCK_ROWS]
-        out += Z.T @ Z
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------
-# k-NN and radius queries (the same decisions as cpp/neighbors.cpp; see genmetrics._points)
-# ----------------------------------------------------------------------------------------------------------
-#
-# Blocks of float64 distances from dot products, then exact float64 distances from explicit differences for
-# every pair that could decide a result: the k-NN candidates within twice the rounding margin of the k-th
-# value, the pairs within the margin of a radius, the near-nearest. Memory O(block x m).
-
 
 class DistanceBlock(NamedTuple):
     """Query rows [start, stop) against every reference: approximate squared distances and the tile norms."""
@@ -131,7 +33,7 @@ class ArrayDistanceOps:
     """The steps of the distance engine, in the array namespace on float64 tiles.
 
     The decisions are made by the functions below (knn, ball_query) from these steps; the CUDA engine
-    (genmetrics._cuda_engine) overrides the hot ones with fused kernels on float32 tiles and cuBLAS products,
+    (genmetrics.engine.cuda) overrides the hot ones with fused kernels on float32 tiles and cuBLAS products,
     and leaves the decisions, written once, alike.
     """
 

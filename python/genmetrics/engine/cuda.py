@@ -12,7 +12,7 @@ Each primitive walks the pair matrix in tiles, as the CPU engine does (FAISS's G
    NumPy's order by ``_cuda.exact_sq_distances``: decisions equal the CPU engine's, ties included.
 
 The decisions themselves (candidates of k-NN, counts of balls, nearest points, realism) are the array engine's
-code in ``genmetrics._fallback``, given this module's :class:`CudaDistanceOps` for the hot steps: one
+code in ``genmetrics.engine.decisions``, given this module's :class:`CudaDistanceOps` for the hot steps: one
 implementation of the logic for NumPy, CuPy and the CUDA engine.
 
 Memory: tiles are sized from the free device memory (a share of it, :data:`MEMORY_SHARE`); when an allocation
@@ -27,9 +27,10 @@ import os
 import cupy
 import numpy as np
 
-from . import _cuda, _fallback
-from ._fallback import ArrayDistanceOps
-from ._points import prepare_points
+from .. import _cuda
+from . import array, decisions
+from .decisions import ArrayDistanceOps
+from .points import prepare_points
 
 #: Share of the free device memory that one call's tiles and temporaries may take.
 MEMORY_SHARE = 0.5
@@ -126,7 +127,7 @@ class CudaDistanceOps(ArrayDistanceOps):
             approx = cupy.matmul(Q, R.T)
             _cuda.sq_distances(*_tile(approx), _ptr(q_sq_tile), _ptr(r_sq_tile), start if symmetric else -1,
                                _stream())
-            yield _fallback.DistanceBlock(start, stop, approx, q_sq, r_sq)
+            yield decisions.DistanceBlock(start, stop, approx, q_sq, r_sq)
 
     def kth_smallest(self, approx, k: int):
         out = cupy.empty(approx.shape[0], dtype=approx.dtype)
@@ -172,7 +173,7 @@ def _factor(spec, X):
 
 
 class CudaBackend:
-    """The ``cuda`` backend: the primitives of :mod:`genmetrics._backend` on CuPy arrays."""
+    """The ``cuda`` backend: the primitives of :mod:`genmetrics.engine` on CuPy arrays."""
 
     name = "cuda"
     device = "gpu"
@@ -287,7 +288,7 @@ class CudaBackend:
         return self._shrinking(work)
 
     def column_gram(self, X):
-        return self._shrinking(lambda share: _fallback.column_gram(X))
+        return self._shrinking(lambda share: array.column_gram(X))
 
     # -- the distance family ---------------------------------------------------------------------------------
 
@@ -295,8 +296,8 @@ class CudaBackend:
         return prepare_points(*arrays, tiles=True, names=names)
 
     def knn(self, queries, refs, k):
-        return self._shrinking(lambda share: _fallback.knn(queries, refs, k, ops=CudaDistanceOps(share)))
+        return self._shrinking(lambda share: decisions.knn(queries, refs, k, ops=CudaDistanceOps(share)))
 
     def ball_query(self, a, b, inclusive, **sides):
         sides = {key: cupy.asarray(value) if isinstance(value, np.ndarray) else value for key, value in sides.items()}
-        return self._shrinking(lambda share: _fallback.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides))
+        return self._shrinking(lambda share: decisions.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides))

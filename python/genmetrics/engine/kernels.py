@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._array import array_namespace, to_float
-from ._validation import check_int, check_kernel, check_nonzero_rows, check_positive
+from ..support.arrays import array_namespace, to_float
+from ..support.validation import check_int, check_kernel, check_nonzero_rows, check_positive
 
 #: At most this many rows enter the bandwidth heuristic (its pairwise distances are O(s^2)).
 BANDWIDTH_SUBSAMPLE = 1000

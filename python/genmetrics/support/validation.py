@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ._array import array_namespace, is_device_array, to_device, to_host
+from .arrays import array_namespace, is_device_array, to_device, to_host
 
 KERNELS = ("linear", "cosine", "rbf", "laplacian", "polynomial")
 KERNEL_ALIASES = {"gaussian": "rbf"}

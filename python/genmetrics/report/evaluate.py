@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._array import array_namespace
-from ._backend import get_backend, num_threads
-from ._validation import check_bool, check_choice, check_int, check_kernel, check_nonnegative, check_pair
+from ..support.arrays import array_namespace
+from ..engine import get_backend, num_threads
+from ..support.validation import check_bool, check_choice, check_int, check_kernel, check_nonnegative, check_pair
 
 #: Every metric evaluate() knows, by group, in the order of the report.
 METRIC_GROUPS = {
@@ -153,7 +153,7 @@ class Report:
     def plot(self, path):
         """A figure of the curves (alpha-precision / beta-coverage, diversity against n) and the metric table,
         saved to ``path``. Needs matplotlib (``pip install 'genmetrics[plot]'``)."""
-        from ._report_plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
+        from .plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
 
         return plot_report(self, path)
 
@@ -279,7 +279,7 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
                     if message not in notes:
                         notes.append(message)
         entries.append(MetricEntry(name, GROUP_OF[name], value, parameters, time.perf_counter() - start))
-    from . import __version__  # noqa: PLC0415 (the package imports this module)
+    from .. import __version__  # noqa: PLC0415 (the package imports this module)
 
     info = dict(n_real=int(n), n_fake=int(m), n_train=None if train is None else int(train.shape[0]),
                 d=int(real.shape[1]), dtype=str(real.dtype), backend=engine.name, seed=seed,
@@ -321,13 +321,13 @@ class _Runner:
 
     def vendi_bandwidth(self):
         """The Vendi kernel's bandwidth, one for both sets (the real set's median heuristic), or None."""
-        from ._kernels import TRANSLATION_INVARIANT  # noqa: PLC0415
+        from ..engine.kernels import TRANSLATION_INVARIANT  # noqa: PLC0415
 
         return self.bandwidth() if self.kernel in TRANSLATION_INVARIANT else None
 
     def bandwidth(self):
         if self._bandwidth is None:
-            from ._kernels import median_heuristic_bandwidth  # noqa: PLC0415
+            from ..engine.kernels import median_heuristic_bandwidth  # noqa: PLC0415
 
             self._bandwidth = median_heuristic_bandwidth(self.real)
         return self._bandwidth
@@ -335,20 +335,20 @@ class _Runner:
     # -- fidelity and memorisation ---------------------------------------------------------------------------
 
     def prdc(self):
-        from .fidelity import prdc  # noqa: PLC0415
+        from ..fidelity import prdc  # noqa: PLC0415
 
         r = prdc(self.real, self.fake, k=self.k, backend=self.backend)
         return {x: getattr(r, x) for x in ("precision", "recall", "density", "coverage")}, {"k": self.k}
 
     def precision_recall(self):
-        from .fidelity import precision_recall  # noqa: PLC0415
+        from ..fidelity import precision_recall  # noqa: PLC0415
 
         k = min(3, self.k)
         r = precision_recall(self.real, self.fake, k=k, backend=self.backend)
         return {"precision": r.precision, "recall": r.recall}, {"k": k}
 
     def alpha_precision(self):
-        from .fidelity import alpha_precision  # noqa: PLC0415
+        from ..fidelity import alpha_precision  # noqa: PLC0415
 
         r = alpha_precision(self.real, self.fake, backend=self.backend)
         value = {"delta_precision_alpha": r.delta_precision_alpha, "delta_coverage_beta": r.delta_coverage_beta,
@@ -358,7 +358,7 @@ class _Runner:
         return value, {"integration": r.integration, "authenticity_against": against}
 
     def authenticity(self):
-        from .fidelity import authenticity  # noqa: PLC0415
+        from ..fidelity import authenticity  # noqa: PLC0415
 
         value = authenticity(self.train, self.fake, backend=self.backend)
         return value, {"against": AUTHENTICITY_AGAINST["authenticity"]}
@@ -366,7 +366,7 @@ class _Runner:
     # -- diversity -------------------------------------------------------------------------------------------
 
     def vendi(self):
-        from .diversity import vendi  # noqa: PLC0415
+        from ..diversity import vendi  # noqa: PLC0415
 
         real, fake = self.equal_size()
         sigma = self.vendi_bandwidth()
@@ -376,7 +376,7 @@ class _Runner:
                                                        "n": real.shape[0], "method": f.method}
 
     def rke(self):
-        from .diversity import rke  # noqa: PLC0415
+        from ..diversity import rke  # noqa: PLC0415
 
         real, fake = self.equal_size()
         sigma = self.bandwidth()
@@ -385,7 +385,7 @@ class _Runner:
         return {"real": float(r), "fake": float(f)}, {"kernel": "rbf", "bandwidth": sigma, "n": real.shape[0]}
 
     def diversity_curve(self):
-        from .curves import diversity_curve  # noqa: PLC0415
+        from ..curves import diversity_curve  # noqa: PLC0415
 
         real, fake = self.equal_size()
         curves = {}
@@ -398,12 +398,12 @@ class _Runner:
     # -- distances -------------------------------------------------------------------------------------------
 
     def fd(self):
-        from .distances import fd  # noqa: PLC0415
+        from ..distances import fd  # noqa: PLC0415
 
         return fd(self.real, self.fake, backend=self.backend), {}
 
     def kid(self):
-        from .distances import kid  # noqa: PLC0415
+        from ..distances import kid  # noqa: PLC0415
 
         n, m = self.real.shape[0], self.fake.shape[0]
         size = min(1000, n, m)
@@ -421,13 +421,13 @@ class _Runner:
         return {"mean": r.mean, "std": r.std}, parameters
 
     def cmmd(self):
-        from .distances import mmd  # noqa: PLC0415
+        from ..distances import mmd  # noqa: PLC0415
 
         return mmd(self.real, self.fake, preset="cmmd", backend=self.backend), {"kernel": "rbf", "bandwidth": 10.0,
                                                                                  "scale": 1000, "biased": True}
 
     def gaussian_kl(self):
-        from .distances import gaussian_kl  # noqa: PLC0415
+        from ..distances import gaussian_kl  # noqa: PLC0415
 
         try:
             value = gaussian_kl(self.fake, self.real, ridge=self.ridge, backend=self.backend)
