@@ -13,6 +13,7 @@
 #include "covariance.hpp"
 #include "gram.hpp"
 #include "neighbors.hpp"
+#include "numerics.hpp"
 
 namespace py = pybind11;
 
@@ -91,8 +92,8 @@ std::optional<gm::Matrix<T>> optional_other(const std::optional<py::array>& y, c
   return other;
 }
 
-py::array gram(const py::array& x_in, const std::optional<py::array>& y_in, const std::string& kernel,
-               double bandwidth, double gamma, double coef0, int degree, int n_threads) {
+py::array gram(const py::array& x_in, const std::optional<py::array>& y_in, const std::string& kernel, double bandwidth,
+               double gamma, double coef0, int degree, int n_threads) {
   const gm::KernelParams kp = make_params(kernel, bandwidth, gamma, coef0, degree);
   return dispatch(x_in, [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -243,13 +244,69 @@ py::dict ball_query(const py::array& a_tile, const py::array& a_exact, const py:
   });
 }
 
+// genmetrics._core._numerics: the shared rules of numerics.hpp evaluated on arrays, so that tests can hold the
+// Python copies to them (tests/test_numerics.py). Not part of the engine's interface.
+template <class F>
+auto dispatch_dtype(const std::string& dtype, F&& f) {
+  if (dtype == "float32") return f(float{});
+  if (dtype == "float64") return f(double{});
+  throw std::invalid_argument("dtype: expected 'float32' or 'float64'");
+}
+
+void add_numerics_module(py::module_& core) {
+  py::module_ m = core.def_submodule("_numerics", "cpp/numerics.hpp's rules on arrays, for the tests");
+  m.attr("DISTANCE_ROUNDING_ULPS") = gm::DISTANCE_ROUNDING_ULPS;
+  py::dict codes;
+  for (const char* name : {"linear", "cosine", "rbf", "laplacian", "polynomial"})
+    codes[name] = static_cast<int>(gm::parse_kernel(name));
+  m.attr("KERNEL_CODES") = codes;
+  m.def(
+      "squared_distances",
+      [](const py::array& x_sq, const py::array& y_sq, const py::array& dots) {
+        return dispatch(dots, [&](auto tag) -> py::array {
+          using T = decltype(tag);
+          const CArray<T> x = CArray<T>::ensure(x_sq), y = CArray<T>::ensure(y_sq), d = CArray<T>::ensure(dots);
+          if (!x || !y || !d || x.ndim() != 1 || x.size() != d.size() || y.size() != d.size())
+            throw std::invalid_argument("x_sq, y_sq, dots: 1-D arrays of one length and dtype expected");
+          CArray<T> out(d.size());
+          const T zero_below = gm::distance_zero_below<T>();
+          for (py::ssize_t i = 0; i < d.size(); ++i)
+            out.mutable_data()[i] = gm::squared_distance(x.data()[i], y.data()[i], d.data()[i], zero_below);
+          return out;
+        });
+      },
+      py::arg("x_sq"), py::arg("y_sq"), py::arg("dots"),
+      "Elementwise |x|^2 + |y|^2 - 2 x.y with the exact-zero rule, in the dtype of dots.");
+  m.def(
+      "negative_exponent_scale",
+      [](double numerator, double denominator, const std::string& dtype) {
+        return dispatch_dtype(dtype, [&](auto tag) {
+          return double(gm::negative_exponent_scale<decltype(tag)>(numerator, denominator));
+        });
+      },
+      py::arg("numerator"), py::arg("denominator"), py::arg("dtype"));
+  m.def(
+      "margin_coefficient",
+      [](index_t d, const std::string& dtype) {
+        return dispatch_dtype(dtype, [&](auto tag) { return gm::margin_coefficient<decltype(tag)>(d); });
+      },
+      py::arg("d"), py::arg("dtype"));
+  m.def(
+      "underflow_margin",
+      [](index_t d, double scale, const std::string& dtype) {
+        return dispatch_dtype(dtype, [&](auto tag) { return gm::underflow_margin<decltype(tag)>(d, scale); });
+      },
+      py::arg("d"), py::arg("scale"), py::arg("dtype"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "genmetrics CPU engine: tiled Gram products with fused kernels and reductions";
   gm::blas_single_threaded();
   gm::blas_warm_up();
-  gm::interrupt_poll() = &python_interrupt_poll;  // the engine threads over tiles; nested BLAS threads would oversubscribe
+  gm::interrupt_poll() =
+      &python_interrupt_poll;  // the engine threads over tiles; nested BLAS threads would oversubscribe
   m.def("gram", &gram, py::arg("X"), py::arg("Y"), py::arg("kernel"), py::arg("bandwidth"), py::arg("gamma"),
         py::arg("coef0"), py::arg("degree"), py::arg("n_threads"),
         "K(X, Y) as a dense array of X's dtype; Y=None computes half the tiles and mirrors them.");
@@ -266,9 +323,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("scale"), py::arg("k"), py::arg("n_threads"),
         "(distances (m, k) float64, indices (m, k) int64): the k nearest refs of every query, decided in float64; "
         "refs=None: the queries against themselves, self excluded.");
-  m.def("ball_query", &ball_query, py::arg("a"), py::arg("a_exact"), py::arg("b"), py::arg("b_exact"),
-        py::arg("scale"), py::arg("inclusive"), py::arg("a_radius"), py::arg("a_nearest"), py::arg("a_weight"),
-        py::arg("b_radius"), py::arg("b_nearest"), py::arg("n_threads"),
+  m.def("ball_query", &ball_query, py::arg("a"), py::arg("a_exact"), py::arg("b"), py::arg("b_exact"), py::arg("scale"),
+        py::arg("inclusive"), py::arg("a_radius"), py::arg("a_nearest"), py::arg("a_weight"), py::arg("b_radius"),
+        py::arg("b_nearest"), py::arg("n_threads"),
         "One pass over the (a, b) pairs: for queries a against references b (a_*) and b against a (b_*), "
         "counts inside the references' radii, the nearest reference, the max weight/distance; a dict of arrays.");
+  add_numerics_module(m);
 }

@@ -12,8 +12,8 @@ inline void gemm_nt(blas_int m, blas_int n, blas_int k, const float* a, blas_int
                     float* c, blas_int ldc, float beta = 0.f) {
   scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
-inline void gemm_nt(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
-                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+inline void gemm_nt(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b, blas_int ldb,
+                    double* c, blas_int ldc, double beta = 0.) {
   scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
 }
 // C (m x n) = A (m x k) * B (k x n) + beta * C
@@ -21,8 +21,8 @@ inline void gemm_nn(blas_int m, blas_int n, blas_int k, const float* a, blas_int
                     float* c, blas_int ldc, float beta = 0.f) {
   scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
-inline void gemm_nn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
-                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+inline void gemm_nn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b, blas_int ldb,
+                    double* c, blas_int ldc, double beta = 0.) {
   scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
 }
 // C (m x n) = A(k x m)^T * B (k x n) + beta * C
@@ -30,8 +30,8 @@ inline void gemm_tn(blas_int m, blas_int n, blas_int k, const float* a, blas_int
                     float* c, blas_int ldc, float beta = 0.f) {
   scipy_cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
-inline void gemm_tn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b,
-                    blas_int ldb, double* c, blas_int ldc, double beta = 0.) {
+inline void gemm_tn(blas_int m, blas_int n, blas_int k, const double* a, blas_int lda, const double* b, blas_int ldb,
+                    double* c, blas_int ldc, double beta = 0.) {
   scipy_cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -156,20 +156,19 @@ bool kernel_row_sums(const Matrix<T>& x, const Matrix<T>* y, const KernelParams&
 }
 
 template <class T>
-void kernel_matvec(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, const T* v, index_t b,
-                   double* out, int n_threads) {
+void kernel_matvec(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, const T* v, index_t b, double* out,
+                   int n_threads) {
   GramPass<T> pass(x, y, kp, n_threads);
   std::fill(out, out + x.rows * b, 0.0);
   MatVecAccumulator<T> acc(pass.kernel, v, b, out, x.rows, pass.shape.rows, pass.n_threads);
   pass.run(acc);
 }
 
-#define GM_INSTANTIATE(T)                                                                                    \
-  template void gram<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, T*, int);                   \
-  template bool kernel_row_sums<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, double, double*, \
-                                   int);                                                                     \
-  template void kernel_matvec<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, const T*, index_t, \
-                                 double*, int);
+#define GM_INSTANTIATE(T)                                                                                             \
+  template void gram<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, T*, int);                            \
+  template bool kernel_row_sums<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, double, double*, int);    \
+  template void kernel_matvec<T>(const Matrix<T>&, const Matrix<T>*, const KernelParams&, const T*, index_t, double*, \
+                                 int);
 GM_INSTANTIATE(float)
 GM_INSTANTIATE(double)
 

@@ -19,7 +19,7 @@ bool kernel_row_sums(const Matrix<T>& x, const Matrix<T>* y, const KernelParams&
 
 // out (n x b, float64) <- K(X, Y) V with V (m x b, row-major).
 template <class T>
-void kernel_matvec(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, const T* v, index_t b,
-                   double* out, int n_threads);
+void kernel_matvec(const Matrix<T>& x, const Matrix<T>* y, const KernelParams& kp, const T* v, index_t b, double* out,
+                   int n_threads);
 
 }  // namespace gm

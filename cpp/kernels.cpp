@@ -9,17 +9,7 @@
 #include "parallel.hpp"
 #include "target.hpp"
 
-
 namespace gm {
-
-KernelKind parse_kernel(const std::string& name) {
-  if (name == "linear") return KernelKind::Linear;
-  if (name == "cosine") return KernelKind::Cosine;
-  if (name == "rbf" || name == "gaussian") return KernelKind::Rbf;
-  if (name == "laplacian") return KernelKind::Laplacian;
-  if (name == "polynomial") return KernelKind::Polynomial;
-  throw std::invalid_argument("kernel: unknown kernel '" + name + "'");
-}
 
 template <class T>
 std::vector<T> row_factors(const T* data, index_t rows, index_t cols, KernelKind kind, int n_threads) {
@@ -99,29 +89,9 @@ GM_INLINE double exp_nonpositive(double x) {
   return underflow ? 0.0 : (p * scale) * 0x1p-64;
 }
 
-// Squared distances within DISTANCE_ROUNDING_ULPS units of rounding of |x|^2 + |y|^2 are taken as 0, so that
-// identical rows get k = 1 exactly (genmetrics/_kernels.py applies the same rule).
-constexpr double DISTANCE_ROUNDING_ULPS = 8.0;
-
 template <class T>
-GM_INLINE T squared_distance(T x_sq, T y_sq, T dot, T zero_below) {
-  const T total = x_sq + y_sq;
-  const T d2 = total - T(2) * dot;
-  return d2 <= total * zero_below ? T(0) : d2;
-}
-
-// -numerator / denominator in T, saturated at T's largest finite magnitude: a bandwidth so small that the
-// exponent's scale overflows still gives k = 1 at distance 0 and k = 0 beyond it (never 0 * inf = NaN).
-template <class T>
-T negative_exponent_scale(double numerator, double denominator) {
-  const double scale = -numerator / denominator;
-  const double lowest = -double(std::numeric_limits<T>::max());
-  return T(scale < lowest ? lowest : scale);
-}
-
-template <class T>
-GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp,
-                                 const T* xf, const T* yf) {
+GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp, const T* xf,
+                                 const T* yf) {
   switch (kp.kind) {
     case KernelKind::Linear:
       return;
@@ -130,36 +100,33 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
         T* row = tile + i * ld;
         const T xi = xf[i];
 #pragma omp simd
-        for (index_t j = 0; j < cols; ++j) {
-          const T c = row[j] * xi * yf[j];
-          row[j] = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
-        }
+        for (index_t j = 0; j < cols; ++j) row[j] = cosine_kernel(row[j], xi, yf[j]);
       }
       return;
     case KernelKind::Rbf: {
-      const T scale = negative_exponent_scale<T>(0.5, kp.bandwidth * kp.bandwidth);
-      const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
+      const T scale = rbf_exponent_scale<T>(kp.bandwidth);
+      const T zero_below = distance_zero_below<T>();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
         const T xi = xf[i];
 #pragma omp simd
         for (index_t j = 0; j < cols; ++j) {
           const T d2 = squared_distance(xi, yf[j], row[j], zero_below);
-          row[j] = exp_nonpositive(d2 * scale);
+          row[j] = exp_nonpositive(rbf_exponent(d2, scale));
         }
       }
       return;
     }
     case KernelKind::Laplacian: {
-      const T scale = negative_exponent_scale<T>(1.0, kp.bandwidth);
-      const T zero_below = T(DISTANCE_ROUNDING_ULPS) * std::numeric_limits<T>::epsilon();
+      const T scale = laplacian_exponent_scale<T>(kp.bandwidth);
+      const T zero_below = distance_zero_below<T>();
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
         const T xi = xf[i];
 #pragma omp simd
         for (index_t j = 0; j < cols; ++j) {
           const T d2 = squared_distance(xi, yf[j], row[j], zero_below);
-          row[j] = exp_nonpositive(std::sqrt(d2) * scale);
+          row[j] = exp_nonpositive(laplacian_exponent(d2, scale));
         }
       }
       return;
@@ -170,12 +137,7 @@ GM_INLINE void apply_kernel_impl(T* tile, index_t rows, index_t cols, index_t ld
       for (index_t i = 0; i < rows; ++i) {
         T* row = tile + i * ld;
 #pragma omp simd
-        for (index_t j = 0; j < cols; ++j) {
-          const T base = gamma * row[j] + coef0;
-          T value = base;
-          for (int p = 1; p < degree; ++p) value *= base;
-          row[j] = value;
-        }
+        for (index_t j = 0; j < cols; ++j) row[j] = polynomial_kernel(row[j], gamma, coef0, degree);
       }
       return;
     }
@@ -193,47 +155,39 @@ GM_CLONES void apply_kernel(double* tile, index_t rows, index_t cols, index_t ld
 
 template <class T>
 GM_INLINE bool apply_power_impl(T* tile, index_t rows, index_t cols, index_t ld, double power) {
-  if (power == 1.0) return true;
-  if (power == 0.0) {  // k^0 = 1, also for k = 0 (the convention of pow and of NumPy)
-    for (index_t i = 0; i < rows; ++i) std::fill(tile + i * ld, tile + i * ld + cols, T(1));
-    return true;
-  }
-  if (power == 2.0) {
-    for (index_t i = 0; i < rows; ++i) {
-      T* row = tile + i * ld;
+  // One loop per method (power_method in numerics.hpp), each vectorised on its own.
+  switch (power_method(power)) {
+    case PowerMethod::Identity:
+      return true;
+    case PowerMethod::One:
+      for (index_t i = 0; i < rows; ++i) std::fill(tile + i * ld, tile + i * ld + cols, T(1));
+      return true;
+    case PowerMethod::Square:
+      for (index_t i = 0; i < rows; ++i) {
+        T* row = tile + i * ld;
 #pragma omp simd
-      for (index_t j = 0; j < cols; ++j) row[j] *= row[j];
+        for (index_t j = 0; j < cols; ++j) row[j] *= row[j];
+      }
+      return true;
+    case PowerMethod::RepeatedProduct: {
+      const int whole = static_cast<int>(power);
+      for (index_t i = 0; i < rows; ++i) {
+        T* row = tile + i * ld;
+#pragma omp simd
+        for (index_t j = 0; j < cols; ++j) row[j] = repeated_product(row[j], whole);
+      }
+      return true;
     }
-    return true;
+    case PowerMethod::Pow:
+      break;
   }
   const bool integral = power == std::floor(power);
-  if (integral && power > 0 && power <= 64) {
-    const int whole = static_cast<int>(power);
-    for (index_t i = 0; i < rows; ++i) {
-      T* row = tile + i * ld;
-#pragma omp simd
-      for (index_t j = 0; j < cols; ++j) {
-        const T base = row[j];
-        T value = base;
-        for (int p = 1; p < whole; ++p) value *= base;
-        row[j] = value;
-      }
-    }
-    return true;
-  }
-  bool ok = true;  // larger integers (pow is exact in sign for them) and fractional powers of k >= 0
+  bool negative = false;
   for (index_t i = 0; i < rows; ++i) {
     T* row = tile + i * ld;
-    for (index_t j = 0; j < cols; ++j) {
-      T base = row[j];
-      if (!integral && base < T(0)) {
-        ok = false;
-        base = T(0);
-      }
-      row[j] = std::pow(base, T(power));
-    }
+    for (index_t j = 0; j < cols; ++j) row[j] = pow_of_nonnegative(row[j], power, integral, negative);
   }
-  return ok;
+  return !negative;
 }
 
 GM_CLONES bool apply_power(float* tile, index_t rows, index_t cols, index_t ld, double power) {
@@ -261,9 +215,17 @@ GM_INLINE void add_col_sums_impl(const T* tile, index_t rows, index_t cols, inde
     for (index_t j = 0; j < cols; ++j) out[j] += double(row[j]);
   }
 }
-GM_CLONES void add_row_sums(const float* t, index_t r, index_t c, index_t ld, double* o) { add_row_sums_impl(t, r, c, ld, o); }
-GM_CLONES void add_row_sums(const double* t, index_t r, index_t c, index_t ld, double* o) { add_row_sums_impl(t, r, c, ld, o); }
-GM_CLONES void add_col_sums(const float* t, index_t r, index_t c, index_t ld, double* o) { add_col_sums_impl(t, r, c, ld, o); }
-GM_CLONES void add_col_sums(const double* t, index_t r, index_t c, index_t ld, double* o) { add_col_sums_impl(t, r, c, ld, o); }
+GM_CLONES void add_row_sums(const float* t, index_t r, index_t c, index_t ld, double* o) {
+  add_row_sums_impl(t, r, c, ld, o);
+}
+GM_CLONES void add_row_sums(const double* t, index_t r, index_t c, index_t ld, double* o) {
+  add_row_sums_impl(t, r, c, ld, o);
+}
+GM_CLONES void add_col_sums(const float* t, index_t r, index_t c, index_t ld, double* o) {
+  add_col_sums_impl(t, r, c, ld, o);
+}
+GM_CLONES void add_col_sums(const double* t, index_t r, index_t c, index_t ld, double* o) {
+  add_col_sums_impl(t, r, c, ld, o);
+}
 
 }  // namespace gm

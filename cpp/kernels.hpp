@@ -3,14 +3,13 @@
 // (target_clones) and chosen at load time: the installed module targets a portable baseline.
 #pragma once
 #include <cstdint>
-#include <string>
 #include <vector>
+
+#include "numerics.hpp"
 
 namespace gm {
 
 using index_t = std::int64_t;
-
-enum class KernelKind { Linear, Cosine, Rbf, Laplacian, Polynomial };
 
 struct KernelParams {
   KernelKind kind = KernelKind::Cosine;
@@ -20,23 +19,16 @@ struct KernelParams {
   int degree = 3;          // polynomial degree
 };
 
-KernelKind parse_kernel(const std::string& name);
-
-// Whether k(x, x) is identically 1, so the diagonal of a symmetric Gram can be written exactly.
-inline bool unit_diagonal(KernelKind kind) {
-  return kind == KernelKind::Cosine || kind == KernelKind::Rbf || kind == KernelKind::Laplacian;
-}
-
 // What the kernel needs of each row besides the dot products: squared norms (rbf, laplacian) or
 // inverse norms (cosine), computed with float64 accumulation and stored in the tile's precision.
 template <class T>
 std::vector<T> row_factors(const T* data, index_t rows, index_t cols, KernelKind kind, int n_threads);
 
 // tile[i, j] <- k(x_i, y_j) given tile[i, j] = x_i . y_j, x_factor/y_factor from row_factors.
-void apply_kernel(float* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp,
-                  const float* x_factor, const float* y_factor);
-void apply_kernel(double* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp,
-                  const double* x_factor, const double* y_factor);
+void apply_kernel(float* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp, const float* x_factor,
+                  const float* y_factor);
+void apply_kernel(double* tile, index_t rows, index_t cols, index_t ld, const KernelParams& kp, const double* x_factor,
+                  const double* y_factor);
 
 // tile[i, j] <- tile[i, j] ** power. Returns false when a negative value met a non-integer power.
 bool apply_power(float* tile, index_t rows, index_t cols, index_t ld, double power);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "numerics.hpp"
 #include "target.hpp"
 
 // This file is compiled with -ffp-contract=off: a fused multiply-add in the float64 distance would round
@@ -21,57 +22,16 @@ namespace {
 // The float64 distance every decision is made on
 // ------------------------------------------------------------------------------------------------------
 
-// sum_k (a_k - b_k)^2 in float64, in NumPy's pairwise summation order (8 accumulators over blocks of at most
-// 128 terms, halves above that), so that it equals np.sum((a - b)**2, axis=-1) bit for bit, and ties
-// decided here are the ties NumPy sees.
-template <class T>
-GM_INLINE double pairwise_block(const T* a, const T* b, index_t n) {  // n <= 128
-  auto term = [&](index_t i) {
-    const double t = double(a[i]) - double(b[i]);
-    return t * t;
-  };
-  if (n < 8) {
-    double sum = 0.0;
-    for (index_t i = 0; i < n; ++i) sum += term(i);
-    return sum;
-  }
-  double r[8];
-  for (int j = 0; j < 8; ++j) r[j] = term(j);
-  index_t i = 8;
-  for (; i < n - (n % 8); i += 8)
-    for (int j = 0; j < 8; ++j) r[j] += term(i + j);
-  double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-  for (; i < n; ++i) sum += term(i);
-  return sum;
-}
-
+// The pairwise block of numerics.hpp, cloned per CPU level (-ffp-contract=off keeps its roundings NumPy's).
 GM_CLONES double pairwise_block_sum(const float* a, const float* b, index_t n) { return pairwise_block(a, b, n); }
 GM_CLONES double pairwise_block_sum(const double* a, const double* b, index_t n) { return pairwise_block(a, b, n); }
 
+// sum_k (a_k - b_k)^2 in float64, equal to np.sum((a - b)**2, axis=-1) bit for bit (numerics.hpp).
 template <class T>
 double exact_sq_distance(const T* a, const T* b, index_t n) {
-  if (n <= 128) return pairwise_block_sum(a, b, n);
-  index_t half = n / 2;
-  half -= half % 8;
+  if (n <= PAIRWISE_BLOCK) return pairwise_block_sum(a, b, n);
+  const index_t half = pairwise_half(n);
   return exact_sq_distance(a, b, half) + exact_sq_distance(a + half, b + half, n - half);
-}
-
-// Below the smallest normal number the tiles' rounding is absolute (up to half of it per operation, denormal or
-// flushed to zero), not relative: a set spread ~1e-20 around the frame's origin next to points near 1 is not
-// rescaled, and its distances live there.
-constexpr double smallest_normal(float) { return 0x1p-126; }
-constexpr double smallest_normal(double) { return 0x1p-1022; }
-constexpr double unit_roundoff(float) { return 0x1p-24; }
-constexpr double unit_roundoff(double) { return 0x1p-53; }
-
-// |approximate - exact| <= margin_coefficient * (|q|^2 + |r|^2), with the norms of the tile rows.
-// The approximate value carries the GEMM's dot-product error (at most d u |q||r|), the rounding of the
-// norms, of the sum and of the difference, and the rounding of the shifted rows to T (about 4u); the
-// float64 value carries (d + 1) u64 of its own sum of squares, over at most 2 (|q|^2 + |r|^2).
-// 25 % on top absorbs the rounding of the margin itself and of the thresholds in T.
-template <class T>
-double margin_coefficient(index_t d) {
-  return 1.25 * ((double(d) + 16.0) * unit_roundoff(T{}) + 2.0 * (double(d) + 2.0) * 0x1p-53);
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -84,7 +44,7 @@ GM_INLINE void dots_to_sq_distances_impl(T* tile, index_t rows, index_t cols, in
   for (index_t i = 0; i < rows; ++i) {
     T* row = tile + i * ld;
     const T qi = row_sq[i];
-    for (index_t j = 0; j < cols; ++j) row[j] = (qi + col_sq[j]) - T(2) * row[j];
+    for (index_t j = 0; j < cols; ++j) row[j] = sq_distance_from_dot(qi, col_sq[j], row[j]);
   }
 }
 GM_CLONES void dots_to_sq_distances(float* t, index_t r, index_t c, index_t ld, const float* a, const float* b) {
@@ -114,12 +74,17 @@ void transpose(const T* tile, index_t rows, index_t cols, index_t ld, T* out) {
 // lexicographic order; the order does not depend on the order in which tiles arrive.
 template <class T>
 struct TopK {
-  index_t K;
+  index_t K = 0;
   std::vector<T> value;
   std::vector<std::int64_t> index;
   std::vector<std::int32_t> size;
 
-  TopK(index_t queries, index_t K_) : K(K_), value(queries * K_), index(queries * K_), size(queries, 0) {}
+  void reset(index_t queries, index_t K_) {
+    K = K_;
+    value.assign(queries * K_, T(0));
+    index.assign(queries * K_, 0);
+    size.assign(queries, 0);
+  }
 
   T threshold(index_t q) const { return size[q] < K ? std::numeric_limits<T>::infinity() : value[q * K]; }
 
@@ -160,7 +125,7 @@ struct TopK {
 };
 
 // Extra candidates kept beyond k: the k-th float64 distance must come out below the (K)-th approximate one
-// by more than the rounding margin for the candidates to be provably the k nearest (see finish_top_k).
+// by more than the rounding margin for the candidates to be provably the k nearest (see TopKCollector::finish).
 constexpr index_t TOP_K_SLACK = 8;
 
 // ------------------------------------------------------------------------------------------------------
@@ -168,7 +133,7 @@ constexpr index_t TOP_K_SLACK = 8;
 // ------------------------------------------------------------------------------------------------------
 
 template <class T>
-struct SetInfo {  // what the handlers need of a point set
+struct SetInfo {  // what the collectors need of a point set
   const T* exact;
   index_t rows;
   index_t dim;
@@ -198,75 +163,56 @@ struct SetInfo {  // what the handlers need of a point set
   const T* exact_row(index_t i) const { return exact + i * dim; }
 };
 
+// What every collector of a direction shares: the two sets and the rounding margin between a tile's approximate
+// squared distance and the float64 one, |approx - exact| <= coef (|q|^2 + |r|^2) + floor_margin (numerics.hpp).
 template <class T>
-struct Side {
+struct Direction {
   const SetInfo<T>& queries;
   const SetInfo<T>& refs;
-  bool exclude_self;     // queries and references are the same set: q is not its own neighbour
-  double scale;          // (tile units) = scale * (the caller's units)
-  double scale2;         // the same for squared distances
-  double coef;           // margin_coefficient
-  double floor_margin;   // underflow, absolute: the float64 formula's (d terms below 2^-1074) and the tiles' own
-                         // (products, norms and sums below T's smallest normal), in tile units
-  // top-k / nearest
-  std::unique_ptr<TopK<T>> top;
-  // counting inside the reference balls
-  const double* radius = nullptr;
-  std::vector<T> radius2_tile;  // squared radii in tile units, in T
-  bool inclusive = false;
-  std::int64_t* counts = nullptr;
-  // max weight / distance
-  const double* weight = nullptr;
-  std::vector<T> weight2_tile;
-  std::vector<double> best_ratio;
-  std::vector<std::int64_t> best_index;
-  // one lock per block of queries
-  index_t block;
-  std::vector<std::mutex> locks;
+  bool exclude_self;    // queries and references are the same set: q is not its own neighbour
+  double scale;         // (tile units) = scale * (the caller's units)
+  double scale2;        // the same for squared distances
+  double coef;          // margin_coefficient
+  double floor_margin;  // underflow_margin, in tile units
 
-  Side(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale_, index_t block_rows)
-      : queries(q), refs(r), exclude_self(self), scale(scale_), scale2(scale_ * scale_), coef(margin_coefficient<T>(q.dim)),
-        floor_margin(double(q.dim + 1) * 0x1p-1074 * scale_ * scale_ + double(4 * q.dim + 16) * smallest_normal(T{})),
-        block(block_rows), locks((q.rows + block_rows - 1) / block_rows) {}
-
-  void want_top_k(index_t K) { top = std::make_unique<TopK<T>>(queries.rows, std::min<index_t>(K, refs.rows)); }
-
-  void want_counts(const double* ref_radius, bool incl, std::int64_t* out) {
-    radius = ref_radius;
-    inclusive = incl;
-    counts = out;
-    std::fill(counts, counts + queries.rows, 0);
-    radius2_tile.resize(refs.rows);
-    for (index_t r = 0; r < refs.rows; ++r) radius2_tile[r] = T((radius[r] * scale) * (radius[r] * scale));
-  }
-
-  void want_max_ratio(const double* ref_weight) {
-    weight = ref_weight;
-    weight2_tile.resize(refs.rows);
-    for (index_t r = 0; r < refs.rows; ++r)  // negative weight: not a candidate; -1 marks it in tile units too
-      weight2_tile[r] = weight[r] < 0 ? T(-1) : T((weight[r] * scale) * (weight[r] * scale));
-    best_ratio.assign(queries.rows, 0.0);
-    best_index.assign(queries.rows, -1);
-  }
+  Direction(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale_)
+      : queries(q), refs(r), exclude_self(self), scale(scale_), scale2(scale_ * scale_),
+        coef(margin_coefficient<T>(q.dim)), floor_margin(underflow_margin<T>(q.dim, scale_)) {}
 
   double exact_sq(index_t q, index_t r) const {
     return exact_sq_distance(queries.exact_row(q), refs.exact_row(r), queries.dim);
   }
+};
 
-  // d2: approximate squared distances, rows = queries [q_begin, q_begin + nq), cols = references from r_begin.
-  void process(const T* d2, index_t ld, index_t q_begin, index_t nq, index_t r_begin, index_t nr) {
-    std::lock_guard<std::mutex> lock(locks[q_begin / block]);
-    for (index_t i = 0; i < nq; ++i) {
-      const index_t q = q_begin + i;
-      const T* row = d2 + i * ld;
-      if (top) scan_top_k(q, row, r_begin, nr);
-      if (counts) scan_counts(q, row, r_begin, nr);
-      if (weight) scan_ratio(q, row, r_begin, nr);
-    }
-  }
+// One kind of result, collected over the traversal in the lifecycle of FAISS's ResultHandler: begin() before
+// the first tile (state allocated, outputs cleared), add() for one query's row of a tile of approximate squared
+// distances (called under the lock of the query's block: one query's rows never race), finish() after the last
+// tile (the outputs written).
+template <class T>
+struct Collector {
+  virtual ~Collector() = default;
+  virtual void begin() = 0;
+  virtual void add(index_t q, const T* row, index_t r_begin, index_t nr) = 0;
+  virtual void finish(int n_threads) = 0;
+};
 
-  void scan_top_k(index_t q, const T* row, index_t r_begin, index_t nr) {
-    T threshold = top->threshold(q);
+// The k nearest references of every query: K = k + TOP_K_SLACK candidates by approximate distance, then the
+// answer in float64.
+template <class T>
+struct TopKCollector final : Collector<T> {
+  const Direction<T>& dir;
+  index_t k;
+  double* distance;      // queries x k
+  std::int64_t* index;   // queries x k
+  TopK<T> top;
+
+  TopKCollector(const Direction<T>& d, index_t k_, double* distance_, std::int64_t* index_)
+      : dir(d), k(k_), distance(distance_), index(index_) {}
+
+  void begin() override { top.reset(dir.queries.rows, std::min<index_t>(k + TOP_K_SLACK, dir.refs.rows)); }
+
+  void add(index_t q, const T* row, index_t r_begin, index_t nr) override {
+    T threshold = top.threshold(q);
     constexpr index_t CHUNK = 32;
     for (index_t j0 = 0; j0 < nr; j0 += CHUNK) {
       const index_t j1 = std::min(nr, j0 + CHUNK);
@@ -276,22 +222,96 @@ struct Side {
       for (index_t j = j0; j < j1; ++j) {
         if (!(row[j] <= threshold)) continue;
         const index_t r = r_begin + j;
-        if (exclude_self && r == q) continue;
-        top->push(q, row[j], r);
-        threshold = top->threshold(q);
+        if (dir.exclude_self && r == q) continue;
+        top.push(q, row[j], r);
+        threshold = top.threshold(q);
       }
     }
   }
 
+  // Exact: the candidates' float64 distances, sorted by (distance, index), are the answer when the k-th of them
+  // lies below every non-candidate's lower bound (the K-th approximate value minus the margin); otherwise the
+  // query is scanned again in float64. Ties are ties of the distances, not of their squares: two squares an
+  // ulp apart can have the same square root, and the lower index must then come first.
+  void finish(int n_threads) override {
+    const SetInfo<T>& queries = dir.queries;
+    const SetInfo<T>& refs = dir.refs;
+    const index_t chunk = 64;
+    parallel_for((queries.rows + chunk - 1) / chunk, n_threads, [&](std::size_t c, int) {
+      std::vector<std::pair<double, std::int64_t>> candidates;  // (float64 distance, index)
+      std::vector<T> approx;
+      const index_t end = std::min<index_t>(queries.rows, (index_t(c) + 1) * chunk);
+      for (index_t q = index_t(c) * chunk; q < end; ++q) {
+        const index_t n = top.size[q];
+        // >= |approx - exact|
+        const double margin = dir.coef * (double(queries.sq[q]) + refs.max_sq) + dir.floor_margin;
+        candidates.clear();
+        // Fewer than k kept (only when a tile held NaN, which SetInfo refuses): no proof, the full scan below.
+        bool proven = n >= k;
+        if (proven) {
+          // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
+          // (the k first ones are all within the margin of it): the others need no float64 distance.
+          approx.assign(top.value.begin() + q * top.K, top.value.begin() + q * top.K + n);
+          std::nth_element(approx.begin(), approx.begin() + (k - 1), approx.end());
+          const double reach = double(approx[k - 1]) + 2.0 * margin;
+          for (index_t s = 0; s < n; ++s)
+            if (double(top.value[q * top.K + s]) <= reach) {
+              const std::int64_t r = top.index[q * top.K + s];
+              candidates.emplace_back(std::sqrt(dir.exact_sq(q, r)), r);
+            }
+          std::sort(candidates.begin(), candidates.end());
+          proven = index_t(candidates.size()) >= k;
+        }
+        // Every reference is a candidate, or every reference outside the heap (at least the K-th approximate
+        // value, the heap's root, away) is farther than the k-th: squares above d_k^2 (1 + 2^-50) have a
+        // larger square root.
+        if (proven && n != refs.rows - (dir.exclude_self ? 1 : 0)) {
+          const double kth = candidates[k - 1].first;
+          proven = kth * kth * (1.0 + 0x1p-50) * dir.scale2 < double(top.value[q * top.K]) - margin;
+        }
+        if (!proven) {  // ties or near-ties at the k-th place: every reference in float64
+          candidates.clear();
+          for (index_t r = 0; r < refs.rows; ++r)
+            if (!(dir.exclude_self && r == q)) candidates.emplace_back(std::sqrt(dir.exact_sq(q, r)), r);
+          std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end());
+        }
+        for (index_t s = 0; s < k; ++s) {
+          distance[q * k + s] = candidates[s].first;
+          index[q * k + s] = candidates[s].second;
+        }
+      }
+    });
+  }
+};
+
+// Per query, the number of references whose ball holds it: d(q, r) < radius_r (<= if inclusive), exact.
+template <class T>
+struct BallCountCollector final : Collector<T> {
+  const Direction<T>& dir;
+  const double* radius;       // per reference, in the caller's units
+  bool inclusive;
+  std::int64_t* counts;       // per query
+  std::vector<T> radius2_tile;  // squared radii in tile units, in T
+
+  BallCountCollector(const Direction<T>& d, const double* ref_radius, bool inclusive_, std::int64_t* counts_)
+      : dir(d), radius(ref_radius), inclusive(inclusive_), counts(counts_) {}
+
+  void begin() override {
+    std::fill(counts, counts + dir.queries.rows, 0);
+    const double scale = dir.scale;
+    radius2_tile.resize(dir.refs.rows);
+    for (index_t r = 0; r < dir.refs.rows; ++r) radius2_tile[r] = T((radius[r] * scale) * (radius[r] * scale));
+  }
+
   bool exact_inside(index_t q, index_t r) const {
-    const double d = std::sqrt(exact_sq(q, r));
+    const double d = std::sqrt(dir.exact_sq(q, r));
     return inclusive ? d <= radius[r] : d < radius[r];
   }
 
-  void scan_counts(index_t q, const T* row, index_t r_begin, index_t nr) {
-    const T q_margin = T(coef * double(queries.sq[q]) + floor_margin);
-    const T coef_t = T(coef);
-    const T* r_sq = refs.sq.data() + r_begin;
+  void add(index_t q, const T* row, index_t r_begin, index_t nr) override {
+    const T q_margin = T(dir.coef * double(dir.queries.sq[q]) + dir.floor_margin);
+    const T coef_t = T(dir.coef);
+    const T* r_sq = dir.refs.sq.data() + r_begin;
     const T* r2 = radius2_tile.data() + r_begin;
     std::int64_t count = 0;
     constexpr index_t CHUNK = 64;
@@ -300,8 +320,8 @@ struct Side {
       int inside = 0, unsure = 0;
       for (index_t j = j0; j < j1; ++j) {  // settled by the approximate value: inside or outside for sure
         const T margin = q_margin + coef_t * r_sq[j];
-        const bool in = row[j] + margin < r2[j];
-        const bool out = row[j] - margin > r2[j];
+        const bool in = surely_inside(row[j], margin, r2[j]);
+        const bool out = surely_outside(row[j], margin, r2[j]);
         inside += in;
         unsure += !in & !out;
       }
@@ -309,19 +329,47 @@ struct Side {
       if (!unsure) continue;
       for (index_t j = j0; j < j1; ++j) {  // within the margin of the radius: decided in float64
         const T margin = q_margin + coef_t * r_sq[j];
-        if (!(row[j] + margin < r2[j]) && !(row[j] - margin > r2[j])) count += exact_inside(q, r_begin + j);
+        if (!surely_inside(row[j], margin, r2[j]) && !surely_outside(row[j], margin, r2[j]))
+          count += exact_inside(q, r_begin + j);
       }
     }
     counts[q] += count;
   }
 
-  // max_r weight_r / d(q, r), exact: a reference is evaluated in float64 whenever the upper bound of its ratio
-  // (the approximate distance minus the margin) reaches the best exact ratio so far, so the maximiser is
-  // that of the float64 distances (ties: the lower index) however close the points are.
-  void scan_ratio(index_t q, const T* row, index_t r_begin, index_t nr) {
+  void finish(int) override {}  // the counts are added in place
+};
+
+// Per query, max over references with weight_r >= 0 of weight_r / d(q, r) (the realism score); inf where d = 0,
+// 0 when no weight is >= 0. Exact: a reference is evaluated in float64 whenever the upper bound of its ratio
+// (the approximate distance minus the margin) reaches the best exact ratio so far, so the maximiser is that of
+// the float64 distances (ties: the lower index) however close the points are.
+template <class T>
+struct MaxRatioCollector final : Collector<T> {
+  const Direction<T>& dir;
+  const double* weight;  // per reference
+  double* max_ratio;     // per query
+  std::vector<T> weight2_tile;
+  std::vector<double> best_ratio;
+  std::vector<std::int64_t> best_index;
+
+  MaxRatioCollector(const Direction<T>& d, const double* ref_weight, double* out)
+      : dir(d), weight(ref_weight), max_ratio(out) {}
+
+  void begin() override {
+    const double scale = dir.scale;
+    weight2_tile.resize(dir.refs.rows);
+    for (index_t r = 0; r < dir.refs.rows; ++r)  // negative weight: not a candidate; -1 marks it in tile units too
+      weight2_tile[r] = weight[r] < 0 ? T(-1) : T((weight[r] * scale) * (weight[r] * scale));
+    best_ratio.assign(dir.queries.rows, 0.0);
+    best_index.assign(dir.queries.rows, -1);
+  }
+
+  void add(index_t q, const T* row, index_t r_begin, index_t nr) override {
+    const double coef = dir.coef;
+    const SetInfo<T>& refs = dir.refs;
     double best = best_ratio[q];
     std::int64_t best_r = best_index[q];
-    const double q_margin = coef * double(queries.sq[q]) + floor_margin;
+    const double q_margin = coef * double(dir.queries.sq[q]) + dir.floor_margin;
     // A bar the maximum surely reaches: the best exact ratio so far, or a ratio's lower bound in this tile.
     double bar2 = best * best;
     for (index_t j = 0; j < nr; ++j) {
@@ -335,7 +383,7 @@ struct Side {
       const double lower_d2 = double(row[j]) - (q_margin + coef * double(refs.sq[r_begin + j]));
       if (lower_d2 > 0.0 && w2 < bar2 * lower_d2) continue;  // its ratio is below the bar for sure
       const index_t r = r_begin + j;
-      const double d = std::sqrt(exact_sq(q, r));
+      const double d = std::sqrt(dir.exact_sq(q, r));
       const double ratio = d > 0 ? weight[r] / d : std::numeric_limits<double>::infinity();
       if (ratio > best || (ratio == best && (best_r < 0 || r < best_r))) {
         best = ratio;
@@ -346,86 +394,68 @@ struct Side {
     best_index[q] = best_r;
   }
 
-  // The k nearest references of every query, exact: the candidates' float64 distances, sorted by
-  // (distance, index), are the answer when the k-th of them lies below every non-candidate's lower bound
-  // (the K-th approximate value minus the margin); otherwise the query is scanned again in float64.
-  // Ties are ties of the distances, not of their squares: two squares an ulp apart can have the same square
-  // root, and the lower index must then come first.
-  void finish_top_k(index_t k, double* distance, std::int64_t* index, int n_threads) const {
-    const index_t chunk = 64;
-    parallel_for((queries.rows + chunk - 1) / chunk, n_threads, [&](std::size_t c, int) {
-      std::vector<std::pair<double, std::int64_t>> candidates;  // (float64 distance, index)
-      std::vector<T> approx;
-      const index_t end = std::min<index_t>(queries.rows, (index_t(c) + 1) * chunk);
-      for (index_t q = index_t(c) * chunk; q < end; ++q) {
-        const index_t n = top->size[q];
-        const double margin = coef * (double(queries.sq[q]) + refs.max_sq) + floor_margin;  // >= |approx - exact|
-        candidates.clear();
-        // Fewer than k kept (only when a tile held NaN, which SetInfo refuses): no proof, the full scan below.
-        bool proven = n >= k;
-        if (proven) {
-          // Only candidates within twice the margin of the k-th approximate value can be among the k nearest
-          // (the k first ones are all within the margin of it): the others need no float64 distance.
-          approx.assign(top->value.begin() + q * top->K, top->value.begin() + q * top->K + n);
-          std::nth_element(approx.begin(), approx.begin() + (k - 1), approx.end());
-          const double reach = double(approx[k - 1]) + 2.0 * margin;
-          for (index_t s = 0; s < n; ++s)
-            if (double(top->value[q * top->K + s]) <= reach) {
-              const std::int64_t r = top->index[q * top->K + s];
-              candidates.emplace_back(std::sqrt(exact_sq(q, r)), r);
-            }
-          std::sort(candidates.begin(), candidates.end());
-          proven = index_t(candidates.size()) >= k;
-        }
-        // Every reference is a candidate, or every reference outside the heap (at least the K-th approximate
-        // value, the heap's root, away) is farther than the k-th: squares above d_k^2 (1 + 2^-50) have a
-        // larger square root.
-        if (proven && n != refs.rows - (exclude_self ? 1 : 0)) {
-          const double kth = candidates[k - 1].first;
-          proven = kth * kth * (1.0 + 0x1p-50) * scale2 < double(top->value[q * top->K]) - margin;
-        }
-        if (!proven) {  // ties or near-ties at the k-th place: every reference in float64
-          candidates.clear();
-          for (index_t r = 0; r < refs.rows; ++r)
-            if (!(exclude_self && r == q)) candidates.emplace_back(std::sqrt(exact_sq(q, r)), r);
-          std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end());
-        }
-        for (index_t s = 0; s < k; ++s) {
-          distance[q * k + s] = candidates[s].first;
-          index[q * k + s] = candidates[s].second;
-        }
-      }
-    });
+  void finish(int) override { std::copy(best_ratio.begin(), best_ratio.end(), max_ratio); }
+};
+
+// The collectors of one direction, fed the rows of each tile under one lock per block of queries.
+template <class T>
+struct DirectionCollectors {
+  Direction<T> direction;
+  std::vector<std::unique_ptr<Collector<T>>> collectors;
+  index_t block;
+  std::vector<std::mutex> locks;
+
+  DirectionCollectors(const SetInfo<T>& q, const SetInfo<T>& r, bool self, double scale, index_t block_rows)
+      : direction(q, r, self, scale), block(block_rows), locks((q.rows + block_rows - 1) / block_rows) {}
+  DirectionCollectors(const DirectionCollectors&) = delete;  // the collectors refer to `direction`
+
+  template <class C, class... Args>
+  void collect(Args&&... args) {
+    collectors.push_back(std::make_unique<C>(direction, std::forward<Args>(args)...));
   }
 
-  void finish_max_ratio(double* out) const { std::copy(best_ratio.begin(), best_ratio.end(), out); }
+  void begin() {
+    for (auto& c : collectors) c->begin();
+  }
+
+  // d2: approximate squared distances, rows = queries [q_begin, q_begin + nq), cols = references from r_begin.
+  void add_tile(const T* d2, index_t ld, index_t q_begin, index_t nq, index_t r_begin, index_t nr) {
+    std::lock_guard<std::mutex> lock(locks[q_begin / block]);
+    for (index_t i = 0; i < nq; ++i)
+      for (auto& c : collectors) c->add(q_begin + i, d2 + i * ld, r_begin, nr);
+  }
+
+  void finish(int n_threads) {
+    for (auto& c : collectors) c->finish(n_threads);
+  }
 };
 
 // ------------------------------------------------------------------------------------------------------
-// The tile handler: approximate distances, then each direction's scans
+// The tile handler: approximate distances, then each direction's collectors
 // ------------------------------------------------------------------------------------------------------
 
 template <class T>
 struct NeighborHandler {
   const SetInfo<T>& row_set;
   const SetInfo<T>& col_set;
-  Side<T>* row_side;   // queries = the tile's rows
-  Side<T>* col_side;   // queries = the tile's columns (symmetric traversal: the same Side, mirrored tiles)
+  DirectionCollectors<T>* row_queries;  // queries = the tile's rows
+  DirectionCollectors<T>* col_queries;  // queries = the tile's columns (symmetric traversal: the same, mirrored)
   bool symmetric;
   std::vector<std::vector<T>> transposed;  // per thread
 
-  NeighborHandler(const SetInfo<T>& rows, const SetInfo<T>& cols, Side<T>* rs, Side<T>* cs, bool sym, int n_threads)
-      : row_set(rows), col_set(cols), row_side(rs), col_side(cs), symmetric(sym), transposed(n_threads) {}
+  NeighborHandler(const SetInfo<T>& rows, const SetInfo<T>& cols, DirectionCollectors<T>* rq,
+                  DirectionCollectors<T>* cq, bool sym, int n_threads)
+      : row_set(rows), col_set(cols), row_queries(rq), col_queries(cq), symmetric(sym), transposed(n_threads) {}
 
   void consume(const TileView<T>& tile, int thread) {
     dots_to_sq_distances(tile.values, tile.rows, tile.cols, tile.ld, row_set.sq.data() + tile.row_begin,
                          col_set.sq.data() + tile.col_begin);
-    if (row_side) row_side->process(tile.values, tile.ld, tile.row_begin, tile.rows, tile.col_begin, tile.cols);
-    if (col_side && (!symmetric || tile.mirrored)) {
+    if (row_queries) row_queries->add_tile(tile.values, tile.ld, tile.row_begin, tile.rows, tile.col_begin, tile.cols);
+    if (col_queries && (!symmetric || tile.mirrored)) {
       std::vector<T>& t = transposed[thread];
       t.resize(tile.rows * tile.cols);
       transpose(tile.values, tile.rows, tile.cols, tile.ld, t.data());
-      col_side->process(t.data(), tile.rows, tile.col_begin, tile.cols, tile.row_begin, tile.rows);
+      col_queries->add_tile(t.data(), tile.rows, tile.col_begin, tile.cols, tile.row_begin, tile.rows);
     }
   }
 };
@@ -444,11 +474,13 @@ void knn(const PointSet<T>& queries, const PointSet<T>* refs, index_t k, double*
   const SetInfo<T>& ref_info = symmetric ? query_info : *ref_storage;
 
   const TileShape shape = default_tile_shape(queries.tile.rows, other.tile.rows, symmetric);
-  Side<T> side(query_info, ref_info, symmetric, queries.scale, shape.rows);
-  side.want_top_k(k + TOP_K_SLACK);
-  NeighborHandler<T> handler(query_info, ref_info, &side, symmetric ? &side : nullptr, symmetric, n_threads);
+  DirectionCollectors<T> queries_of_refs(query_info, ref_info, symmetric, queries.scale, shape.rows);
+  queries_of_refs.template collect<TopKCollector<T>>(k, distance, index);
+  queries_of_refs.begin();
+  NeighborHandler<T> handler(query_info, ref_info, &queries_of_refs, symmetric ? &queries_of_refs : nullptr, symmetric,
+                             n_threads);
   for_each_tile(queries.tile, other.tile, symmetric, shape, n_threads, handler);
-  side.finish_top_k(k, distance, index, n_threads);
+  queries_of_refs.finish(n_threads);
 }
 
 template <class T>
@@ -458,35 +490,31 @@ void ball_query(const PointSet<T>& a, const PointSet<T>& b, bool inclusive, cons
   const SetInfo<T> a_info(a, n_threads), b_info(b, n_threads);
   const TileShape shape = default_tile_shape(a.tile.rows, b.tile.rows, false);
 
-  auto make_side = [&](const BallSide& spec, const SetInfo<T>& q, const SetInfo<T>& r, index_t block) {
-    std::unique_ptr<Side<T>> side;
-    if (!spec.wanted()) return side;
-    side = std::make_unique<Side<T>>(q, r, false, a.scale, block);
-    if (spec.counts) side->want_counts(spec.ref_radius, inclusive, spec.counts);
-    if (spec.nearest_distance) side->want_top_k(1 + TOP_K_SLACK);
-    if (spec.max_ratio) side->want_max_ratio(spec.ref_weight);
-    return side;
+  auto collectors_for = [&](const BallSide& spec, const SetInfo<T>& q, const SetInfo<T>& r, index_t block) {
+    std::unique_ptr<DirectionCollectors<T>> direction;
+    if (!spec.wanted()) return direction;
+    direction = std::make_unique<DirectionCollectors<T>>(q, r, false, a.scale, block);
+    if (spec.nearest_distance)
+      direction->template collect<TopKCollector<T>>(1, spec.nearest_distance, spec.nearest_index);
+    if (spec.counts) direction->template collect<BallCountCollector<T>>(spec.ref_radius, inclusive, spec.counts);
+    if (spec.max_ratio) direction->template collect<MaxRatioCollector<T>>(spec.ref_weight, spec.max_ratio);
+    direction->begin();
+    return direction;
   };
-  auto a_queries = make_side(a_side, a_info, b_info, shape.rows);
-  auto b_queries = make_side(b_side, b_info, a_info, shape.cols);
+  auto a_queries = collectors_for(a_side, a_info, b_info, shape.rows);
+  auto b_queries = collectors_for(b_side, b_info, a_info, shape.cols);
   if (!a_queries && !b_queries) return;
 
   NeighborHandler<T> handler(a_info, b_info, a_queries.get(), b_queries.get(), false, n_threads);
   for_each_tile(a.tile, b.tile, false, shape, n_threads, handler);
 
-  auto finish = [&](const BallSide& spec, Side<T>* side) {
-    if (!side) return;
-    if (spec.nearest_distance) side->finish_top_k(1, spec.nearest_distance, spec.nearest_index, n_threads);
-    if (spec.max_ratio) side->finish_max_ratio(spec.max_ratio);
-  };
-  finish(a_side, a_queries.get());
-  finish(b_side, b_queries.get());
+  if (a_queries) a_queries->finish(n_threads);
+  if (b_queries) b_queries->finish(n_threads);
 }
 
-#define GM_INSTANTIATE(T)                                                                                  \
-  template void knn<T>(const PointSet<T>&, const PointSet<T>*, index_t, double*, std::int64_t*, int);      \
-  template void ball_query<T>(const PointSet<T>&, const PointSet<T>&, bool, const BallSide&, const BallSide&, \
-                              int);
+#define GM_INSTANTIATE(T)                                                                             \
+  template void knn<T>(const PointSet<T>&, const PointSet<T>*, index_t, double*, std::int64_t*, int); \
+  template void ball_query<T>(const PointSet<T>&, const PointSet<T>&, bool, const BallSide&, const BallSide&, int);
 GM_INSTANTIATE(float)
 GM_INSTANTIATE(double)
 

@@ -91,8 +91,8 @@ void for_each_tile(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const
     tile.diagonal = symmetric && bi == bj;
     tile.mirrored = symmetric && bi != bj;
     gemm_nt(static_cast<blas_int>(tile.rows), static_cast<blas_int>(tile.cols), static_cast<blas_int>(x.cols),
-            x.row(tile.row_begin), static_cast<blas_int>(x.cols), y.row(tile.col_begin),
-            static_cast<blas_int>(y.cols), tile.values, static_cast<blas_int>(tile.ld));
+            x.row(tile.row_begin), static_cast<blas_int>(x.cols), y.row(tile.col_begin), static_cast<blas_int>(y.cols),
+            tile.values, static_cast<blas_int>(tile.ld));
     handler.consume(tile, thread);
   });
 }

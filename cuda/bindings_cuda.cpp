@@ -19,15 +19,6 @@ gmcuda::Dtype parse_dtype(const std::string& name) {
   throw py::value_error("dtype: expected 'float32' or 'float64', got '" + name + "'");
 }
 
-int parse_kernel(const std::string& name) {
-  if (name == "linear") return 0;
-  if (name == "cosine") return 1;
-  if (name == "rbf") return 2;
-  if (name == "laplacian") return 3;
-  if (name == "polynomial") return 4;
-  throw py::value_error("kernel: unknown kernel '" + name + "'");
-}
-
 template <class P = void>
 P* ptr(std::uintptr_t address) {
   return reinterpret_cast<P*>(address);
@@ -56,7 +47,7 @@ PYBIND11_MODULE(_cuda, m) {
       [](std::uintptr_t data, const std::string& dtype, index_t rows, index_t cols, index_t ld,
          const std::string& kernel, double bandwidth, double gamma, double coef0, int degree, std::uintptr_t x_factor,
          std::uintptr_t y_factor, index_t diagonal, std::uintptr_t stream) {
-        gmcuda::KernelArgs args{parse_kernel(kernel), bandwidth, gamma, coef0, degree};
+        gmcuda::KernelArgs args{gm::parse_kernel(kernel), bandwidth, gamma, coef0, degree};
         py::gil_scoped_release release;
         gmcuda::apply_kernel(tile(data, dtype, rows, cols, ld), args, ptr(x_factor), ptr(y_factor), diagonal,
                              ptr(stream));
@@ -97,8 +88,8 @@ PYBIND11_MODULE(_cuda, m) {
         py::gil_scoped_release release;
         gmcuda::row_kth_smallest(t, k, ptr(out), ptr(stream));
       },
-      py::arg("data"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("ld"), py::arg("k"),
-      py::arg("out"), py::arg("stream"));
+      py::arg("data"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("ld"), py::arg("k"), py::arg("out"),
+      py::arg("stream"));
 
   m.def(
       "exact_sq_distances",

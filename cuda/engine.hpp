@@ -8,15 +8,17 @@
 #pragma once
 #include <cstdint>
 
+#include "numerics.hpp"  // cpp/numerics.hpp: the kernel codes and numerical rules shared with the CPU engine
+
 namespace gmcuda {
 
 using index_t = std::int64_t;
+using gm::KernelKind;
 
 enum class Dtype : int { Float32 = 0, Float64 = 1 };
 
-// The kernel codes of cpp/kernels.hpp's KernelKind: 0 linear, 1 cosine, 2 rbf, 3 laplacian, 4 polynomial.
 struct KernelArgs {
-  int kind = 1;
+  KernelKind kind = KernelKind::Cosine;
   double bandwidth = 1.0;
   double gamma = 1.0;
   double coef0 = 1.0;
@@ -35,8 +37,8 @@ struct Tile {
 // tile[i, j] <- k(x_i, y_j) given tile[i, j] = x_i . y_j. x_factor / y_factor (tile's dtype): squared norms
 // (rbf, laplacian) or inverse norms (cosine), null otherwise. diagonal >= 0: the tile's element (i, i + diagonal)
 // pairs a point with itself and is set to 1 exactly for kernels with k(x, x) = 1.
-void apply_kernel(Tile tile, const KernelArgs& kernel, const void* x_factor, const void* y_factor,
-                  index_t diagonal, void* stream);
+void apply_kernel(Tile tile, const KernelArgs& kernel, const void* x_factor, const void* y_factor, index_t diagonal,
+                  void* stream);
 
 // row_out[i] += sum_j tile[i, j]^power and col_out[j] += sum_i tile[i, j]^power (either may be null), the
 // powers and sums in float64, in a fixed order (deterministic). A negative value under a non-integer power

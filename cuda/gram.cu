@@ -7,85 +7,42 @@
 namespace gmcuda {
 namespace {
 
-// Squared distances within this many units of rounding of |x|^2 + |y|^2 are taken as 0 (cpp/kernels.cpp and
-// genmetrics/_kernels.py use the same rule): identical rows get k = 1 exactly.
-constexpr double DISTANCE_ROUNDING_ULPS = 8.0;
+using namespace gm;  // the shared rules of cpp/numerics.hpp
 
 __device__ __forceinline__ float exp_of(float x) { return expf(x); }
 __device__ __forceinline__ double exp_of(double x) { return exp(x); }
-__device__ __forceinline__ float sqrt_of(float x) { return sqrtf(x); }
-__device__ __forceinline__ double sqrt_of(double x) { return sqrt(x); }
-__device__ __forceinline__ float pow_of(float x, float p) { return powf(x, p); }
-__device__ __forceinline__ double pow_of(double x, double p) { return pow(x, p); }
 
 template <class T>
-__device__ __forceinline__ T squared_distance(T x_sq, T y_sq, T dot, T zero_below) {
-  const T total = x_sq + y_sq;
-  const T d2 = total - T(2) * dot;
-  return d2 <= total * zero_below ? T(0) : d2;
-}
-
-// -numerator / denominator in T, saturated at T's largest finite magnitude (as cpp/kernels.cpp): a bandwidth so
-// small that the exponent's scale overflows still gives k = 1 at distance 0 and 0 beyond (never 0 * inf = NaN).
-template <class T>
-__device__ __forceinline__ T negative_exponent_scale(double numerator, double denominator) {
-  const double lowest = sizeof(T) == 4 ? -3.4028234663852886e38 : -1.7976931348623157e308;
-  return T(fmax(-numerator / denominator, lowest));
-}
-
-template <class T>
-__global__ void apply_kernel_kernel(T* tile, index_t rows, index_t cols, index_t ld, KernelArgs kp,
-                                    const T* xf, const T* yf, index_t diagonal) {
-  const T eps = sizeof(T) == 4 ? T(1.1920928955078125e-07) : T(2.220446049250313e-16);
-  const T zero_below = T(DISTANCE_ROUNDING_ULPS) * eps;
+__global__ void apply_kernel_kernel(T* tile, index_t rows, index_t cols, index_t ld, KernelArgs kp, const T* xf,
+                                    const T* yf, index_t diagonal) {
+  const T zero_below = distance_zero_below<T>();
+  const T rbf_scale = rbf_exponent_scale<T>(kp.bandwidth);
+  const T laplacian_scale = laplacian_exponent_scale<T>(kp.bandwidth);
+  const bool unit = unit_diagonal(kp.kind);
   const index_t total = rows * cols;
   for (index_t e = blockIdx.x * index_t(blockDim.x) + threadIdx.x; e < total; e += index_t(gridDim.x) * blockDim.x) {
     const index_t i = e / cols, j = e - i * cols;
     T& value = tile[i * ld + j];
     T out = value;
     switch (kp.kind) {
-      case 1: {  // cosine
-        const T c = value * xf[i] * yf[j];
-        out = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
+      case KernelKind::Cosine:
+        out = cosine_kernel(value, xf[i], yf[j]);
         break;
-      }
-      case 2:  // rbf
-        out = exp_of(squared_distance(xf[i], yf[j], value, zero_below) *
-                     negative_exponent_scale<T>(0.5, kp.bandwidth * kp.bandwidth));
+      case KernelKind::Rbf:
+        out = exp_of(rbf_exponent(squared_distance(xf[i], yf[j], value, zero_below), rbf_scale));
         break;
-      case 3:  // laplacian
-        out = exp_of(sqrt_of(squared_distance(xf[i], yf[j], value, zero_below)) * negative_exponent_scale<T>(1.0, kp.bandwidth));
+      case KernelKind::Laplacian:
+        out = exp_of(laplacian_exponent(squared_distance(xf[i], yf[j], value, zero_below), laplacian_scale));
         break;
-      case 4: {  // polynomial
-        const T base = T(kp.gamma) * value + T(kp.coef0);
-        out = base;
-        for (int p = 1; p < kp.degree; ++p) out *= base;
+      case KernelKind::Polynomial:
+        out = polynomial_kernel(value, T(kp.gamma), T(kp.coef0), kp.degree);
         break;
-      }
-      default:  // linear
+      case KernelKind::Linear:
         break;
     }
-    if (diagonal >= 0 && j == i + diagonal && kp.kind >= 1 && kp.kind <= 3) out = T(1);
+    if (diagonal >= 0 && j == i + diagonal && unit) out = T(1);
     value = out;
   }
-}
-
-// k^power in the tile's precision, as cpp/kernels.cpp's apply_power computes it.
-template <class T>
-__device__ __forceinline__ T power_of(T base, double power, bool integral, int* negative_flag) {
-  if (power == 1.0) return base;
-  if (power == 0.0) return T(1);
-  if (power == 2.0) return base * base;
-  if (integral && power > 0 && power <= 64) {
-    T value = base;
-    for (int p = 1; p < int(power); ++p) value *= base;
-    return value;
-  }
-  if (!integral && base < T(0)) {
-    *negative_flag = 1;  // every writer stores the same value: no atomic needed
-    base = T(0);
-  }
-  return pow_of(base, T(power));
 }
 
 // Partial sums of a (64-row x 32-column) block: per row over its 32 columns (a warp reduction), per column over
@@ -97,14 +54,15 @@ constexpr int WARPS = 8;
 template <class T>
 __global__ void power_partials_kernel(const T* tile, index_t rows, index_t cols, index_t ld, double power,
                                       double* row_partial, double* col_partial, int* negative_flag) {
-  const bool integral = power == floor(power);
+  const PowerMethod method = power_method(power);
+  bool negative = false;
   const index_t j = index_t(blockIdx.x) * PARTIAL_COLS + threadIdx.x;
   const index_t row0 = index_t(blockIdx.y) * PARTIAL_ROWS;
   double column_sum = 0.0;
   for (int t = 0; t < PARTIAL_ROWS / WARPS; ++t) {
     const index_t i = row0 + threadIdx.y + WARPS * t;
     double value = 0.0;
-    if (i < rows && j < cols) value = double(power_of(tile[i * ld + j], power, integral, negative_flag));
+    if (i < rows && j < cols) value = double(power_value(tile[i * ld + j], power, method, negative));
     column_sum += value;
     if (row_partial != nullptr) {  // warp = one row, 32 columns (blockDim.x == 32)
       double s = value;
@@ -122,6 +80,7 @@ __global__ void power_partials_kernel(const T* tile, index_t rows, index_t cols,
       col_partial[index_t(blockIdx.y) * cols + j] = s;
     }
   }
+  if (negative) *negative_flag = 1;  // every writer stores the same value: no atomic needed
 }
 
 __global__ void add_partials_kernel(const double* partial, index_t blocks, index_t length, double* out) {
@@ -136,9 +95,9 @@ index_t blocks_of(index_t n, index_t size) { return (n + size - 1) / size; }
 
 }  // namespace
 
-void apply_kernel(Tile tile, const KernelArgs& kernel, const void* x_factor, const void* y_factor,
-                  index_t diagonal, void* stream) {
-  if (tile.rows == 0 || tile.cols == 0 || (kernel.kind == 0 && diagonal < 0)) return;
+void apply_kernel(Tile tile, const KernelArgs& kernel, const void* x_factor, const void* y_factor, index_t diagonal,
+                  void* stream) {
+  if (tile.rows == 0 || tile.cols == 0 || (kernel.kind == KernelKind::Linear && diagonal < 0)) return;
   dispatch(tile.dtype, [&](auto zero) {
     using T = decltype(zero);
     apply_kernel_kernel<T><<<grid_for(tile.rows * tile.cols, 256), 256, 0, as_stream(stream)>>>(
@@ -164,16 +123,16 @@ void power_sums(Tile tile, double power, double* row_out, double* col_out, int* 
   dispatch(tile.dtype, [&](auto zero) {
     using T = decltype(zero);
     power_partials_kernel<T><<<grid, block, 0, as_stream(stream)>>>(static_cast<const T*>(tile.data), tile.rows,
-                                                                     tile.cols, tile.ld, power, row_partial,
-                                                                     col_partial, negative_flag);
+                                                                    tile.cols, tile.ld, power, row_partial, col_partial,
+                                                                    negative_flag);
   });
   check_launch("power_sums");
   if (row_out != nullptr)
-    add_partials_kernel<<<grid_for(tile.rows, 256), 256, 0, as_stream(stream)>>>(row_partial, col_blocks,
-                                                                                 tile.rows, row_out);
+    add_partials_kernel<<<grid_for(tile.rows, 256), 256, 0, as_stream(stream)>>>(row_partial, col_blocks, tile.rows,
+                                                                                 row_out);
   if (col_out != nullptr)
-    add_partials_kernel<<<grid_for(tile.cols, 256), 256, 0, as_stream(stream)>>>(col_partial, row_blocks,
-                                                                                 tile.cols, col_out);
+    add_partials_kernel<<<grid_for(tile.cols, 256), 256, 0, as_stream(stream)>>>(col_partial, row_blocks, tile.cols,
+                                                                                 col_out);
   check_launch("power_sums (totals)");
 }
 

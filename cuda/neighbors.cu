@@ -8,16 +8,19 @@
 namespace gmcuda {
 namespace {
 
+using namespace gm;  // the shared rules of cpp/numerics.hpp
+
 constexpr unsigned FULL_WARP = 0xffffffffu;
 
 template <class T>
-__global__ void sq_distances_kernel(T* tile, index_t rows, index_t cols, index_t ld, const T* row_sq,
-                                    const T* col_sq, index_t self_offset) {
+__global__ void sq_distances_kernel(T* tile, index_t rows, index_t cols, index_t ld, const T* row_sq, const T* col_sq,
+                                    index_t self_offset) {
   const index_t total = rows * cols;
   for (index_t e = blockIdx.x * index_t(blockDim.x) + threadIdx.x; e < total; e += index_t(gridDim.x) * blockDim.x) {
     const index_t i = e / cols, j = e - i * cols;
     T& value = tile[i * ld + j];
-    value = (self_offset >= 0 && j == i + self_offset) ? T(INFINITY) : row_sq[i] + col_sq[j] - T(2) * value;
+    value =
+        (self_offset >= 0 && j == i + self_offset) ? T(INFINITY) : sq_distance_from_dot(row_sq[i], col_sq[j], value);
   }
 }
 
@@ -48,7 +51,8 @@ __global__ void row_kth_kernel(const T* tile, index_t rows, index_t cols, index_
           if ((key & mask) == prefix) digit = unsigned((key >> shift) & Key(0xFF));
         }
         const unsigned peers = __match_any_sync(FULL_WARP, digit);
-        if (digit < 256 && lane == unsigned(__ffs(peers) - 1)) atomicAdd(&histogram[digit], (unsigned long long)__popc(peers));
+        if (digit < 256 && lane == unsigned(__ffs(peers) - 1))
+          atomicAdd(&histogram[digit], (unsigned long long)__popc(peers));
       }
       __syncthreads();
       if (threadIdx.x == 0) {
@@ -68,32 +72,8 @@ __global__ void row_kth_kernel(const T* tile, index_t rows, index_t cols, index_
   }
 }
 
-// NumPy's pairwise summation of (a_t - b_t)^2 (numpy/_core/src/umath/loops_utils.h.src): blocks of at most
-// 128 terms summed with 8 accumulators, halves (multiples of 8) above that. The _rn intrinsics are never fused
-// into multiply-adds, so every rounding is NumPy's.
-template <class T>
-__device__ double pairwise_block(const T* a, const T* b, index_t n) {
-  auto term = [&](index_t t) {
-    const double diff = __dsub_rn(double(a[t]), double(b[t]));
-    return __dmul_rn(diff, diff);
-  };
-  if (n < 8) {
-    double sum = 0.0;
-    for (index_t t = 0; t < n; ++t) sum = __dadd_rn(sum, term(t));
-    return sum;
-  }
-  double r[8];
-  for (int j = 0; j < 8; ++j) r[j] = term(j);
-  index_t t = 8;
-  for (; t < n - (n % 8); t += 8)
-    for (int j = 0; j < 8; ++j) r[j] = __dadd_rn(r[j], term(t + j));
-  double sum = __dadd_rn(__dadd_rn(__dadd_rn(r[0], r[1]), __dadd_rn(r[2], r[3])),
-                         __dadd_rn(__dadd_rn(r[4], r[5]), __dadd_rn(r[6], r[7])));
-  for (; t < n; ++t) sum = __dadd_rn(sum, term(t));
-  return sum;
-}
-
-// Halves (multiples of 8) above 128 terms, as NumPy recurses: pairwise(n) = pairwise(h) + pairwise(n - h). The
+// NumPy's pairwise summation of (a_t - b_t)^2 (pairwise_block and pairwise_half of cpp/numerics.hpp), as NumPy
+// recurses: pairwise(n) = pairwise(h) + pairwise(n - h) with h = pairwise_half(n) above PAIRWISE_BLOCK terms. The
 // recursion is walked with an explicit stack of fixed size: recursive device calls would take a stack frame per
 // level and overflow the GPU's default 1 KB per-thread stack for d > 4096.
 template <class T>
@@ -107,15 +87,15 @@ __device__ double pairwise_sq_distance(const T* a, const T* b, index_t n) {
   int top = -1;
   index_t offset = 0, length = n;
   for (;;) {
-    while (length > 128) {  // down the left halves to a block, remembering each split
+    while (length > PAIRWISE_BLOCK) {  // down the left halves to a block, remembering each split
       stack[++top] = Split{offset, length, 0.0, false};
-      length = length / 2 - (length / 2) % 8;
+      length = pairwise_half(length);
     }
     double value = pairwise_block(a + offset, b + offset, length);
     for (;;) {  // up: a left half waits for its right half; a right half completes its split
       if (top < 0) return value;
       Split& split = stack[top];
-      const index_t half = split.length / 2 - (split.length / 2) % 8;
+      const index_t half = pairwise_half(split.length);
       if (!split.has_left) {
         split.left = value;
         split.has_left = true;
@@ -123,7 +103,7 @@ __device__ double pairwise_sq_distance(const T* a, const T* b, index_t n) {
         length = split.length - half;
         break;
       }
-      value = __dadd_rn(split.left, value);
+      value = add_rn(split.left, value);
       --top;
     }
   }
@@ -161,8 +141,8 @@ __global__ void ball_tests_kernel(const T* tile, index_t rows, index_t cols, ind
       const double approx = double(tile[i * ld + j]);
       const double margin = coefficient * (double(row_sq[i]) + column_sq) + floor;
       const double r2 = per_row ? column_radius2 : radius2[i];
-      sure = approx + margin < r2;
-      undecided = !sure && !(approx - margin > r2);
+      sure = surely_inside(approx, margin, r2);
+      undecided = !sure && !surely_outside(approx, margin, r2);
     }
     if (per_row) {
       const unsigned hits = __ballot_sync(FULL_WARP, sure);
@@ -213,8 +193,8 @@ void row_kth_smallest(Tile tile, index_t k, void* out, void* stream) {
   const unsigned blocks = static_cast<unsigned>(tile.rows < 65535 * 4 ? tile.rows : 65535 * 4);
   dispatch(tile.dtype, [&](auto zero) {
     using T = decltype(zero);
-    row_kth_kernel<T><<<blocks, 256, 0, as_stream(stream)>>>(static_cast<const T*>(tile.data), tile.rows,
-                                                             tile.cols, tile.ld, k, static_cast<T*>(out));
+    row_kth_kernel<T><<<blocks, 256, 0, as_stream(stream)>>>(static_cast<const T*>(tile.data), tile.rows, tile.cols,
+                                                             tile.ld, k, static_cast<T*>(out));
   });
   check_launch("row_kth_smallest");
 }
