@@ -9,7 +9,6 @@ Hypothesis profiles (select with HYPOTHESIS_PROFILE=<name>):
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -17,10 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-# make tests/reference.py importable whatever pytest import mode is configured
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import genmetrics as gm  # noqa: E402  (after the path tweak; a failing import must fail the run)
+import genmetrics as gm
 
 _COMMON = dict(
     deadline=None,
