@@ -19,7 +19,7 @@ from genmetrics.engine import decisions
 from genmetrics.support import arrays as _array
 from genmetrics.engine.decisions import ArrayDistanceOps
 from genmetrics.engine.points import prepare_points
-from reference_fidelity import lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
+from reference_fidelity import dist_rtol, lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
 from reference_fidelity import TINY_CLUSTERS, tiny_cluster
 
 
@@ -82,6 +82,9 @@ def test_float32_tile_knn_equals_the_float64_decisions(data):
     distances, indices = _same_knn(X, None, k, Float32TileOps(block_rows=data.draw(st.integers(1, 9))))
     ref_d, ref_i = ref_knn(X, None, k)
     np.testing.assert_array_equal(indices, ref_i)
+    assert distances.dtype == np.float64
+    # the float64 distances of the chosen pairs: the same sum in another order at most
+    np.testing.assert_allclose(distances, ref_d, rtol=dist_rtol(X.shape[1]), atol=0)
 
 
 @given(st.data())
