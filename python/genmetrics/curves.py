@@ -178,8 +178,8 @@ def _resolve(metric, kernel, X, bandwidth, kernel_params):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def diversity_curve(X, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=None, n_boot=20, level=0.95,
-                    seed=0, backend=None, method=None, rank=None, **kernel_params) -> DiversityCurve:
+def diversity_curve(X, *, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=None, n_boot=20, level=0.95,
+                    seed=0, method=None, rank=None, backend=None, **kernel_params) -> DiversityCurve:
     """A diversity score of X against the sample size, with bootstrap bands.
 
     The plug-in Vendi and RKE scores grow with the number of samples (Farnia, Jalali & Ospanov 2026): a score
@@ -336,8 +336,8 @@ class DiversityComparison(_Result):
                 f"{', '.join(params)})")
 
 
-def compare_diversity(X, Y, metric="vendi", size=None, n_boot=20, seed=0, q=1, kernel=None, bandwidth=None,
-                      level=0.95, backend=None, method=None, rank=None, **kernel_params) -> DiversityComparison:
+def compare_diversity(X, Y, *, metric="vendi", size=None, n_boot=20, seed=0, q=1, kernel=None, bandwidth=None,
+                      level=0.95, method=None, rank=None, backend=None, **kernel_params) -> DiversityComparison:
     """Compare the diversity of two sets at the same sample size.
 
     The plug-in Vendi and RKE scores grow with the number of samples (Farnia, Jalali & Ospanov 2026): scoring

@@ -22,7 +22,7 @@ import numpy as np
 
 from .support.arrays import array_namespace, to_float
 from .engine import get_backend
-from .engine.kernels import _power_of_two_scale, kernel_diagonal, prepare_inputs, resolve_kernel
+from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale, prepare_inputs, resolve_kernel
 from .support.results import KID, DiversityScore
 from .engine.spectral import linalg_call
 from .support.validation import (
@@ -36,7 +36,7 @@ from .support.validation import (
     check_pair,
     check_positive,
 )
-from .primitives import _inputs, check_finite_result, row_sums_checked
+from .primitives import check_finite_result, row_sums_checked
 
 __all__ = ["fd", "frechet_from_statistics", "gaussian_kl", "mmd", "kid", "MMD_PRESETS"]
 
@@ -192,7 +192,7 @@ def _finite_result(value: float, what: str) -> float:
     return value
 
 
-def fd(real, fake, backend=None) -> float:
+def fd(real, fake, *, backend=None) -> float:
     r"""Fréchet distance between Gaussian fits of two embedding sets (the FID formula; Heusel et al. 2017).
 
     FD = ||mu_1 - mu_2||^2 + tr Sigma_1 + tr Sigma_2 - 2 sum_i sqrt(lambda_i(Sigma_1 Sigma_2)),
@@ -258,7 +258,7 @@ def fd(real, fake, backend=None) -> float:
     _check_min_rows(real, "real", 2, "for a covariance")
     _check_min_rows(fake, "fake", 2, "for a covariance")
     n, m = real.shape[0], fake.shape[0]
-    scale = _power_of_two_scale(real, fake)
+    scale = power_of_two_scale(real, fake)
     if min(n, m) > real.shape[1]:  # the covariances may be invertible: try the fast route first
         mu1, sigma1 = _moments(engine, real, scale)
         mu2, sigma2 = _moments(engine, fake, scale)
@@ -342,7 +342,7 @@ def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
         raise ValueError(f"mu2: has {mu2.shape[0]} features but mu1 has {mu1.shape[0]}")
     d = mu1.shape[0]
     # a power of two (exact) keeps the products of the square-root form in range for huge or tiny statistics
-    scale = _power_of_two_scale(mu1, mu2, xp.sqrt(xp.abs(sigma1)), xp.sqrt(xp.abs(sigma2)))
+    scale = power_of_two_scale(mu1, mu2, xp.sqrt(xp.abs(sigma1)), xp.sqrt(xp.abs(sigma2)))
     # sigma * scale * scale, not sigma * scale^2: scale^2 alone can overflow (subnormal sigmas need 2^1000+)
     sigma1, sigma2 = sigma1 * scale * scale, sigma2 * scale * scale
     value, w1, _, _ = _frechet(mu1 * scale, sigma1, mu2 * scale, sigma2)
@@ -376,32 +376,35 @@ def _singular_error(name, X, w, ridge, scale):
     return ValueError(f"{name}: {why}; the Gaussian KL divergence needs invertible covariances: {remedy}")
 
 
-def gaussian_kl(p, q, ridge=0.0, backend=None) -> float:
-    r"""KL(P || Q) between the Gaussian fits P = N(mu_p, Sigma_p) of ``p`` and Q = N(mu_q, Sigma_q) of ``q``.
+def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> float:
+    r"""KL(P || Q) between the Gaussian fits P = N(mu_p, Sigma_p) of ``fake`` and Q = N(mu_q, Sigma_q) of ``real``.
 
     KL(P || Q) = 1/2 [ tr(Sigma_q^-1 Sigma_p) + (mu_q - mu_p)^T Sigma_q^-1 (mu_q - mu_p) - d
                        + ln det Sigma_q - ln det Sigma_p ],
 
     the closed form behind the VAE regulariser KL(N(mu, diag s^2) || N(0, I)) (Kingma & Welling 2014, appendix B),
     here with full covariances.
-    ``q`` is the **reference** distribution: the expectation is taken under P (KL(P || Q) = E_P[log(p(x) / q(x))])
-    and Q's density is in the denominator, as the prior N(0, I) is in the VAE term. Not symmetric: pass the
-    generated set as ``p`` and the real set as ``q`` for KL(generated || real), or the other way round.
+    ``real`` is the **reference** distribution Q: the expectation is taken under P, the fit of ``fake``
+    (KL(P || Q) = E_P[log(p(x) / q(x))]), and Q's density is in the denominator, as the prior N(0, I) is in the
+    VAE term. Not symmetric: ``gaussian_kl(real, fake)`` is KL(fake || real); swap the arguments for
+    KL(real || fake).
 
     Parameters
     ----------
-    p : array (n, d)
-    q : array (m, d)
-        Both need invertible covariances: more samples than features (n, m > d) and no constant or linearly
-        dependent features, or ``ridge`` > 0.
-    ridge : float >= 0
+    real : array (n, d)
+        The reference set (Q).
+    fake : array (m, d)
+        The generated set (P). Both need invertible covariances: more samples than features (n, m > d) and no
+        constant or linearly dependent features, or ``ridge`` > 0.
+    ridge : float >= 0, default 0.0
         Added to the diagonals of both covariances (in the units of the embeddings squared) before anything
         else: Sigma + ridge I. Singular covariances raise a ValueError that suggests it.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        None: chosen from where the arrays live and ``GENMETRICS_BACKEND``.
 
     Returns
     -------
-    float
+    Score
         >= 0; 0 for identical sets.
 
     Notes
@@ -412,18 +415,18 @@ def gaussian_kl(p, q, ridge=0.0, backend=None) -> float:
     every term is >= 0, so the large log-determinants never cancel each other. A covariance is singular when its
     smallest eigenvalue is below max(1e-12, 4 d eps) times its largest (eps of float64).
     """
-    engine = get_backend(backend, p, q)
+    engine = get_backend(backend, real, fake)
     ridge = check_nonnegative(ridge, "ridge")
-    p, q = check_pair(p, q, "p", "q", device=engine.device)
-    _check_min_rows(p, "p", 2, "for a covariance")
-    _check_min_rows(q, "q", 2, "for a covariance")
-    d = p.shape[1]
-    for name, X in (("p", p), ("q", q)):
+    real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
+    _check_min_rows(real, "real", 2, "for a covariance")
+    _check_min_rows(fake, "fake", 2, "for a covariance")
+    d = fake.shape[1]
+    for name, X in (("real", real), ("fake", fake)):
         if ridge == 0 and X.shape[0] <= d:
             raise _singular_error(name, X, None, ridge, 1.0)
-    scale = _power_of_two_scale(p, q)
-    mu_p, sigma_p = _moments(engine, p, scale)
-    mu_q, sigma_q = _moments(engine, q, scale)
+    scale = power_of_two_scale(fake, real)
+    mu_p, sigma_p = _moments(engine, fake, scale)
+    mu_q, sigma_q = _moments(engine, real, scale)
     xp = array_namespace(sigma_p)
     if ridge:
         eye = xp.eye(d, dtype=xp.float64) * (ridge * scale * scale)
@@ -431,23 +434,23 @@ def gaussian_kl(p, q, ridge=0.0, backend=None) -> float:
     if not (bool(xp.all(xp.isfinite(sigma_p))) and bool(xp.all(xp.isfinite(sigma_q)))):
         raise ValueError("ridge: too large, the covariances overflow float64")
     rtol = _singular_rtol(d)
-    w_p = _eigh(sigma_p, "p", vectors=False)
+    w_p = _eigh(sigma_p, "fake", vectors=False)
     if not to_float(w_p.min()) > rtol * to_float(w_p.max()):
-        raise _singular_error("p", p, w_p, ridge, scale)
-    w_q, V = _eigh(sigma_q, "q")
+        raise _singular_error("fake", fake, w_p, ridge, scale)
+    w_q, V = _eigh(sigma_q, "real")
     if not to_float(w_q.min()) > rtol * to_float(w_q.max()):
-        raise _singular_error("q", q, w_q, ridge, scale)
+        raise _singular_error("real", real, w_q, ridge, scale)
     inv_root = 1.0 / xp.sqrt(w_q)
     B = V.T @ sigma_p @ V
     B = inv_root[:, None] * ((B + B.T) / 2) * inv_root[None, :]
-    lam = _eigh(B, "p", vectors=False)
+    lam = _eigh(B, "fake", vectors=False)
     if not to_float(lam.min()) > 0:
-        raise _singular_error("p", p, w_p, ridge, scale)
+        raise _singular_error("fake", fake, w_p, ridge, scale)
     excess = lam - 1.0
     trace_terms = to_float(xp.clip(excess - xp.log1p(excess), 0.0, None).sum())
     t = V.T @ (mu_q - mu_p)
     mahalanobis = to_float((t * t / w_q).sum())
-    return _finite_result(0.5 * (trace_terms + mahalanobis), "p")
+    return _finite_result(0.5 * (trace_terms + mahalanobis), "fake")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -500,7 +503,7 @@ def _resolve_preset(preset, kernel, bandwidth, unbiased, scale):
     return tuple(table[k] for k in given)
 
 
-def mmd(real, fake, kernel=None, bandwidth=None, unbiased=None, scale=None, backend=None, preset=None,
+def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, preset=None, backend=None,
         **kernel_params) -> float:
     r"""Squared maximum mean discrepancy between two embedding sets (Gretton et al., JMLR 2012).
 
@@ -563,11 +566,11 @@ def mmd(real, fake, kernel=None, bandwidth=None, unbiased=None, scale=None, back
         check_nonzero_rows(fake, "fake")
     # linear: MMD^2(cX, cY) = c^2 MMD^2(X, Y), so sets whose products would over- or underflow (float32 beyond
     # ~1e19 or below ~1e-19) are computed near 1 (c a power of two, exact) and the result scaled back in float64
-    units = _power_of_two_scale(real, fake) if name == "linear" else 1.0
+    units = power_of_two_scale(real, fake) if name == "linear" else 1.0
     if units != 1.0:
         real, fake = real * units, fake * units  # new arrays
     # real and fake together: rbf/laplacian shift both by real's mean (and the bandwidth comes from real)
-    spec, engine_spec, X, Y = _inputs(real, fake, name, bandwidth, kernel_params, device=engine.device)
+    spec, engine_spec, X, Y = kernel_inputs(real, fake, name, bandwidth, kernel_params, device=engine.device)
     value = scale * _mmd2(engine, engine_spec, X, Y, unbiased) / units / units
     return DiversityScore(_finite_result(value, "real"), metric="mmd", kernel=spec.name, bandwidth=spec.bandwidth,
                           method="unbiased" if unbiased else "biased", backend=engine.name, n=real.shape[0])
@@ -582,7 +585,7 @@ def _mean_std(values):
     return float(scaled.mean()) / scale, float(scaled.std()) / scale
 
 
-def kid(real, fake, subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.0, seed=0, backend=None) -> KID:
+def kid(real, fake, *, subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.0, seed=0, backend=None) -> KID:
     r"""Kernel inception distance (Binkowski, Sutherland, Arbel & Gretton, ICLR 2018), on any embedding.
 
     The unbiased MMD^2 (see :func:`mmd`) with the polynomial kernel k(x, y) = (gamma x.y + coef0)^degree,

@@ -20,12 +20,13 @@ import warnings
 import numpy as np
 
 from .engine import spectral
-from .support.arrays import array_namespace, to_float
+from .engine.spectral import Spectrum
+from .support.arrays import array_namespace, to_float, to_host
 from .engine import get_backend
-from .engine.kernels import _power_of_two_scale, kernel_diagonal
+from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale
 from .support.results import DiversityScore
 from .support.validation import as_real_array, check_choice, check_embeddings, check_int, check_order
-from .primitives import _inputs, check_finite_result, row_sums_checked
+from .primitives import check_finite_result, row_sums_checked
 
 METHODS = ("auto", "exact", "dual", "nystrom", "rff")
 #: method="auto" computes the dense eigendecomposition up to this many samples (about 10 s here), and
@@ -41,9 +42,70 @@ MAX_RFF_RANK = 100_000
 MAX_N_ITER = 100
 
 
+
+def hill_number(spectrum: Spectrum, q: float) -> float:
+    """exp(H_q) of a spectrum, with its tail mass spread evenly over its tail count.
+
+    H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p; H_0 = log #{p > 0}.
+
+    Rank tolerance: for every q < 1 (q = 0 included) the eigenvalues p <= ``spectrum.zero_tolerance``
+    (~ n eps lambda_max, shared/METRICS.md) are set to 0 and the rest renormalised to sum 1 (their mass is
+    below n * tolerance). Orders below 1 weigh small eigenvalues up (p^q >> p), so n round-off eigenvalues
+    of 1e-17 would otherwise count: VS_0.001 of a rank-7 set of 700 points would be 344, not 7. For q >= 1
+    they contribute at most ~n * tolerance * log(1 / tolerance) and are kept, so no real small eigenvalue is
+    cut there. With a tail (Nystrom), the tail's eigenvalues obey the same rule at their mean value.
+
+    Computed with logarithms so that large q neither overflows nor underflows: for q > 1,
+    H_q = -(log p_max + log(sum (p / p_max)^q) / q) / (1 - 1/q), which tends to H_inf without overflow
+    (q = 1e308 gives 1 / p_max, never more than any smaller order); log1p/expm1 near q = 1 so that H_q tends
+    to H_1 smoothly. The result is clamped to [1, n], the range of a Hill number of an n x n kernel matrix.
+    """
+    p = spectrum.eigenvalues
+    tail_count = spectrum.tail_count
+    tail_value = spectrum.tail_mass / tail_count if tail_count and spectrum.tail_mass > 0 else 0.0
+    if q < 1:
+        p = p[p > spectrum.zero_tolerance]
+        if not tail_value > spectrum.zero_tolerance:
+            tail_value = 0.0
+        total = float(p.sum()) + tail_value * tail_count
+        if not total > 0:  # nothing above round-off (cannot happen for a spectrum made here): one mode
+            return 1.0
+        p = p / total
+        tail_value /= total
+        if q == 0:
+            nonzero = p.size + (tail_count if tail_value > 0 else 0)
+            return float(min(max(nonzero, 1), spectrum.size))
+    tail_mass = tail_value * tail_count
+    largest = max(float(p[0]) if p.size else 0.0, tail_value)
+    positive = p[p > 0]
+    if math.isinf(q):
+        value = math.exp(-math.log(largest))  # the same expression as the large-q limit below
+    elif q == 1:
+        entropy = -float((positive * np.log(positive)).sum())
+        if tail_value > 0:
+            entropy -= tail_mass * math.log(tail_value)
+        value = math.exp(entropy)
+    elif abs(q - 1) < 0.5:
+        # sum p^q = sum p exp((q-1) log p) = 1 + sum p expm1((q-1) log p), since sum p = 1
+        excess = float((positive * np.expm1((q - 1) * np.log(positive))).sum())
+        if tail_value > 0:
+            excess += tail_mass * math.expm1((q - 1) * math.log(tail_value))
+        value = math.exp(math.log1p(excess) / (1.0 - q))
+    else:
+        # log sum p^q = q log(max p) + log S, S = sum (p / max p)^q >= 1
+        scaled = float(((positive / largest) ** q).sum())
+        if tail_value > 0:
+            scaled += tail_count * (tail_value / largest) ** q
+        if q < 1:
+            value = math.exp((q * math.log(largest) + math.log(scaled)) / (1.0 - q))
+        else:  # the same divided by q: q log(max p) overflows for q ~ 1e308
+            value = math.exp(-(math.log(largest) + math.log(scaled) / q) / (1.0 - 1.0 / q))
+    return min(max(value, 1.0), float(spectrum.size))
+
+
 def _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant):
     engine = get_backend(backend, X)
-    spec, engine_spec, X, _ = _inputs(X, None, kernel, bandwidth, kernel_params, scale_invariant, engine.device)
+    spec, engine_spec, X, _ = kernel_inputs(X, None, kernel, bandwidth, kernel_params, scale_invariant, engine.device)
     return engine, spec, engine_spec, X
 
 
@@ -104,7 +166,7 @@ def _spectrum(engine, spec, X, method, rank, seed, n_iter):
     return spectral.rff_spectrum(spec, X, rank, seed)
 
 
-def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, backend=None, n_iter=0,
+def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, n_iter=0, backend=None,
           **kernel_params) -> DiversityScore:
     """Vendi score of order q: the effective number of distinct samples in X.
 
@@ -175,7 +237,7 @@ def vendi(X, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, see
         return DiversityScore(_dual_sum_of_squares_score(engine, engine_spec, X), **info)
     spectrum = _spectrum(engine, engine_spec, X, method, rank, seed, n_iter)
     return DiversityScore(
-        spectral.hill_number(spectrum, q),
+        hill_number(spectrum, q),
         rank=rank,
         residual_mass=spectrum.tail_mass if method == "nystrom" else None,
         **info,
@@ -199,7 +261,7 @@ def _check_positive_semidefinite(w, name: str, eps: float):
                          "a kernel matrix must be positive semi-definite")
 
 
-def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
+def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> float:
     """Vendi score of order q of the eigenvalues of a kernel matrix (normalised to sum 1 here).
 
     Round-off negatives (below 1e-6 of the largest) are clipped to 0; clearly negative ones are an error.
@@ -216,15 +278,15 @@ def vendi_from_eigenvalues(eigenvalues, q=1, backend=None) -> float:
     if not np.all(np.isfinite(w)):
         raise ValueError("eigenvalues: contains NaN or infinite values")
     _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
-    spectrum = spectral._from_exact_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
+    spectrum = spectral.spectrum_from_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
                                                  name="eigenvalues")
-    return spectral.hill_number(spectrum, q)
+    return hill_number(spectrum, q)
 
 
 NOT_PSD = ("raise", "clip")
 
 
-def vendi_from_gram(K, q=1, backend=None, not_psd="raise") -> DiversityScore:
+def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> DiversityScore:
     """Vendi score of order q of a given kernel matrix K (n x n, symmetric positive semi-definite).
 
     The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1. K is first multiplied by a power of
@@ -256,7 +318,7 @@ def vendi_from_gram(K, q=1, backend=None, not_psd="raise") -> DiversityScore:
     largest = to_float(xp.abs(K).max())
     eps = max(float(finfo.eps), float(finfo.smallest_subnormal) / largest) if largest > 0 else float(finfo.eps)
     K = K.astype(xp.float64)
-    scale = _power_of_two_scale(K)  # exact; K - K^T and the eigensolver stay finite near the float64 limits
+    scale = power_of_two_scale(K)  # exact; K - K^T and the eigensolver stay finite near the float64 limits
     if scale != 1.0:
         K = K * scale
     largest = max(to_float(xp.abs(K).max()), 1e-300)
@@ -270,21 +332,21 @@ def vendi_from_gram(K, q=1, backend=None, not_psd="raise") -> DiversityScore:
         raise ValueError("K: trace must be > 0")
     w = spectral.linalg_call(xp.linalg.eigvalsh, (K + K.T) / 2, "K")
     if not_psd == "raise":
-        _check_positive_semidefinite(spectral._host(w), "K", eps)
+        _check_positive_semidefinite(to_host(w), "K", eps)
     else:
-        smallest = _negative_eigenvalue(spectral._host(w), eps)
+        smallest = _negative_eigenvalue(to_host(w), eps)
         if smallest is not None:
-            negative = spectral._host(w)
+            negative = to_host(w)
             clipped = float(-negative[negative < 0].sum() / np.abs(negative).sum())
             warnings.warn(f"K: is not positive semi-definite (smallest eigenvalue {smallest:.3g} of largest "
                           f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
                           "spectrum's absolute mass) are clipped to 0", UserWarning, stacklevel=2)
-    spectrum = spectral._from_exact_eigenvalues(w, n, eps, "exact", n, name="K")
-    return DiversityScore(spectral.hill_number(spectrum, q), metric="vendi", q=q, method="exact",
+    spectrum = spectral.spectrum_from_eigenvalues(w, n, eps, "exact", n, name="K")
+    return DiversityScore(hill_number(spectrum, q), metric="vendi", q=q, method="exact",
                           backend=engine.name, n=n)
 
 
-def rke(X, kernel="rbf", bandwidth=None, method="exact", backend=None, rank=None, seed=0,
+def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, backend=None,
         **kernel_params) -> DiversityScore:
     """RKE mode count (Jalali, Li, Ospanov & Farnia, NeurIPS 2023): 1 / sum lambda^2 = VS_2.
 
@@ -303,7 +365,7 @@ def rke(X, kernel="rbf", bandwidth=None, method="exact", backend=None, rank=None
     return DiversityScore(float(score), **info)
 
 
-def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
     """Relative RKE of X with respect to Y: -log ||K_XY / sqrt(n m)||_*^2, on all rows of both sets.
 
     ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
@@ -313,7 +375,7 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
         raise TypeError("Y: rrke compares two sets and needs the second one (got None); "
                         "for the diversity of X alone use rke(X)")
     engine = get_backend(backend, X, Y)
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
+    spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     xp = array_namespace(X)
     n, m = X.shape[0], Y.shape[0]
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
@@ -323,7 +385,7 @@ def rrke(X, Y, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> D
                           backend=engine.name, n=n)
 
 
-def intdiv(X, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
     """Internal diversity: 1 - (1 / n^2) sum_ij k(x_i, x_j)^q, from one fused pass (O(n) memory).
 
     A non-integer q with a kernel that takes negative values (cosine, linear) raises ValueError.

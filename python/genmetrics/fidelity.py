@@ -68,7 +68,7 @@ def _mean(flags) -> float:
     return to_float(flags.mean())
 
 
-def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
+def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
     r"""Precision, recall, density and coverage (Naeem et al., ICML 2020).
 
     With r_i the distance from real x_i to its k-th nearest other real point and s_j the same for fake y_j
@@ -132,7 +132,7 @@ def prdc(real, fake, k=5, inclusive=False, backend=None) -> PRDC:
     )
 
 
-def precision_recall(real, fake, k=3, backend=None) -> PrecisionRecall:
+def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
     r"""Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019), and the realism score.
 
     The balls of :func:`prdc`, closed (``<=``), as in the authors' code::
@@ -218,7 +218,7 @@ def _authentic_share(nearest_real_distance, nearest_real_index, real_rho) -> flo
     return 1.0 - float(np.mean(copied))
 
 
-def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integration="trapezoid",
+def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, integration="trapezoid",
                     backend=None) -> AlphaPrecision:
     r"""alpha-precision, beta-coverage and authenticity (Alaa et al., ICML 2022).
 
@@ -309,7 +309,7 @@ def alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integr
     )
 
 
-def authenticity(train, fake, backend=None) -> float:
+def authenticity(train, fake, *, backend=None) -> float:
     r"""The share of generated samples that are not copies of training samples (Alaa et al. 2022, corrected).
 
     y_j is a copy when the training point x* nearest to it is closer to it than x* is to its own nearest other

@@ -61,7 +61,7 @@ def _normalise_rows(X, name: str):
     return out
 
 
-def knn_ood_score(memory_bank, queries, k=50, backend=None):
+def knn_ood_score(memory_bank, queries, *, k=50, backend=None):
     r"""The kNN out-of-distribution score of Sun et al. (ICML 2022): higher means more in-distribution.
 
     With z = x / |x|_2 for every row of both sets::
@@ -214,7 +214,7 @@ def _fpr_at_tpr(c_pos, c_neg) -> float:
     return int(fp[first]) / int(fp[-1])
 
 
-def ood_metrics(scores_in, scores_out, positive="in") -> OODMetrics:
+def ood_metrics(scores_in, scores_out, *, positive="in") -> OODMetrics:
     r"""AUROC, AUPR-in, AUPR-out and FPR at 95 % TPR of an out-of-distribution detector.
 
     Convention: **higher scores mean more in-distribution** (``knn_ood_score``, maximum softmax

@@ -16,33 +16,15 @@ from typing import NamedTuple
 
 from .support.arrays import array_namespace, to_float
 from .engine import get_backend
-from .engine.kernels import prepare_inputs, resolve_kernel
+from .engine.kernels import kernel_inputs
 from .support.validation import (
     check_bool,
     check_embeddings,
     check_neighbor_count,
-    check_nonzero_rows,
     check_order,
     check_pair,
     check_radii,
 )
-
-
-def _inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False, device=None):
-    """Validate (X, Y), resolve the kernel (bandwidth from X), and prepare what the engines compute on.
-
-    Returns (spec, engine_spec, X, Y): ``spec`` as the user sees it (the bandwidth chosen), ``engine_spec``
-    with the bandwidth in the units of the shifted and rescaled arrays (see ``_kernels.prepare_inputs``).
-    """
-    if Y is None:
-        X = check_embeddings(X, "X", device=device)
-    else:
-        X, Y = check_pair(X, Y, device=device)
-    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
-    if Y is not None and spec.name == "cosine":
-        check_nonzero_rows(Y, "Y")
-    engine_spec, X, Y = prepare_inputs(spec, X, Y, scale_invariant)
-    return spec, engine_spec, X, Y
 
 
 def check_finite_result(value, spec, name="X"):
@@ -56,7 +38,7 @@ def check_finite_result(value, spec, name="X"):
     return value
 
 
-def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_params):
+def gram(X, Y=None, *, kernel="cosine", bandwidth=None, backend=None, **kernel_params):
     """The kernel matrix K[i, j] = k(x_i, y_j).
 
     Parameters
@@ -82,12 +64,12 @@ def gram(X, Y=None, kernel="cosine", bandwidth=None, backend=None, **kernel_para
     else:
         X, Y = check_pair(X, Y, device=engine.device)
     dtype = X.dtype
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
+    spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     # the engine may compute in float64 where float32 cannot hold the tiles (see _kernels.prepare_inputs)
     return check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(dtype, copy=False)
 
 
-def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> float:
+def kernel_sum(X, Y=None, *, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> float:
     """sum_ij k(x_i, y_j)^power, accumulated in float64, without ever holding the n x m matrix.
 
     ``power`` may be any real >= 0; a non-integer power of a negative kernel value (cosine, linear) is
@@ -97,7 +79,7 @@ def kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, backend=None
     power = check_order(power, "power")
     if power == float("inf"):
         raise ValueError("power: must be finite")
-    spec, engine_spec, X, Y = _inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
+    spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     return to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
 
 
@@ -117,7 +99,7 @@ def row_sums_checked(engine, spec, X, Y, power, name="power"):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def knn(X, Y=None, k=5, backend=None):
+def knn(X, Y=None, *, k=5, backend=None):
     """The k nearest neighbours (Euclidean) in ``X`` of every row of ``Y``, exact.
 
     Parameters
@@ -161,7 +143,7 @@ class RadiusQuery(NamedTuple):
     nearest_distance: object  # float64 (m,)
 
 
-def radius_query(X, Y, radii, inclusive=False, backend=None) -> RadiusQuery:
+def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
     """Per-reference radius queries: which balls B(x_i, radii[i]) hold each query y_j, in one pass.
 
     Parameters

@@ -20,6 +20,8 @@ from .array import ArrayBackend
 from .cpu import _CORE, _CORE_ERROR, CpuBackend
 from .threads import MAX_THREADS_PER_CORE, num_threads
 
+__all__ = ["ArrayBackend", "CpuBackend", "MAX_THREADS_PER_CORE", "backends", "get_backend", "num_threads"]
+
 def _gpu_status():
     """(CuPy usable with a device, why not) and (the CUDA engine usable, why not), probed once."""
     global _GPU_STATUS

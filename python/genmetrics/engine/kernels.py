@@ -20,7 +20,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..support.arrays import array_namespace, to_float
-from ..support.validation import check_int, check_kernel, check_nonzero_rows, check_positive
+from ..support.validation import (
+    check_embeddings,
+    check_int,
+    check_kernel,
+    check_nonzero_rows,
+    check_pair,
+    check_positive,
+)
 
 #: At most this many rows enter the bandwidth heuristic (its pairwise distances are O(s^2)).
 BANDWIDTH_SUBSAMPLE = 1000
@@ -63,7 +70,7 @@ def median_heuristic_bandwidth(X, max_rows: int = BANDWIDTH_SUBSAMPLE, seed: int
         X = X[xp.asarray(rows)]
     Z = X.astype(xp.float64)
     Z = Z - Z.mean(axis=0)
-    scale = _power_of_two_scale(Z)  # exact; keeps |z|^2 finite for |x| up to the float64 limit
+    scale = power_of_two_scale(Z)  # exact; keeps |z|^2 finite for |x| up to the float64 limit
     if scale != 1.0:
         Z = Z * scale
     sq = (Z * Z).sum(axis=1)
@@ -110,7 +117,7 @@ def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=None, degree=Non
 SAFE_MAGNITUDE = 2.0**32
 
 
-def _power_of_two_scale(*arrays) -> float:
+def power_of_two_scale(*arrays) -> float:
     """1, or 2^-e with 2^(e-1) <= max |a| < 2^e when max |a| is outside the safe range: multiplying by it is
     exact and brings the values near 1.
 
@@ -233,7 +240,7 @@ def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
             Y = None if Y is None else _transformed(Y, lambda rows: (rows * pre - shift) * post, dtype)
         spec = replace(spec, bandwidth=bandwidth)
     elif spec.name == "linear" and scale_invariant:
-        scale = _power_of_two_scale(X, Y)
+        scale = power_of_two_scale(X, Y)
         if scale != 1.0:
             X = _transformed(X, lambda rows: rows * scale, X.dtype)
             Y = None if Y is None else _transformed(Y, lambda rows: rows * scale, Y.dtype)
@@ -296,3 +303,20 @@ def negative_exponent_scale(numerator: float, denominator: float, dtype):
     with np.errstate(over="ignore", divide="ignore"):
         scale = -np.float64(numerator) / np.float64(denominator)
     return np.dtype(dtype).type(max(float(scale), lowest))
+
+
+def kernel_inputs(X, Y, kernel, bandwidth, kernel_params, scale_invariant=False, device=None):
+    """Validate (X, Y), resolve the kernel (bandwidth from X), and prepare what the engines compute on.
+
+    Returns (spec, engine_spec, X, Y): ``spec`` as the user sees it (the bandwidth chosen), ``engine_spec``
+    with the bandwidth in the units of the shifted and rescaled arrays (see :func:`prepare_inputs`).
+    """
+    if Y is None:
+        X = check_embeddings(X, "X", device=device)
+    else:
+        X, Y = check_pair(X, Y, device=device)
+    spec = resolve_kernel(kernel, X, bandwidth, **kernel_params)
+    if Y is not None and spec.name == "cosine":
+        check_nonzero_rows(Y, "Y")
+    engine_spec, X, Y = prepare_inputs(spec, X, Y, scale_invariant)
+    return spec, engine_spec, X, Y

@@ -1,7 +1,7 @@
 """Spectra of K / trace(K): exact, dual, Nystrom (+ subspace iteration) and random Fourier features.
 
 Every method returns a :class:`Spectrum`: eigenvalues that sum to at most 1, plus, for approximations, the
-mass they missed. The Hill numbers (Vendi scores) of such a spectrum are in :func:`hill_number`.
+mass they missed. The Hill numbers (Vendi scores) of such a spectrum are in :func:`genmetrics.diversity.hill_number`.
 This module is written against the array namespace, so NumPy and CuPy run the same code; only the Gram
 products go through the backend (the compiled engine when there is one).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..support.arrays import array_namespace, to_float
+from ..support.arrays import array_namespace, to_float, to_host
 from .kernels import KernelSpec, kernel_diagonal
 
 
@@ -22,7 +22,7 @@ class Spectrum:
 
     ``zero_tolerance`` is the rank tolerance (shared/METRICS.md): about (problem size) * eps * lambda_max with
     eps that of the precision the spectrum was computed in; eigenvalues at or below it are indistinguishable
-    from round-off, and the orders q < 1 count them as 0 (:func:`hill_number`).
+    from round-off, and the orders q < 1 count them as 0 (:func:`genmetrics.diversity.hill_number`).
     ``tail_mass`` = 1 - sum(eigenvalues) is what an approximation did not capture. Both Nystrom and
     Rayleigh-Ritz under-estimate each eigenvalue, by at most ``tail_mass`` (the trace of the PSD residual).
     It is spread evenly over the ``tail_count`` eigenvalues that were not computed.
@@ -34,10 +34,6 @@ class Spectrum:
     zero_tolerance: float = 0.0
     tail_mass: float = 0.0
     tail_count: int = 0
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def linalg_call(function, A, name: str, **kwargs):
@@ -61,13 +57,13 @@ def linalg_call(function, A, name: str, **kwargs):
     return out
 
 
-def _from_exact_eigenvalues(w, problem_size: int, eps: float, method: str, size: int, name: str = "X") -> Spectrum:
+def spectrum_from_eigenvalues(w, problem_size: int, eps: float, method: str, size: int, name: str = "X") -> Spectrum:
     """Clip round-off negatives to 0 and renormalise to sum 1 (the trace is the sum of all eigenvalues).
 
     Divided by the largest eigenvalue before summing, so that eigenvalues near the float64 limit do not
     overflow the sum (vendi_from_eigenvalues([1e308, 1e308]) is 2).
     """
-    w = _host(w).astype(np.float64)
+    w = to_host(w).astype(np.float64)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"{name}: the kernel matrix has non-finite eigenvalues; rescale it")
     w = np.clip(np.sort(w)[::-1], 0.0, None)
@@ -90,7 +86,7 @@ def _eigenvalues(A, name: str = "X"):
 def exact_spectrum(engine, spec: KernelSpec, X) -> Spectrum:
     """Dense eigenvalues of the full n x n kernel matrix: O(n^2 d + n^3) time, O(n^2) memory."""
     w = _eigenvalues(engine.gram(spec, X))
-    return _from_exact_eigenvalues(w, X.shape[0], float(np.finfo(X.dtype).eps), "exact", X.shape[0])
+    return spectrum_from_eigenvalues(w, X.shape[0], float(np.finfo(X.dtype).eps), "exact", X.shape[0])
 
 
 def dual_gram(engine, spec: KernelSpec, X):
@@ -107,7 +103,7 @@ def dual_spectrum(engine, spec: KernelSpec, X) -> Spectrum:
     """Linear/cosine kernels from the d x d dual: O(n d^2 + d^3) instead of O(n^2 d + n^3), exact."""
     n, d = X.shape
     w = _eigenvalues(dual_gram(engine, spec, X))
-    return _from_exact_eigenvalues(w, max(n, d), float(np.finfo(X.dtype).eps), "dual", n)
+    return spectrum_from_eigenvalues(w, max(n, d), float(np.finfo(X.dtype).eps), "dual", n)
 
 
 def _orthonormal(Y):
@@ -157,7 +153,7 @@ def nystrom_spectrum(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: 
         eigenvalues = linalg_call(xp.linalg.eigvalsh, (B + B.T) / 2, "X")
     else:
         eigenvalues = linalg_call(xp.linalg.eigvalsh, F.T @ F, "X")
-    eigenvalues = np.clip(np.sort(_host(eigenvalues))[::-1], 0.0, None) / trace
+    eigenvalues = np.clip(np.sort(to_host(eigenvalues))[::-1], 0.0, None) / trace
     captured = float(eigenvalues.sum())
     tail_mass = max(0.0, 1.0 - captured)
     return Spectrum(
@@ -192,64 +188,4 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
     # the non-zero eigenvalues of Phi^T Phi / n and Phi Phi^T / n coincide: decompose the smaller one
     C = (features.T @ features if 2 * rank <= n else features @ features.T) / n
     w = linalg_call(xp.linalg.eigvalsh, C, "X")
-    return _from_exact_eigenvalues(w, max(n, 2 * rank), float(np.finfo(np.float64).eps), "rff", n)
-
-
-def hill_number(spectrum: Spectrum, q: float) -> float:
-    """exp(H_q) of a spectrum, with its tail mass spread evenly over its tail count.
-
-    H_q = log(sum p^q) / (1 - q); H_1 = -sum p log p (0 log 0 = 0); H_inf = -log max p; H_0 = log #{p > 0}.
-
-    Rank tolerance: for every q < 1 (q = 0 included) the eigenvalues p <= ``spectrum.zero_tolerance``
-    (~ n eps lambda_max, shared/METRICS.md) are set to 0 and the rest renormalised to sum 1 (their mass is
-    below n * tolerance). Orders below 1 weigh small eigenvalues up (p^q >> p), so n round-off eigenvalues
-    of 1e-17 would otherwise count: VS_0.001 of a rank-7 set of 700 points would be 344, not 7. For q >= 1
-    they contribute at most ~n * tolerance * log(1 / tolerance) and are kept, so no real small eigenvalue is
-    cut there. With a tail (Nystrom), the tail's eigenvalues obey the same rule at their mean value.
-
-    Computed with logarithms so that large q neither overflows nor underflows: for q > 1,
-    H_q = -(log p_max + log(sum (p / p_max)^q) / q) / (1 - 1/q), which tends to H_inf without overflow
-    (q = 1e308 gives 1 / p_max, never more than any smaller order); log1p/expm1 near q = 1 so that H_q tends
-    to H_1 smoothly. The result is clamped to [1, n], the range of a Hill number of an n x n kernel matrix.
-    """
-    p = spectrum.eigenvalues
-    tail_count = spectrum.tail_count
-    tail_value = spectrum.tail_mass / tail_count if tail_count and spectrum.tail_mass > 0 else 0.0
-    if q < 1:
-        p = p[p > spectrum.zero_tolerance]
-        if not tail_value > spectrum.zero_tolerance:
-            tail_value = 0.0
-        total = float(p.sum()) + tail_value * tail_count
-        if not total > 0:  # nothing above round-off (cannot happen for a spectrum made here): one mode
-            return 1.0
-        p = p / total
-        tail_value /= total
-        if q == 0:
-            nonzero = p.size + (tail_count if tail_value > 0 else 0)
-            return float(min(max(nonzero, 1), spectrum.size))
-    tail_mass = tail_value * tail_count
-    largest = max(float(p[0]) if p.size else 0.0, tail_value)
-    positive = p[p > 0]
-    if math.isinf(q):
-        value = math.exp(-math.log(largest))  # the same expression as the large-q limit below
-    elif q == 1:
-        entropy = -float((positive * np.log(positive)).sum())
-        if tail_value > 0:
-            entropy -= tail_mass * math.log(tail_value)
-        value = math.exp(entropy)
-    elif abs(q - 1) < 0.5:
-        # sum p^q = sum p exp((q-1) log p) = 1 + sum p expm1((q-1) log p), since sum p = 1
-        excess = float((positive * np.expm1((q - 1) * np.log(positive))).sum())
-        if tail_value > 0:
-            excess += tail_mass * math.expm1((q - 1) * math.log(tail_value))
-        value = math.exp(math.log1p(excess) / (1.0 - q))
-    else:
-        # log sum p^q = q log(max p) + log S, S = sum (p / max p)^q >= 1
-        scaled = float(((positive / largest) ** q).sum())
-        if tail_value > 0:
-            scaled += tail_count * (tail_value / largest) ** q
-        if q < 1:
-            value = math.exp((q * math.log(largest) + math.log(scaled)) / (1.0 - q))
-        else:  # the same divided by q: q log(max p) overflows for q ~ 1e308
-            value = math.exp(-(math.log(largest) + math.log(scaled) / q) / (1.0 - 1.0 / q))
-    return min(max(value, 1.0), float(spectrum.size))
+    return spectrum_from_eigenvalues(w, max(n, 2 * rank), float(np.finfo(np.float64).eps), "rff", n)

@@ -185,8 +185,8 @@ def _selected(metrics, have_train: bool, notes: list):
     return names
 
 
-def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, backend=None,
-             progress=False, ridge=0.0) -> Report:
+def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, progress=False, ridge=0.0,
+             backend=None) -> Report:
     r"""Every metric that the inputs allow, in one call.
 
     Parameters
@@ -429,12 +429,6 @@ class _Runner:
     def gaussian_kl(self):
         from ..distances import gaussian_kl  # noqa: PLC0415
 
-        try:
-            value = gaussian_kl(self.fake, self.real, ridge=self.ridge, backend=self.backend)
-        except ValueError as exc:
-            named, colon, rest = str(exc).partition(":")
-            if named in ("p", "q"):  # gaussian_kl's own names: p is the generated set, q the real one
-                raise ValueError(("fake" if named == "p" else "real") + colon + rest) from None
-            raise
+        value = gaussian_kl(self.real, self.fake, ridge=self.ridge, backend=self.backend)  # KL(fake || real)
         return value, {"of": "fake", "from": "real", "ridge": self.ridge}
 
