@@ -8,7 +8,7 @@
 #   tools/lint.sh           run every check, report each, exit 1 if any failed
 #   tools/lint.sh --fix     apply ruff's fixes and both formatters instead (then review the diff), exit 0
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 PY_PATHS=(python tests bench)
 # C++ and CUDA sources: tracked ones in a clone, else whatever find sees (an unpacked sdist)
