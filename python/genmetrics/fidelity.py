@@ -21,7 +21,8 @@ import numpy as np
 from .support.arrays import to_float, to_host
 from .engine import get_backend
 from .engine.points import as_numpy
-from .support.results import PRDC, AlphaPrecision, PrecisionRecall
+from .engine.protocol import BallQuery
+from .support.results import PRDC, AlphaPrecision, PrecisionRecall, Score
 from .support.validation import (
     as_real_array,
     check_bool,
@@ -49,6 +50,42 @@ def kth_neighbor_radius(engine, points, k: int):
     """Distance from every point of a set to its k-th nearest other point of the same set (float64)."""
     distances, _ = engine.knn(points, None, k)
     return np.ascontiguousarray(as_numpy(distances)[:, k - 1])
+
+
+class SharedPasses:
+    """The passes over the pairs that the fidelity metrics of one (real, fake) pair share.
+
+    - each set's self-k-NN distances, from one pass per set at the largest k asked for (``k_max``): prdc's k-th,
+      precision_recall's k-th and alpha-precision's nearest other point are columns of it;
+    - each point's nearest point of the other set (alpha-precision, authenticity against real), which prdc's
+      cross pass finds at little cost when ``nearest_in_prdc`` is set.
+    The public functions make one for their own call; :func:`genmetrics.evaluate` makes one for them all.
+    """
+
+    def __init__(self, engine, real, fake, *, k_max: int, nearest_in_prdc: bool = False):
+        self.engine = engine
+        self.real, self.fake = real, fake
+        self.real_points, self.fake_points = engine.points(real, fake, names=("real", "fake"))
+        self.k_max = k_max
+        self.nearest_in_prdc = nearest_in_prdc
+        self._neighbors = {}
+        self._nearest = None  # (fake's nearest real, real's nearest fake): BallQueryResult each
+
+    def radius(self, which: str, k: int):
+        """Distances from every point of ``which`` ("real" or "fake") to its k-th nearest other point of it."""
+        if which not in self._neighbors:
+            points = self.real_points if which == "real" else self.fake_points
+            distances, _ = self.engine.knn(points, None, self.k_max)
+            self._neighbors[which] = as_numpy(distances)
+        return np.ascontiguousarray(self._neighbors[which][:, k - 1])
+
+    def nearest(self):
+        """(fake's nearest real point, real's nearest fake point), each a BallQueryResult."""
+        if self._nearest is None:
+            self._nearest = self.engine.ball_query(
+                self.fake_points, self.real_points, inclusive=False,
+                a_queries=BallQuery(nearest=True), b_queries=BallQuery(nearest=True))
+        return self._nearest
 
 
 def _warn_zero_radii(**radii):
@@ -87,13 +124,13 @@ def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
     ----------
     real : array (n, d)
     fake : array (m, d)
-    k : int
+    k : int, default 5
         Neighbourhood size, 1 <= k <= min(n, m) - 1. prdc's default is 5.
-    inclusive : bool
+    inclusive : bool, default False
         ``True`` compares with ``<=``. With ``<`` a point with k exact duplicates has a ball of radius 0 that
         holds nothing: identical sets get density = coverage = 0. That case warns
         (:class:`DuplicatePointsWarning`) and ``inclusive=True`` is the remedy.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -104,30 +141,46 @@ def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
     -----
     Three passes over the pairs, never an n x m matrix: the k-NN radii of each set (half the pairs each, by
     symmetry), then one pass over (fake, real) serving both directions. Memory O((n + m) k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> real = np.random.default_rng(0).normal(size=(200, 16))
+    >>> fake = np.random.default_rng(1).normal(size=(150, 16)) + 0.5
+    >>> result = gm.prdc(real, fake, k=5)
+    >>> print(f"{result.precision:.3f} {result.recall:.3f} {result.density:.3f} {result.coverage:.3f}")
+    0.713 0.720 0.745 0.735
     """
     engine = get_backend(backend, real, fake)
     real, fake, k = _real_and_fake(engine, real, fake, k)
     inclusive = check_bool(inclusive, "inclusive")
-    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
-    real_radius = kth_neighbor_radius(engine, real_points, k)  # r_i
-    fake_radius = kth_neighbor_radius(engine, fake_points, k)  # s_j
+    return prdc_on(SharedPasses(engine, real, fake, k_max=k), k, inclusive)
+
+
+def prdc_on(passes: SharedPasses, k: int, inclusive: bool) -> PRDC:
+    real_radius = passes.radius("real", k)  # r_i
+    fake_radius = passes.radius("fake", k)  # s_j
     if not inclusive:
         _warn_zero_radii(real=real_radius, fake=fake_radius)
-    balls = engine.ball_query(
-        fake_points, real_points, inclusive, a_radius=real_radius, b_radius=fake_radius, b_nearest=True
-    )
-    real_balls_holding = as_numpy(balls["a_counts"])  # per fake y_j: #{i : d(x_i, y_j) < r_i}
-    fake_balls_holding = as_numpy(balls["b_counts"])  # per real x_i: #{j : d(x_i, y_j) < s_j}
-    nearest_fake = as_numpy(balls["b_nearest_distance"])  # per real x_i: min_j d(x_i, y_j)
+    in_real_balls, in_fake_balls = passes.engine.ball_query(
+        passes.fake_points, passes.real_points, inclusive=inclusive,
+        a_queries=BallQuery(ball_radius=real_radius, nearest=passes.nearest_in_prdc),
+        b_queries=BallQuery(ball_radius=fake_radius, nearest=True))
+    if passes.nearest_in_prdc and passes._nearest is None:
+        passes._nearest = (in_real_balls, in_fake_balls)  # the nearest points do not depend on the radii
+    real_balls_holding = as_numpy(in_real_balls.counts)  # per fake y_j: #{i : d(x_i, y_j) < r_i}
+    fake_balls_holding = as_numpy(in_fake_balls.counts)  # per real x_i: #{j : d(x_i, y_j) < s_j}
+    nearest_fake = as_numpy(in_fake_balls.nearest_distance)  # per real x_i: min_j d(x_i, y_j)
     covered = nearest_fake <= real_radius if inclusive else nearest_fake < real_radius
     return PRDC(
         precision=_mean(real_balls_holding > 0),
         recall=_mean(fake_balls_holding > 0),
-        density=float(real_balls_holding.sum()) / (k * fake.shape[0]),
+        density=float(real_balls_holding.sum()) / (k * passes.fake.shape[0]),
         coverage=_mean(covered),
         k=k,
-        n_real=int(real.shape[0]),
-        n_fake=int(fake.shape[0]),
+        n_real=int(passes.real.shape[0]),
+        n_fake=int(passes.fake.shape[0]),
         inclusive=inclusive,
     )
 
@@ -150,9 +203,9 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
     ----------
     real : array (n, d)
     fake : array (m, d)
-    k : int
+    k : int, default 3
         Neighbourhood size (the paper's default 3), 1 <= k <= min(n, m) - 1.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -163,20 +216,24 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
     """
     engine = get_backend(backend, real, fake)
     real, fake, k = _real_and_fake(engine, real, fake, k)
-    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
-    real_radius = kth_neighbor_radius(engine, real_points, k)
-    fake_radius = kth_neighbor_radius(engine, fake_points, k)
+    return precision_recall_on(SharedPasses(engine, real, fake, k_max=k), k)
+
+
+def precision_recall_on(passes: SharedPasses, k: int) -> PrecisionRecall:
+    real_radius = passes.radius("real", k)
+    fake_radius = passes.radius("fake", k)
     realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, -1.0)  # -1: not used
-    balls = engine.ball_query(
-        fake_points, real_points, True, a_radius=real_radius, a_weight=realism_weight, b_radius=fake_radius
-    )
+    in_real_balls, in_fake_balls = passes.engine.ball_query(
+        passes.fake_points, passes.real_points, inclusive=True,
+        a_queries=BallQuery(ball_radius=real_radius, ball_weight=realism_weight),
+        b_queries=BallQuery(ball_radius=fake_radius))
     return PrecisionRecall(
-        precision=_mean(as_numpy(balls["a_counts"]) > 0),
-        recall=_mean(as_numpy(balls["b_counts"]) > 0),
+        precision=_mean(as_numpy(in_real_balls.counts) > 0),
+        recall=_mean(as_numpy(in_fake_balls.counts) > 0),
         k=k,
-        n_real=int(real.shape[0]),
-        n_fake=int(fake.shape[0]),
-        realism=as_numpy(balls["a_max_ratio"]),
+        n_real=int(passes.real.shape[0]),
+        n_fake=int(passes.fake.shape[0]),
+        realism=as_numpy(in_real_balls.max_ratio),
     )
 
 
@@ -204,11 +261,6 @@ def _delta(curve, alphas, integration: str) -> float:
     if integration == "original":  # the authors' code: a Riemann sum with step 1/(n_alphas - 1)
         return float(1.0 - 2.0 * np.sum(gap) * (alphas[1] - alphas[0]))
     return float(1.0 - np.sum(gap) / np.sum(alphas))  # synthcity: 1/sum(alphas) = 2/n_alphas per step
-
-
-def _nearest_other_distance(engine, points):
-    """rho_i: distance from each point to its nearest other point of the same set."""
-    return kth_neighbor_radius(engine, points, 1)
 
 
 def _authentic_share(nearest_real_distance, nearest_real_index, real_rho) -> float:
@@ -239,18 +291,18 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
     ----------
     real : array (n, d), n >= 2
     fake : array (m, d)
-    n_alphas : int
+    n_alphas : int, default 30
         Points of the alpha (and beta) grid, >= 2; 30 in the paper.
-    center : array (d,), optional
+    center : array (d,), optional, default None
         The centre c instead of the mean of the (embedded) real set, e.g. a one-class network's centre.
-    embedding : callable, optional
+    embedding : callable, optional, default None
         Applied to ``real`` and ``fake`` first (for instance the trained one-class embedding of the paper);
         everything is then computed in the embedded space.
-    integration : {"trapezoid", "original", "synthcity"}
+    integration : {"trapezoid", "original", "synthcity"}, default "trapezoid"
         How Delta integrates: "trapezoid", the paper's integral by the trapezoid rule; "original", the
         authors' code, a Riemann sum of 30 terms with step 1/29 (it overshoots the integral by one end term);
         "synthcity", the sum divided by sum(alphas) = 15, i.e. step 1/15 for the whole 1 - 2 integral.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -268,7 +320,12 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
     n_alphas = check_int(n_alphas, "n_alphas", low=2)
     integration = check_choice(integration, "integration", INTEGRATIONS)
     # first: it rejects magnitudes whose float64 distances overflow, before the geometry below meets them
-    real_points, fake_points = engine.points(real, fake, names=("real", "fake"))
+    passes = SharedPasses(engine, real, fake, k_max=1)
+    return alpha_precision_on(passes, n_alphas, center, integration)
+
+
+def alpha_precision_on(passes: SharedPasses, n_alphas: int, center, integration: str) -> AlphaPrecision:
+    real, fake = passes.real, passes.fake
     # the O(n d) geometry around the centres runs in NumPy on every backend (same summation order as the CPU)
     real_host, fake_host = to_host(real), to_host(fake)
     if center is None:
@@ -286,10 +343,10 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
     alpha_precision_curve = np.searchsorted(fake_to_centre, real_radii, side="right") / fake.shape[0]
 
     # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
-    real_rho = _nearest_other_distance(engine, real_points)
-    nearest = engine.ball_query(real_points, fake_points, False, a_nearest=True, b_nearest=True)
-    nearest_fake = as_numpy(nearest["a_nearest_index"])
-    in_own_ball = as_numpy(nearest["a_nearest_distance"]) <= real_rho
+    real_rho = passes.radius("real", 1)
+    fake_nearest_real, real_nearest_fake = passes.nearest()
+    nearest_fake = as_numpy(real_nearest_fake.nearest_index)
+    in_own_ball = as_numpy(real_nearest_fake.nearest_distance) <= real_rho
     nearest_fake_to_fake_centre = _distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
     beta_radii = np.quantile(nearest_fake_to_fake_centre, alphas)
     beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_centre <= r)) for r in beta_radii])
@@ -298,7 +355,7 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
         delta_precision_alpha=_delta(alpha_precision_curve, alphas, integration),
         delta_coverage_beta=_delta(beta_coverage_curve, alphas, integration),
         authenticity=_authentic_share(
-            as_numpy(nearest["b_nearest_distance"]), as_numpy(nearest["b_nearest_index"]), real_rho
+            as_numpy(fake_nearest_real.nearest_distance), as_numpy(fake_nearest_real.nearest_index), real_rho
         ),
         integration=integration,
         n_real=int(real.shape[0]),
@@ -309,7 +366,7 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
     )
 
 
-def authenticity(train, fake, *, backend=None) -> float:
+def authenticity(train, fake, *, backend=None) -> Score:
     r"""The share of generated samples that are not copies of training samples (Alaa et al. 2022, corrected).
 
     y_j is a copy when the training point x* nearest to it is closer to it than x* is to its own nearest other
@@ -320,15 +377,16 @@ def authenticity(train, fake, *, backend=None) -> float:
     ----------
     train : array (n, d), n >= 2
     fake : array (m, d)
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
     """
     engine = get_backend(backend, train, fake)
     train, fake = check_pair(train, fake, "train", "fake", device=engine.device)
     if train.shape[0] < 2:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
     train_points, fake_points = engine.points(train, fake, names=("train", "fake"))
-    train_rho = _nearest_other_distance(engine, train_points)
-    nearest = engine.ball_query(fake_points, train_points, False, a_nearest=True)
-    return _authentic_share(
-        as_numpy(nearest["a_nearest_distance"]), as_numpy(nearest["a_nearest_index"]), train_rho
-    )
+    train_rho = kth_neighbor_radius(engine, train_points, 1)
+    fake_nearest_train, _ = engine.ball_query(fake_points, train_points, inclusive=False,
+                                              a_queries=BallQuery(nearest=True))
+    share = _authentic_share(as_numpy(fake_nearest_train.nearest_distance), as_numpy(fake_nearest_train.nearest_index),
+                             train_rho)
+    return Score(share, metric="authenticity", backend=engine.name, n=train.shape[0], m=fake.shape[0])

@@ -17,6 +17,8 @@ from typing import NamedTuple
 from .support.arrays import array_namespace, to_float
 from .engine import get_backend
 from .engine.kernels import kernel_inputs
+from .engine.protocol import BallQuery
+from .support.results import Score
 from .support.validation import (
     check_bool,
     check_embeddings,
@@ -44,13 +46,13 @@ def gram(X, Y=None, *, kernel="cosine", bandwidth=None, backend=None, **kernel_p
     Parameters
     ----------
     X : array (n, d)
-    Y : array (m, d), optional
+    Y : array (m, d), optional, default None
         Defaults to ``X``; then only the tiles on and above the diagonal are computed and mirrored.
-    kernel : {"cosine", "linear", "rbf" ("gaussian"), "laplacian", "polynomial"}
+    kernel : {"cosine", "linear", "rbf" ("gaussian"), "laplacian", "polynomial"}, default "cosine"
         Conventions in :mod:`genmetrics.engine.kernels` (rbf: exp(-|x-y|^2 / (2 bandwidth^2))).
-    bandwidth : float, optional
+    bandwidth : float, optional, default None
         sigma of rbf/laplacian; None chooses the median pairwise distance of a seeded subsample of X.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
     **kernel_params
         ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
 
@@ -69,18 +71,38 @@ def gram(X, Y=None, *, kernel="cosine", bandwidth=None, backend=None, **kernel_p
     return check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(dtype, copy=False)
 
 
-def kernel_sum(X, Y=None, *, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> float:
+def kernel_sum(X, Y=None, *, kernel="cosine", bandwidth=None, power=1, backend=None, **kernel_params) -> Score:
     """sum_ij k(x_i, y_j)^power, accumulated in float64, without ever holding the n x m matrix.
 
     ``power`` may be any real >= 0; a non-integer power of a negative kernel value (cosine, linear) is
-    undefined and raises ValueError. Other parameters as in :func:`gram`.
+    undefined and raises ValueError.
+
+    Parameters
+    ----------
+    X : array (n, d)
+    Y : array (m, d), optional, default None
+        None: X against itself.
+    kernel : {"cosine", "linear", "rbf" ("gaussian"), "laplacian", "polynomial"}, default "cosine"
+    bandwidth : float, optional, default None
+        sigma of rbf/laplacian; None: the median heuristic on X.
+    power : float >= 0, finite, default 1
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    Score
+        The sum, with ``.kernel``, ``.bandwidth`` and ``.details["power"]``.
     """
     engine = get_backend(backend, X, Y)
     power = check_order(power, "power")
     if power == float("inf"):
         raise ValueError("power: must be finite")
     spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
-    return to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
+    total = to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
+    return Score(total, metric="kernel_sum", kernel=spec.name, bandwidth=spec.bandwidth, backend=engine.name,
+                 n=X.shape[0], m=None if Y is None else Y.shape[0], details={"power": power})
 
 
 def row_sums_checked(engine, spec, X, Y, power, name="power"):
@@ -106,12 +128,12 @@ def knn(X, Y=None, *, k=5, backend=None):
     ----------
     X : array (n, d)
         The reference set.
-    Y : array (m, d), optional
+    Y : array (m, d), optional, default None
         The queries. ``None``: the rows of ``X`` against ``X`` itself, each point excluded from its own
         neighbours by index (a duplicate of it still counts, at distance 0).
-    k : int
+    k : int, default 5
         1 <= k <= n (k <= n - 1 when ``Y`` is None).
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -121,6 +143,19 @@ def knn(X, Y=None, *, k=5, backend=None):
         candidate whose order its rounding could change, so the neighbours are those of the float64 distance.
     indices : int64 array (m, k)
         Rows of ``X``; equal distances are ordered by the lower index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    >>> distances, indices = gm.knn(X, np.array([[0.9, 0.0]]), k=2)
+    >>> indices
+    array([[1, 0]])
+    >>> np.round(distances, 3)
+    array([[0.1, 0.9]])
+    >>> gm.knn(X, k=1)[1].ravel()  # Y=None: each point's nearest other point
+    array([1, 0, 1])
     """
     engine = get_backend(backend, X, Y)
     if Y is None:
@@ -154,10 +189,10 @@ def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
         Queries.
     radii : array (n,)
         One radius per reference, finite and >= 0.
-    inclusive : bool
+    inclusive : bool, default False
         ``False``: inside means d(x_i, y_j) < radii[i] (prdc's convention); ``True``: <= (improved
         precision/recall's).
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -171,6 +206,7 @@ def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
     radii = check_radii(radii, X.shape[0])
     inclusive = check_bool(inclusive, "inclusive")
     refs, queries = engine.points(X, Y, names=("X", "Y"))
-    out = engine.ball_query(queries, refs, inclusive, a_radius=radii, a_nearest=True)
-    counts = out["a_counts"]
-    return RadiusQuery(counts, counts > 0, out["a_nearest_index"], out["a_nearest_distance"])
+    in_balls, _ = engine.ball_query(queries, refs, inclusive=inclusive,
+                                    a_queries=BallQuery(ball_radius=radii, nearest=True))
+    counts = in_balls.counts
+    return RadiusQuery(counts, counts > 0, in_balls.nearest_index, in_balls.nearest_distance)

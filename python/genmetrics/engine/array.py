@@ -12,6 +12,7 @@ from ..support.arrays import array_namespace, to_device
 from . import decisions
 from .kernels import KernelSpec, apply_kernel
 from .points import prepare_points
+from .protocol import NOTHING, as_side_arguments, results_from
 
 #: Bytes of one block of kernel values (rows x m) held at a time.
 BLOCK_BYTES = 64 * 2**20
@@ -132,8 +133,9 @@ class ArrayBackend:
     def knn(self, queries, refs, k):
         return decisions.knn(queries, refs, k)
 
-    def ball_query(self, a, b, inclusive, **sides):
-        return decisions.ball_query(a, b, inclusive, **{k: self._local(v) for k, v in sides.items()})
+    def ball_query(self, a, b, *, inclusive, a_queries=NOTHING, b_queries=NOTHING):
+        sides = as_side_arguments(a_queries, b_queries)
+        return results_from(decisions.ball_query(a, b, inclusive, **{k: self._local(v) for k, v in sides.items()}))
 
     def _local(self, value):
         """Per-point arrays (radii, weights) on this engine's device."""

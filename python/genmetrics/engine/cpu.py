@@ -11,6 +11,7 @@ import os
 
 from .kernels import KernelSpec
 from .points import prepare_points
+from .protocol import NOTHING, as_side_arguments, results_from
 from .threads import num_threads
 
 _CORE = None
@@ -65,7 +66,8 @@ class CpuBackend:
             return _CORE.knn(queries.tile, queries.exact, None, None, queries.scale, k, num_threads())
         return _CORE.knn(queries.tile, queries.exact, refs.tile, refs.exact, queries.scale, k, num_threads())
 
-    def ball_query(self, a, b, inclusive, a_radius=None, a_nearest=False, a_weight=None, b_radius=None,
-                   b_nearest=False):
-        return _CORE.ball_query(a.tile, a.exact, b.tile, b.exact, a.scale, inclusive, a_radius, a_nearest, a_weight,
-                                b_radius, b_nearest, num_threads())
+    def ball_query(self, a, b, *, inclusive, a_queries=NOTHING, b_queries=NOTHING):
+        sides = as_side_arguments(a_queries, b_queries)
+        return results_from(_CORE.ball_query(a.tile, a.exact, b.tile, b.exact, a.scale, inclusive, sides["a_radius"],
+                                             sides["a_nearest"], sides["a_weight"], sides["b_radius"],
+                                             sides["b_nearest"], num_threads()))

@@ -31,6 +31,7 @@ from .. import _cuda
 from . import array, decisions
 from .decisions import ArrayDistanceOps
 from .points import prepare_points
+from .protocol import NOTHING, as_side_arguments, results_from
 
 #: Share of the free device memory that one call's tiles and temporaries may take.
 MEMORY_SHARE = 0.5
@@ -298,6 +299,8 @@ class CudaBackend:
     def knn(self, queries, refs, k):
         return self._shrinking(lambda share: decisions.knn(queries, refs, k, ops=CudaDistanceOps(share)))
 
-    def ball_query(self, a, b, inclusive, **sides):
+    def ball_query(self, a, b, *, inclusive, a_queries=NOTHING, b_queries=NOTHING):
+        sides = as_side_arguments(a_queries, b_queries)
         sides = {key: cupy.asarray(value) if isinstance(value, np.ndarray) else value for key, value in sides.items()}
-        return self._shrinking(lambda share: decisions.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides))
+        return results_from(
+            self._shrinking(lambda share: decisions.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides)))

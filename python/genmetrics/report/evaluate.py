@@ -195,21 +195,22 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
         Embeddings of real samples (held out from training, when ``train`` is given).
     fake : array (m, d)
         Embeddings of generated samples.
-    train : array (t, d), optional
+    train : array (t, d), optional, default None
         Embeddings of the training samples: authenticity (memorisation) is measured against them.
-    metrics : "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list
+    metrics : str or list of str, default "all"
+        "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list of them.
         Of :data:`METRICS`: prdc, precision_recall, alpha_precision, authenticity, vendi, rke, diversity_curve,
         fd, kid, cmmd, gaussian_kl.
-    k : int
+    k : int, default 5
         Neighbourhood size of PRDC (improved precision/recall uses its paper's k = 3).
-    kernel : str
+    kernel : str, default "cosine"
         Kernel of the Vendi score (RKE uses rbf with the median-heuristic bandwidth of the real set).
-    seed : int
+    seed : int, default 0
         Seeds every random choice (subsets for equal sizes, KID subsets, bootstrap draws).
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
-    progress : bool
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+    progress : bool, default False
         Show a progress bar over the metrics (tqdm).
-    ridge : float >= 0
+    ridge : float >= 0, default 0.0
         Added to the diagonals of both covariances of the Gaussian KL divergence (see
         :func:`genmetrics.gaussian_kl`): with ``ridge`` > 0 it is defined for singular covariances too
         (n <= d, constant or linearly dependent features), which otherwise skip it with a warning.
@@ -233,6 +234,18 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
     KID averages 100 subsets of min(1000, n, m) samples; when both sets have exactly that many (1,000 or fewer
     samples each, equally many), every subset is the whole sets: one is computed and its std is 0 by
     construction, which the entry's parameters and a warning say.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> real = np.random.default_rng(0).normal(size=(200, 16))
+    >>> fake = np.random.default_rng(1).normal(size=(150, 16)) + 0.5
+    >>> report = gm.evaluate(real, fake, metrics=["prdc", "fd"])
+    >>> print(f"{report['fd']:.3f}")
+    5.201
+    >>> {name: round(value, 3) for name, value in report["prdc"].items()}
+    {'precision': 0.713, 'recall': 0.72, 'density': 0.745, 'coverage': 0.735}
     """
     # every setting is checked before any work (even before the inputs are copied): a bad one must raise, not
     # skip metrics
@@ -256,6 +269,7 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
         notes.append(f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
                      "(plug-in Vendi and RKE grow with the sample size)")
     runner = _Runner(engine, real, fake, train, k, kernel, seed, ridge)
+    runner.names = tuple(names)
     entries = []
     steps = names
     if progress:
@@ -302,6 +316,8 @@ class _Runner:
         self.backend = engine.name
         self._equal = None
         self._bandwidth = None
+        self._passes = None
+        self.names = ()  # the metrics of this call (set by evaluate)
 
     def equal_size(self):
         """(real, fake) at the same size: the larger one subsampled without replacement (seeded)."""
@@ -334,23 +350,33 @@ class _Runner:
 
     # -- fidelity and memorisation ---------------------------------------------------------------------------
 
-    def prdc(self):
-        from ..fidelity import prdc  # noqa: PLC0415
+    def fidelity_passes(self):
+        """The k-NN passes prdc, precision_recall and alpha_precision share: one self-k-NN pass per set at the
+        largest k (prdc's), and one cross pass serving prdc's balls and alpha-precision's nearest points."""
+        if self._passes is None:
+            from ..fidelity import SharedPasses  # noqa: PLC0415
 
-        r = prdc(self.real, self.fake, k=self.k, backend=self.backend)
+            self._passes = SharedPasses(self.engine, self.real, self.fake, k_max=self.k,
+                                        nearest_in_prdc="alpha_precision" in self.names)
+        return self._passes
+
+    def prdc(self):
+        from ..fidelity import prdc_on  # noqa: PLC0415
+
+        r = prdc_on(self.fidelity_passes(), self.k, inclusive=False)
         return {x: getattr(r, x) for x in ("precision", "recall", "density", "coverage")}, {"k": self.k}
 
     def precision_recall(self):
-        from ..fidelity import precision_recall  # noqa: PLC0415
+        from ..fidelity import precision_recall_on  # noqa: PLC0415
 
         k = min(3, self.k)
-        r = precision_recall(self.real, self.fake, k=k, backend=self.backend)
+        r = precision_recall_on(self.fidelity_passes(), k)
         return {"precision": r.precision, "recall": r.recall}, {"k": k}
 
     def alpha_precision(self):
-        from ..fidelity import alpha_precision  # noqa: PLC0415
+        from ..fidelity import INTEGRATIONS, alpha_precision_on  # noqa: PLC0415
 
-        r = alpha_precision(self.real, self.fake, backend=self.backend)
+        r = alpha_precision_on(self.fidelity_passes(), n_alphas=30, center=None, integration=INTEGRATIONS[0])
         value = {"delta_precision_alpha": r.delta_precision_alpha, "delta_coverage_beta": r.delta_coverage_beta,
                  "authenticity": r.authenticity, "alphas": r.alphas, "alpha_precision_curve": r.alpha_precision_curve,
                  "beta_coverage_curve": r.beta_coverage_curve}
