@@ -365,7 +365,7 @@ def test_alpha_precision_and_authenticity_are_identical_to_cpu(fake_gpu, backend
         assert got_c.delta_precision_alpha == pytest.approx(want_c.delta_precision_alpha, rel=0, abs=1e-12)
     with unchanged(greal, gfake):
         got_auth = gm.authenticity(greal, gfake, backend=backend)
-    assert type(got_auth) is float and got_auth == gm.authenticity(real, fake, backend="cpu")
+    assert type(got_auth) is gm.Score and got_auth == gm.authenticity(real, fake, backend="cpu")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -443,7 +443,7 @@ def test_kernel_sum_matches_cpu(fake_gpu, backend, kernel, dtype):
                                                    dtype=np.float64)) ** power))
             with unchanged(ga, gb):
                 got = gm.kernel_sum(ga, gb, kernel=kernel, power=power, backend=backend, **KERNELS[kernel])
-            assert type(got) is float
+            assert type(got) is gm.Score
             assert abs(got - want) <= rtol_of(dtype) * scale, (power, B is None, got, want)
 
 

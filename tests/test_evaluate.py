@@ -466,7 +466,7 @@ def test_numbers_equal_the_individual_functions():
     assert r["kid"]["mean"] == pytest.approx(kid.mean, **approx)
     assert r["kid"]["std"] == pytest.approx(kid.std, **approx)
     assert r["cmmd"] == pytest.approx(float(gm.mmd(real, fake, preset="cmmd")), **approx)
-    assert r["gaussian_kl"] == pytest.approx(gm.gaussian_kl(fake, real), **approx)
+    assert r["gaussian_kl"] == pytest.approx(gm.gaussian_kl(real, fake), **approx)
 
 
 def test_kid_subsets_follow_the_seed():
@@ -627,12 +627,12 @@ def test_ridge_enables_gaussian_kl_on_singular_covariances():
     real, fake, _ = _data(n=30, d=40)  # n <= d: singular covariances
     skipped = gm.evaluate(real, fake, metrics="gaussian_kl")
     assert "gaussian_kl" not in skipped
-    # the note names evaluate's own sets (gaussian_kl(p=fake, q=real)) and the argument that helps
+    # the note names the set and the argument that helps
     assert len(skipped.warnings) == 1 and skipped.warnings[0].startswith("gaussian_kl skipped: fake:")
     assert "pass ridge > 0" in skipped.warnings[0]
     report = gm.evaluate(real, fake, metrics="gaussian_kl", ridge=0.1)  # the advice works
     assert report.warnings == ()
-    assert report["gaussian_kl"] == pytest.approx(gm.gaussian_kl(fake, real, ridge=0.1), rel=1e-12)
+    assert report["gaussian_kl"] == pytest.approx(gm.gaussian_kl(real, fake, ridge=0.1), rel=1e-12)
     assert report.entries[0].parameters["ridge"] == 0.1
     assert gm.evaluate(real[:, :4], fake[:, :4], metrics="gaussian_kl").entries[0].parameters["ridge"] == 0.0
 

@@ -399,7 +399,7 @@ def _argument_calls():
         "fd": (lambda a: gm.fd(a["real"], a["fake"]), {"real": X, "fake": Y}),
         "frechet_from_statistics": (lambda a: gm.frechet_from_statistics(a["mu1"], a["sigma1"], a["mu2"], a["sigma2"]),
                                     {"mu1": mu, "sigma1": S, "mu2": mu + 1, "sigma2": 2 * S}),
-        "gaussian_kl": (lambda a: gm.gaussian_kl(a["p"], a["q"], ridge=0.1), {"p": X, "q": Y}),
+        "gaussian_kl": (lambda a: gm.gaussian_kl(a["real"], a["fake"], ridge=0.1), {"real": X, "fake": Y}),
         "mmd": (lambda a: gm.mmd(a["real"], a["fake"]), {"real": X, "fake": Y}),
         "kid": (lambda a: gm.kid(a["real"], a["fake"], subsets=2, subset_size=5), {"real": X, "fake": Y}),
         "knn_ood_score": (lambda a: gm.knn_ood_score(a["memory_bank"], a["queries"], k=2),

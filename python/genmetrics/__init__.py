@@ -8,7 +8,8 @@ exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
 from .engine import backends
-from .support.results import KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics, PrecisionRecall
+from .support.results import (KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics,
+                              PrecisionRecall, Score)
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
@@ -43,6 +44,7 @@ __all__ = [
     "DuplicatePointsWarning",
     "PrecisionRecall",
     "RadiusQuery",
+    "Score",
     "alpha_precision",
     "authenticity",
     "knn",

@@ -21,21 +21,20 @@ the score is computed once, no random numbers are consumed, and the band collaps
 """
 from __future__ import annotations
 
-import math
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
 
 from .support.arrays import array_namespace
 from .engine import get_backend
 from .engine.kernels import resolve_kernel
-from .support.results import DiversityCurve, _Result
+from .support.results import DiversityComparison, DiversityCurve
 from .support.validation import (check_choice, check_embeddings, check_int, check_kernel, check_nonzero_rows, check_order,
                           check_pair)
 from .diversity import rke, vendi
 
-METRICS = ("vendi", "rke")
+#: The diversity scores that have curves and comparisons.
+CURVE_METRICS = ("vendi", "rke")
 DEFAULT_KERNELS = {"vendi": "cosine", "rke": "rbf"}
 #: The default curve: about this many sizes, geometrically spaced from min(DEFAULT_SMALLEST, n) to n.
 DEFAULT_NUM_SIZES = 8
@@ -51,7 +50,7 @@ MAX_N_BOOT = 10_000
 
 
 def _check_metric_and_order(metric, q):
-    metric = check_choice(metric, "metric", METRICS)
+    metric = check_choice(metric, "metric", CURVE_METRICS)
     q = check_order(q)
     if metric == "rke":
         # RKE mode count = VS_2; the default q=1 of the shared signature is accepted and means nothing here.
@@ -190,33 +189,33 @@ def diversity_curve(X, *, sizes=None, metric="vendi", q=1, kernel=None, bandwidt
     Parameters
     ----------
     X : array (n, d), n >= 2
-    sizes : int or sequence of int, optional
+    sizes : int or sequence of int, optional, default None
         Subset sizes, each in [2, n]; sorted and de-duplicated. Default: about 8 integers spaced
         geometrically from min(100, n) to n (:func:`default_sizes`); the last is n.
-    metric : {"vendi", "rke"}
+    metric : {"vendi", "rke"}, default "vendi"
         ``vendi``: :func:`genmetrics.vendi` of order ``q``; ``rke``: :func:`genmetrics.rke` (the RKE mode count,
         VS_2; ``q`` must be left at 1 or be 2, and the result reports q = 2).
-    q : float >= 0 or "inf"
+    q : float >= 0 or "inf", default 1
         The Vendi order.
-    kernel : str, optional
+    kernel : str, optional, default None
         Default "cosine" for vendi, "rbf" for rke.
-    bandwidth : float, optional
+    bandwidth : float, optional, default None
         sigma of rbf/laplacian. None: the median heuristic
         (:func:`genmetrics.engine.kernels.median_heuristic_bandwidth`) on the **full** X, chosen once and used for
         every size and every subset (reported as ``.bandwidth``). A bandwidth re-chosen per subset would
         change with s and blur the size effect the curve is meant to show.
-    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000)
+    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000), default 20
         Subsets per size (below n; at s = n the only subset is X itself and its score is computed once).
-    level : float in (0, 1)
+    level : float in (0, 1), default 0.95
         Coverage of the band: ``lower``/``upper`` are the (1 - level)/2 and (1 + level)/2 percentiles of the
         n_boot scores (``np.percentile``, linear interpolation). It describes the spread of the score over
         subsets of that size, not a confidence interval for the population value.
-    seed : int >= 0
+    seed : int >= 0, default 0
         Seeds the draws (``numpy.random.default_rng(seed)``; see the module docstring for the exact sequence)
         and the randomized methods: the curve is deterministic for a given seed and backend.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
         Resolved once; every subset is scored on it.
-    method, rank : optional
+    method, rank : optional, default None
         Passed to :func:`genmetrics.vendi` (default "auto") or :func:`genmetrics.rke` (default "exact"), which
         check them (rff ``rank`` at most ``genmetrics.diversity.MAX_RFF_RANK``).
         With vendi's "auto" and an rbf/laplacian kernel, sizes above 5000 with q != 2 are approximated
@@ -273,69 +272,6 @@ def diversity_curve(X, *, sizes=None, metric="vendi", q=1, kernel=None, bandwidt
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class DiversityComparison(_Result):
-    """Two sets' diversity at one common sample size, and their difference, with bootstrap bands.
-
-    ``x_mean``/``y_mean``: mean score over ``n_boot`` subsets of ``size`` rows of X / of Y;
-    ``x_lower``..``y_upper``: their percentile bands at ``level``; ``difference`` = x_mean - y_mean, with the
-    band ``difference_lower``/``difference_upper`` of the per-draw differences (draw b of X minus draw b of Y).
-    ``x_band``, ``y_band``, ``difference_band`` give the bands as (lower, upper) pairs.
-    """
-
-    metric: str
-    size: int
-    x_mean: float
-    y_mean: float
-    difference: float
-    x_std: float
-    y_std: float
-    difference_std: float
-    x_lower: float
-    x_upper: float
-    y_lower: float
-    y_upper: float
-    difference_lower: float
-    difference_upper: float
-    n_x: int
-    n_y: int
-    level: float = 0.95
-    n_boot: int = 0
-    seed: int = 0
-    kernel: str = None
-    bandwidth: float = None
-    q: float = None
-    _SHOWN = ("x_mean", "y_mean", "difference")
-
-    @property
-    def x_band(self) -> tuple:
-        return (self.x_lower, self.x_upper)
-
-    @property
-    def y_band(self) -> tuple:
-        return (self.y_lower, self.y_upper)
-
-    @property
-    def difference_band(self) -> tuple:
-        return (self.difference_lower, self.difference_upper)
-
-    def __repr__(self) -> str:
-        def band(mean, lower, upper):
-            return f"{mean:.4g} [{lower:.4g}, {upper:.4g}]"
-
-        params = [f"kernel={self.kernel!r}"]
-        if self.bandwidth is not None:
-            params.append(f"bandwidth={self.bandwidth:.4g}")
-        if self.metric == "vendi":
-            params.append(f"q={'inf' if math.isinf(self.q) else self.q}")
-        params += [f"n_x={self.n_x}", f"n_y={self.n_y}", f"n_boot={self.n_boot}", f"seed={self.seed}"]
-        return (f"{type(self).__name__}({self.metric} at size={self.size}, {self.level:.0%} bands: "
-                f"X {band(self.x_mean, self.x_lower, self.x_upper)}, "
-                f"Y {band(self.y_mean, self.y_lower, self.y_upper)}, "
-                f"X - Y {band(self.difference, self.difference_lower, self.difference_upper)}; "
-                f"{', '.join(params)})")
-
-
 def compare_diversity(X, Y, *, metric="vendi", size=None, n_boot=20, seed=0, q=1, kernel=None, bandwidth=None,
                       level=0.95, method=None, rank=None, backend=None, **kernel_params) -> DiversityComparison:
     """Compare the diversity of two sets at the same sample size.
@@ -348,22 +284,24 @@ def compare_diversity(X, Y, *, metric="vendi", size=None, n_boot=20, seed=0, q=1
     Parameters
     ----------
     X, Y : arrays (n_x, d), (m_y, d), at least 2 rows each, the same d
-    metric, q, kernel, method, rank, backend, **kernel_params
+    metric, q, kernel, method, rank, **kernel_params : optional, default as in :func:`diversity_curve`
         As in :func:`diversity_curve`.
-    size : int, optional
+    size : int, optional, default None
         Common subset size in [2, min(n_x, n_y)]; default min(n_x, n_y). A set whose length equals ``size``
         is used whole (its score is computed once and its band collapses to it).
-    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000)
+    n_boot : int, 1 <= n_boot <= MAX_N_BOOT (10000), default 20
         Draws per set.
-    seed : int >= 0
+    seed : int >= 0, default 0
         ``numpy.random.default_rng(seed)``; draw b takes X's subset and then Y's (each sorted), for
         b = 0..n_boot-1; a set used whole consumes no random numbers.
-    bandwidth : float, optional
+    bandwidth : float, optional, default None
         sigma of rbf/laplacian. None: the median heuristic on the **union** of X and Y (rows of X first; at
         most 1000 of the union's rows are drawn by the heuristic, so the larger set weighs more), chosen once
         and used for both sets and every draw, so that neither set is scored with a kernel fitted to it alone.
-    level : float in (0, 1)
+    level : float in (0, 1), default 0.95
         Coverage of the percentile bands.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        Resolved once; both sets and every draw are scored on it.
 
     Returns
     -------

@@ -23,7 +23,7 @@ import numpy as np
 from .support.arrays import array_namespace, to_float
 from .engine import get_backend
 from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale, prepare_inputs, resolve_kernel
-from .support.results import KID, DiversityScore
+from .support.results import KID, Score
 from .engine.spectral import linalg_call
 from .support.validation import (
     as_real_array,
@@ -192,7 +192,7 @@ def _finite_result(value: float, what: str) -> float:
     return value
 
 
-def fd(real, fake, *, backend=None) -> float:
+def fd(real, fake, *, backend=None) -> Score:
     r"""Fréchet distance between Gaussian fits of two embedding sets (the FID formula; Heusel et al. 2017).
 
     FD = ||mu_1 - mu_2||^2 + tr Sigma_1 + tr Sigma_2 - 2 sum_i sqrt(lambda_i(Sigma_1 Sigma_2)),
@@ -207,7 +207,7 @@ def fd(real, fake, *, backend=None) -> float:
         n >= 2.
     fake : array (m, d)
         m >= 2.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -252,19 +252,31 @@ def fd(real, fake, *, backend=None) -> float:
     Magnitudes: the sets are multiplied by a power of two (exact) that brings them near 1 and the result is
     scaled back, so embeddings from ~1e-300 to ~1e300 work; a result beyond float64's range (|x| ~ 1e160 and
     more apart) is a ValueError naming ``real``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> real = np.random.default_rng(0).normal(size=(200, 16))
+    >>> fake = np.random.default_rng(1).normal(size=(150, 16)) + 0.5
+    >>> print(f"{gm.fd(real, fake):.3f}")
+    5.201
+    >>> print(f"{gm.fd(real, real):.3f}")
+    0.000
     """
     engine = get_backend(backend, real, fake)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
     _check_min_rows(real, "real", 2, "for a covariance")
     _check_min_rows(fake, "fake", 2, "for a covariance")
     n, m = real.shape[0], fake.shape[0]
+    info = dict(metric="fd", backend=engine.name, n=n, m=m)
     scale = power_of_two_scale(real, fake)
     if min(n, m) > real.shape[1]:  # the covariances may be invertible: try the fast route first
         mu1, sigma1 = _moments(engine, real, scale)
         mu2, sigma2 = _moments(engine, fake, scale)
         value, _, error, terms = _frechet(mu1, sigma1, mu2, sigma2, ("real", "fake"))
         if error <= FD_EIGEN_RTOL * terms:
-            return _scaled_back(value, scale)
+            return Score(_scaled_back(value, scale), **info)
     # (nearly) singular Sigma_1 Sigma_2: from QR factors of the centred rows (see the Notes)
     mu1, R1 = _centred_factor(real, scale)
     mu2, R2 = _centred_factor(fake, scale)
@@ -274,7 +286,7 @@ def fd(real, fake, *, backend=None) -> float:
     diff = mu1 - mu2
     value = (to_float(diff @ diff) + to_float((R1 * R1).sum()) / (n - 1) + to_float((R2 * R2).sum()) / (m - 1)
              - 2.0 * trace_sqrt)
-    return _scaled_back(value, scale)
+    return Score(_scaled_back(value, scale), **info)
 
 
 def _scaled_back(value: float, scale: float) -> float:
@@ -310,7 +322,7 @@ def _check_psd(w, name, d, xp):
                          "a covariance must be positive semi-definite")
 
 
-def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> Score:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), from the statistics themselves.
 
     ||mu1 - mu2||^2 + tr sigma1 + tr sigma2 - 2 sum sqrt(eig(sigma1 sigma2)), computed as in :func:`fd` (float64,
@@ -350,7 +362,7 @@ def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
     # on the scaled matrices: eigenvalues of a covariance near 1e308 can exceed float64
     _check_psd(w1, "sigma1", d, xp)
     _check_psd(_eigh(sigma2, "sigma2", vectors=False), "sigma2", d, xp)
-    return max(_finite_result(value, "mu1, sigma1"), 0.0)
+    return Score(max(_finite_result(value, "mu1, sigma1"), 0.0), metric="fd", method="statistics")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -376,7 +388,7 @@ def _singular_error(name, X, w, ridge, scale):
     return ValueError(f"{name}: {why}; the Gaussian KL divergence needs invertible covariances: {remedy}")
 
 
-def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> float:
+def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
     r"""KL(P || Q) between the Gaussian fits P = N(mu_p, Sigma_p) of ``fake`` and Q = N(mu_q, Sigma_q) of ``real``.
 
     KL(P || Q) = 1/2 [ tr(Sigma_q^-1 Sigma_p) + (mu_q - mu_p)^T Sigma_q^-1 (mu_q - mu_p) - d
@@ -418,10 +430,10 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> float:
     engine = get_backend(backend, real, fake)
     ridge = check_nonnegative(ridge, "ridge")
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
+    _check_min_rows(fake, "fake", 2, "for a covariance")  # P first, then the reference Q
     _check_min_rows(real, "real", 2, "for a covariance")
-    _check_min_rows(fake, "fake", 2, "for a covariance")
     d = fake.shape[1]
-    for name, X in (("real", real), ("fake", fake)):
+    for name, X in (("fake", fake), ("real", real)):
         if ridge == 0 and X.shape[0] <= d:
             raise _singular_error(name, X, None, ridge, 1.0)
     scale = power_of_two_scale(fake, real)
@@ -450,7 +462,8 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> float:
     trace_terms = to_float(xp.clip(excess - xp.log1p(excess), 0.0, None).sum())
     t = V.T @ (mu_q - mu_p)
     mahalanobis = to_float((t * t / w_q).sum())
-    return _finite_result(0.5 * (trace_terms + mahalanobis), "fake")
+    return Score(_finite_result(0.5 * (trace_terms + mahalanobis), "fake"), metric="gaussian_kl", backend=engine.name,
+                 n=real.shape[0], m=fake.shape[0], details={"ridge": ridge})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -504,7 +517,7 @@ def _resolve_preset(preset, kernel, bandwidth, unbiased, scale):
 
 
 def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, preset=None, backend=None,
-        **kernel_params) -> float:
+        **kernel_params) -> Score:
     r"""Squared maximum mean discrepancy between two embedding sets (Gretton et al., JMLR 2012).
 
     MMD^2 = E k(x, x') + E k(y, y') - 2 E k(x, y), x, x' ~ real, y, y' ~ fake, estimated by
@@ -529,15 +542,15 @@ def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, p
     fake : array (m, d)
     kernel : {"rbf" ("gaussian"), "laplacian", "polynomial", "cosine", "linear"}, default "rbf"
         Conventions of :mod:`genmetrics.engine.kernels`: rbf = exp(-|x - y|^2 / (2 bandwidth^2)).
-    bandwidth : float, optional
+    bandwidth : float, optional, default None
         sigma of rbf/laplacian. None: the median heuristic on ``real`` only (median Euclidean distance between
         distinct rows of a seeded subsample of at most 1000 rows of ``real``), reported back as ``.bandwidth``.
     unbiased : bool, default False
         The U-statistic instead of the V-statistic; needs n, m >= 2.
     scale : float > 0, default 1.0
         Multiplies the result (CMMD reports 1000 MMD^2).
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
-    preset : {"cmmd"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+    preset : {"cmmd"}, optional, default None
         A row of :data:`MMD_PRESETS`: ``"cmmd"`` = rbf, bandwidth 10, biased, scale 1000 (Jayasumana et al.,
         "Rethinking FID", CVPR 2024; meant for CLIP embeddings). An explicit ``kernel``/``bandwidth``/``unbiased``/
         ``scale`` that differs from the preset's is a ValueError (one that agrees is accepted). This is why
@@ -548,9 +561,9 @@ def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, p
 
     Returns
     -------
-    float
-        A :class:`~genmetrics.support.results.DiversityScore` (a float) whose ``.kernel``, ``.bandwidth`` (the sigma
-        used), ``.method`` ("biased" or "unbiased") and ``.backend`` say how it was computed.
+    Score
+        A float whose ``.kernel``, ``.bandwidth`` (the sigma used), ``.method`` ("biased" or "unbiased"),
+        ``.backend`` and ``.details["scale"]`` say how it was computed.
     """
     kernel, bandwidth, unbiased, scale = _resolve_preset(preset, kernel, bandwidth, unbiased, scale)
     unbiased = check_bool(unbiased, "unbiased")
@@ -572,8 +585,9 @@ def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, p
     # real and fake together: rbf/laplacian shift both by real's mean (and the bandwidth comes from real)
     spec, engine_spec, X, Y = kernel_inputs(real, fake, name, bandwidth, kernel_params, device=engine.device)
     value = scale * _mmd2(engine, engine_spec, X, Y, unbiased) / units / units
-    return DiversityScore(_finite_result(value, "real"), metric="mmd", kernel=spec.name, bandwidth=spec.bandwidth,
-                          method="unbiased" if unbiased else "biased", backend=engine.name, n=real.shape[0])
+    return Score(_finite_result(value, "real"), metric="mmd", kernel=spec.name, bandwidth=spec.bandwidth,
+                 method="unbiased" if unbiased else "biased", backend=engine.name, n=real.shape[0], m=fake.shape[0],
+                 details={"scale": scale})
 
 
 def _mean_std(values):
@@ -599,21 +613,21 @@ def kid(real, fake, *, subsets=100, subset_size=1000, degree=3, gamma=None, coef
     ----------
     real : array (n, d)
     fake : array (m, d)
-    subsets : int, 1 <= subsets <= MAX_KID_SUBSETS (100,000)
+    subsets : int, 1 <= subsets <= MAX_KID_SUBSETS (100,000), default 100
         100 by convention (torchmetrics, torch-fidelity). The cap bounds the work (each subset costs
         O(subset_size^2 d)); more subsets than that refine nothing a user can see.
-    subset_size : int, 2 <= subset_size <= min(n, m)
+    subset_size : int, 2 <= subset_size <= min(n, m), default 1000
         1000 by convention. Larger than a set is a ValueError (as torchmetrics), never clamped.
     degree : int, default 3
-    gamma : float > 0, optional
+    gamma : float > 0, optional, default None
         Default 1/d.
     coef0 : float, default 1.0
-    seed : int >= 0
+    seed : int >= 0, default 0
         Subset draws: ``rng = numpy.random.default_rng(seed)``, then for each subset
         ``rng.permutation(n)[:subset_size]`` for ``real`` and ``rng.permutation(m)[:subset_size]`` for ``fake``
         (without replacement within a subset, independent across subsets: torchmetrics' ``randperm`` per subset).
         The result is deterministic for a seed, and the same on every backend.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------

@@ -24,7 +24,7 @@ from .engine.spectral import Spectrum
 from .support.arrays import array_namespace, to_float, to_host
 from .engine import get_backend
 from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale
-from .support.results import DiversityScore
+from .support.results import Score
 from .support.validation import as_real_array, check_choice, check_embeddings, check_int, check_order
 from .primitives import check_finite_result, row_sums_checked
 
@@ -167,7 +167,7 @@ def _spectrum(engine, spec, X, method, rank, seed, n_iter):
 
 
 def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, n_iter=0, backend=None,
-          **kernel_params) -> DiversityScore:
+          **kernel_params) -> Score:
     """Vendi score of order q: the effective number of distinct samples in X.
 
     VS_q = exp(H_q) with H_q the Renyi entropy of order q of the eigenvalues lambda of K / trace(K)
@@ -185,13 +185,13 @@ def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, 
     ----------
     X : array (n, d)
         Embeddings, one row per sample. float32 or float64 (other real dtypes become float64).
-    q : float >= 0, or np.inf / "inf"
-    kernel : {"cosine", "linear", "rbf", "laplacian", "polynomial"}
+    q : float >= 0, or np.inf / "inf", default 1
+    kernel : {"cosine", "linear", "rbf", "laplacian", "polynomial"}, default "cosine"
         For kernels without k(x, x) = 1 (linear, polynomial) K is normalised by its trace.
-    bandwidth : float, optional
+    bandwidth : float, optional, default None
         sigma of rbf/laplacian; None: median pairwise distance of a seeded subsample of X (reported
         back as ``.bandwidth``).
-    method : {"auto", "exact", "dual", "nystrom", "rff"}
+    method : {"auto", "exact", "dual", "nystrom", "rff"}, default "auto"
         exact: dense eigenvalues of K, O(n^2 d + n^3) time and O(n^2) memory (for q = 2 the fused sum of
         k^2 instead: O(n^2 d) time, O(n) memory, no eigendecomposition).
         dual: linear/cosine only, eigenvalues of X^T X, O(n d^2 + d^3); exact.
@@ -201,13 +201,13 @@ def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, 
         auto: the fastest exact method: q = 2 -> the fused sum of squares; linear/cosine with d < n ->
         dual; n <= 5000 -> exact. Otherwise (rbf, laplacian, polynomial with n > 5000 and q != 2) it goes
         **approximate**: nystrom with rank 1000, and ``.method`` says so. Passing ``rank`` selects nystrom.
-    rank : int, optional
+    rank : int, optional, default None
         Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)) or frequencies (rff, default 1000, at
         most ``MAX_RFF_RANK`` = 100000: the features are n x 2 rank float64).
-    seed : int
+    seed : int, default 0
         Seeds the landmarks / frequencies: the result is deterministic for a given seed and backend.
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
-    n_iter : int
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+    n_iter : int, default 0
         Subspace iterations after the Nystrom step (method="nystrom"), 0 <= n_iter <= ``MAX_N_ITER`` = 100
         (each is O(n^2 (d + rank)); a few suffice).
     **kernel_params
@@ -215,13 +215,26 @@ def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, 
 
     Returns
     -------
-    DiversityScore
+    Score
         A float with ``.q``, ``.kernel``, ``.bandwidth``, ``.method``, ``.rank``, ``.residual_mass``.
 
     Notes
     -----
     Approximate spectra under-estimate the eigenvalues; the missed mass (``residual_mass``) is spread evenly
     over the eigenvalues that were not computed before the entropy is taken.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> X = np.random.default_rng(0).normal(size=(200, 16))
+    >>> round(float(gm.vendi(X)), 3)
+    15.452
+    >>> s = gm.vendi(X, q=2, kernel="rbf", bandwidth=4.0)
+    >>> print(f"{s:.3f}", s.kernel, s.method)
+    5.856 rbf exact
+    >>> round(float(gm.vendi(np.ones((50, 3)))), 3)  # identical points: one effective sample
+    1.0
     """
     q = check_order(q)
     seed = check_int(seed, "seed", low=0)
@@ -232,11 +245,11 @@ def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, 
     info = dict(metric="vendi", q=q, kernel=spec.name, bandwidth=spec.bandwidth, method=method,
                 backend=engine.name, n=n)
     if q == 2 and method == "exact":
-        return DiversityScore(_sum_of_squares_score(engine, engine_spec, X), **info)
+        return Score(_sum_of_squares_score(engine, engine_spec, X), **info)
     if q == 2 and method == "dual":
-        return DiversityScore(_dual_sum_of_squares_score(engine, engine_spec, X), **info)
+        return Score(_dual_sum_of_squares_score(engine, engine_spec, X), **info)
     spectrum = _spectrum(engine, engine_spec, X, method, rank, seed, n_iter)
-    return DiversityScore(
+    return Score(
         hill_number(spectrum, q),
         rank=rank,
         residual_mass=spectrum.tail_mass if method == "nystrom" else None,
@@ -261,14 +274,32 @@ def _check_positive_semidefinite(w, name: str, eps: float):
                          "a kernel matrix must be positive semi-definite")
 
 
-def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> float:
+def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> Score:
     """Vendi score of order q of the eigenvalues of a kernel matrix (normalised to sum 1 here).
 
     Round-off negatives (below 1e-6 of the largest) are clipped to 0; clearly negative ones are an error.
     The eigenvalues are divided by the largest before they are summed, so values up to the float64 limit
     work. Rank tolerance: for every q < 1 (q = 0 included) eigenvalues <= len * eps64 * max count as 0 and
-    the rest are renormalised (see :func:`vendi`). ``backend`` is accepted for a uniform signature
-    (nothing here needs an engine).
+    the rest are renormalised (see :func:`vendi`).
+
+    Parameters
+    ----------
+    eigenvalues : array (n,)
+        Eigenvalues of a kernel matrix (any positive scale; normalised to sum 1 here).
+    q : float >= 0, or np.inf / "inf", default 1
+        The order, as in :func:`vendi`.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        Accepted for a uniform signature (checked; nothing here needs an engine).
+
+    Returns
+    -------
+    Score
+
+    Examples
+    --------
+    >>> import genmetrics as gm
+    >>> round(float(gm.vendi_from_eigenvalues([0.5, 0.25, 0.125, 0.125])), 6)
+    3.363586
     """
     q = check_order(q)
     get_backend(backend)
@@ -280,13 +311,13 @@ def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> float:
     _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
     spectrum = spectral.spectrum_from_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
                                                  name="eigenvalues")
-    return hill_number(spectrum, q)
+    return Score(hill_number(spectrum, q), metric="vendi", q=q, method="exact", n=w.size)
 
 
 NOT_PSD = ("raise", "clip")
 
 
-def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> DiversityScore:
+def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> Score:
     """Vendi score of order q of a given kernel matrix K (n x n, symmetric positive semi-definite).
 
     The spectrum is eig(K) / trace(K): eig(K / n) when the diagonal is 1. K is first multiplied by a power of
@@ -295,7 +326,13 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> DiversityScore:
     K's dtype (the precision K was computed in), or the smallest denormal / max |K| when K is that small
     (denormal entries carry fewer digits); see :func:`vendi`.
 
-    not_psd : {"raise", "clip"}
+    Parameters
+    ----------
+    K : array (n, n)
+        A kernel matrix: symmetric positive semi-definite, trace > 0.
+    q : float >= 0, or np.inf / "inf", default 1
+        The order, as in :func:`vendi`.
+    not_psd : {"raise", "clip"}, default "raise"
         What to do with a K that is not a kernel matrix: not symmetric (beyond 1e-6 of its largest entry) or
         with an eigenvalue below -max(1e-6, 100 n eps) times the largest. "raise" (default): ValueError.
         "clip": accept it as the vendi-score package does, with a warning: K becomes (K + K^T) / 2 and its
@@ -303,6 +340,12 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> DiversityScore:
         matrices such as 1 - normalised edit distance are often slightly indefinite). vendi-score instead
         reads one triangle and drops the negatives without renormalising, so its number differs by about the
         clipped mass.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        The engine; None: chosen from where X lives and ``GENMETRICS_BACKEND``.
+
+    Returns
+    -------
+    Score
     """
     q = check_order(q)
     not_psd = check_choice(not_psd, "not_psd", NOT_PSD)
@@ -342,12 +385,11 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> DiversityScore:
                           f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
                           "spectrum's absolute mass) are clipped to 0", UserWarning, stacklevel=2)
     spectrum = spectral.spectrum_from_eigenvalues(w, n, eps, "exact", n, name="K")
-    return DiversityScore(hill_number(spectrum, q), metric="vendi", q=q, method="exact",
-                          backend=engine.name, n=n)
+    return Score(hill_number(spectrum, q), metric="vendi", q=q, method="exact", backend=engine.name, n=n)
 
 
 def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, backend=None,
-        **kernel_params) -> DiversityScore:
+        **kernel_params) -> Score:
     """RKE mode count (Jalali, Li, Ospanov & Farnia, NeurIPS 2023): 1 / sum lambda^2 = VS_2.
 
     method="exact" (default) computes trace(K)^2 / sum_ij k(x_i, x_j)^2 with one fused pass over the Gram
@@ -355,6 +397,36 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     from a rank-``rank`` spectrum, as in :func:`vendi`.
     For m well-separated balanced Gaussian modes N(mu_j, s^2 I_d) and rbf bandwidth sigma the population
     value is m (1 + 4 s^2 / sigma^2)^(d/2): about m only when sigma >> s sqrt(d).
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Embeddings, one row per sample.
+    kernel : {"rbf", "laplacian", "cosine", "linear", "polynomial"}, default "rbf"
+    bandwidth : float, optional, default None
+        sigma of rbf/laplacian; None: the median heuristic, as in :func:`vendi` (reported as ``.bandwidth``).
+    method : {"exact", "nystrom", "rff"}, default "exact"
+    rank : int, optional, default None
+        Landmarks (nystrom) or frequencies (rff), as in :func:`vendi`.
+    seed : int, default 0
+        Seeds the approximate methods.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        The engine; None: chosen from where X lives and ``GENMETRICS_BACKEND``.
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    Score
+        A float with ``.metric`` "rke", ``.kernel``, ``.bandwidth``, ``.method``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> X = np.random.default_rng(0).normal(size=(200, 16))
+    >>> print(f"{gm.rke(X, bandwidth=4.0):.3f}")  # = gm.vendi(X, q=2, kernel="rbf", bandwidth=4.0)
+    5.856
     """
     method = check_choice(method, "method", ("exact", "nystrom", "rff"))
     score = vendi(X, q=2, kernel=kernel, bandwidth=bandwidth, method=method, rank=rank, seed=seed,
@@ -362,14 +434,31 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     info = score.as_dict()
     info.pop("value")
     info["metric"] = "rke"
-    return DiversityScore(float(score), **info)
+    return Score(float(score), **info)
 
 
-def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> Score:
     """Relative RKE of X with respect to Y: -log ||K_XY / sqrt(n m)||_*^2, on all rows of both sets.
 
     ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
     The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
+
+    Parameters
+    ----------
+    X : array (n, d)
+    Y : array (m, d)
+        The reference set.
+    kernel : {"rbf", "laplacian", "cosine", "linear", "polynomial"}, default "rbf"
+    bandwidth : float, optional, default None
+        sigma of rbf/laplacian; None: the median heuristic on X.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        The engine; None: chosen from where X lives and ``GENMETRICS_BACKEND``.
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    Score
     """
     if Y is None:  # _inputs would take None as "X against itself"; RRKE(X, X) = 0 says nothing
         raise TypeError("Y: rrke compares two sets and needs the second one (got None); "
@@ -381,14 +470,31 @@ def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
     nuclear = to_float(spectral.linalg_call(xp.linalg.svd, K, "X, Y", compute_uv=False).sum())
     value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
-    return DiversityScore(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
-                          backend=engine.name, n=n)
+    return Score(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
+                 backend=engine.name, n=n, m=m)
 
 
-def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> DiversityScore:
+def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> Score:
     """Internal diversity: 1 - (1 / n^2) sum_ij k(x_i, x_j)^q, from one fused pass (O(n) memory).
 
     A non-integer q with a kernel that takes negative values (cosine, linear) raises ValueError.
+
+    Parameters
+    ----------
+    X : array (n, d)
+    q : float >= 0, finite, default 1
+        The power of the kernel values.
+    kernel : {"cosine", "linear", "rbf", "laplacian", "polynomial"}, default "cosine"
+    bandwidth : float, optional, default None
+        sigma of rbf/laplacian; None: the median heuristic.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+        The engine; None: chosen from where X lives and ``GENMETRICS_BACKEND``.
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    Score
     """
     q = check_order(q)
     if math.isinf(q):
@@ -396,5 +502,5 @@ def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_pa
     engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=False)
     n = X.shape[0]
     total = to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, None, q, name="q").sum(), spec))
-    return DiversityScore(1.0 - total / (n * n), metric="intdiv", q=q, kernel=spec.name, bandwidth=spec.bandwidth,
-                          method="exact", backend=engine.name, n=n)
+    return Score(1.0 - total / (n * n), metric="intdiv", q=q, kernel=spec.name, bandwidth=spec.bandwidth,
+                 method="exact", backend=engine.name, n=n)

@@ -82,10 +82,10 @@ def knn_ood_score(memory_bank, queries, *, k=50, backend=None):
     queries : array (m, d)
         The embeddings to score. A query that equals a row of the bank is at distance 0 from it (the bank
         is not searched without the query, unlike ``gm.knn(X)`` with one set).
-    k : int
+    k : int, default 50
         1 <= k <= n. The paper uses k = 50 for CIFAR-10 (and k = 1000 for ImageNet with the full
         training set).
-    backend : {"cpu", "numpy", "cuda", "cupy"}, optional
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
@@ -261,7 +261,7 @@ def ood_metrics(scores_in, scores_out, *, positive="in") -> OODMetrics:
         TypeErrors naming the argument).
     scores_out : array (n_out,)
         Scores of out-of-distribution samples.
-    positive : {"in", "out"}
+    positive : {"in", "out"}, default "in"
 
     Returns
     -------

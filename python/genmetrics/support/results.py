@@ -1,33 +1,93 @@
 """Result types: numbers that print well and remember how they were computed."""
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 
 
-class DiversityScore(float):
-    """A float (the score) that also carries how it was computed.
+class Score(float):
+    """A scalar result: a float (the score) that also carries how it was computed.
 
-    Behaves as a plain ``float`` in arithmetic and comparisons. The attributes say what a reader of a paper
-    needs to reproduce it: ``metric``, ``q``, ``kernel``, ``bandwidth`` (the sigma used, chosen by the
-    heuristic when ``bandwidth=None`` was passed; None for kernels without one), ``method``, ``backend``,
-    ``n`` (samples), ``rank`` (for approximate methods), ``residual_mass`` (approximate methods: the spectral
-    mass the approximation did not capture, an upper bound on the error of every eigenvalue of K/n;
-    None for exact methods). ``as_dict()`` gives all of them.
+    Every public function of genmetrics that returns one number returns a ``Score``. It behaves as a plain
+    ``float`` in arithmetic, comparisons, ``json.dumps`` and NumPy; ``float(score)`` (or ``.value``) gives the
+    bare number. The attributes say what a reader of a paper needs to reproduce it; those that do not apply
+    to a metric are None. A Score is immutable and pickles with its attributes.
+
+    Parameters
+    ----------
+    value : float
+        The score.
+    metric : str, optional, default None
+        Which metric the value is: "vendi", "rke", "rrke", "intdiv", "fd", "gaussian_kl", "mmd",
+        "authenticity", "kernel_sum".
+    q : float, optional, default None
+        The order of the Vendi score / internal diversity.
+    kernel : str, optional, default None
+        The kernel's canonical name ("cosine", "linear", "rbf", "laplacian", "polynomial").
+    bandwidth : float, optional, default None
+        The sigma used: chosen by the median heuristic when ``bandwidth=None`` was passed; None for kernels
+        without one.
+    method : str, optional, default None
+        How it was computed: "exact", "dual", "nystrom", "rff" (diversity), "biased"/"unbiased" (mmd).
+    backend : str, optional, default None
+        The engine that computed it: "cpu", "numpy", "cuda", "cupy".
+    n : int, optional, default None
+        Samples (rows) of the first set.
+    m : int, optional, default None
+        Samples of the second set, for metrics of two sets.
+    rank : int, optional, default None
+        Landmarks or frequencies of the approximate methods.
+    residual_mass : float, optional, default None
+        Approximate methods: the spectral mass the approximation did not capture, an upper bound on the
+        error of every eigenvalue of K/n; None for exact methods.
+    details : mapping, optional, default None
+        Other settings that determine the value (for example ``{"ridge": 0.1}``), read-only.
+
+    Examples
+    --------
+    >>> from genmetrics import Score
+    >>> s = Score(2.5, metric="vendi", q=1.0, kernel="cosine", method="exact", n=10)
+    >>> s + 1
+    3.5
+    >>> s
+    vendi(2.5; q=1.0, kernel='cosine', method='exact', n=10)
+    >>> s.as_dict()["kernel"]
+    'cosine'
     """
 
-    _FIELDS = ("metric", "q", "kernel", "bandwidth", "method", "backend", "n", "rank", "residual_mass")
+    __slots__ = ("metric", "q", "kernel", "bandwidth", "method", "backend", "n", "m", "rank", "residual_mass",
+                 "details")
+    metric: str | None
+    q: float | None
+    kernel: str | None
+    bandwidth: float | None
+    method: str | None
+    backend: str | None
+    n: int | None
+    m: int | None
+    rank: int | None
+    residual_mass: float | None
+    details: Mapping[str, Any] | None
 
-    def __new__(cls, value, **info):
+    #: The attributes, in the order ``as_dict()`` and the repr give them.
+    _FIELDS: ClassVar[tuple[str, ...]] = __slots__
+
+    def __new__(cls, value: float, *, metric: str | None = None, q: float | None = None, kernel: str | None = None,
+                bandwidth: float | None = None, method: str | None = None, backend: str | None = None,
+                n: int | None = None, m: int | None = None, rank: int | None = None,
+                residual_mass: float | None = None, details: Mapping[str, Any] | None = None) -> Score:
         self = super().__new__(cls, value)
-        unknown = set(info) - set(cls._FIELDS)
-        if unknown:
-            raise TypeError(f"unknown result fields: {sorted(unknown)}")
-        for field in cls._FIELDS:
-            object.__setattr__(self, field, info.get(field))
+        info = dict(metric=metric, q=q, kernel=kernel, bandwidth=bandwidth, method=method, backend=backend, n=n,
+                    m=m, rank=rank, residual_mass=residual_mass,
+                    details=None if details is None else MappingProxyType(dict(details)))
+        for name, field_value in info.items():
+            object.__setattr__(self, name, field_value)
         return self
 
     def __setattr__(self, name, value):
@@ -37,12 +97,20 @@ class DiversityScore(float):
 
     @property
     def value(self) -> float:
+        """The score as a plain float."""
         return float(self)
 
     def as_dict(self) -> dict:
-        out = {"value": float(self)}
-        out.update({f: getattr(self, f) for f in self._FIELDS})
+        """``value`` and every attribute by name (``details`` as a plain dict)."""
+        out: dict = {"value": float(self)}
+        out.update(self._info())
         return out
+
+    def _info(self) -> dict:
+        info = {f: getattr(self, f) for f in self._FIELDS}
+        if info["details"] is not None:
+            info["details"] = dict(info["details"])
+        return info
 
     def __repr__(self) -> str:
         shown = []
@@ -50,9 +118,11 @@ class DiversityScore(float):
             v = getattr(self, f)
             if v is None:
                 continue
-            if isinstance(v, float) and f != "q":
+            if f == "details":
+                v = dict(v)
+            elif isinstance(v, float) and f != "q":
                 v = float(f"{v:.6g}")
-            if f == "q" and isinstance(v, float) and math.isinf(v):
+            elif f == "q" and isinstance(v, float) and math.isinf(v):
                 v = "inf"
             shown.append(f"{f}={v!r}")
         return f"{self.metric}({float(self):.6g}; {', '.join(shown)})"
@@ -61,11 +131,16 @@ class DiversityScore(float):
         return float.__repr__(self)
 
     def __reduce__(self):
-        return (_rebuild_score, (float(self), {f: getattr(self, f) for f in self._FIELDS}))
+        return (_rebuild_score, (float(self), self._info()))
+
+
+#: The former name of :class:`Score` (0.1.0), kept so that existing code and pickles keep working.
+#: Deprecated: use ``Score``.
+DiversityScore = Score
 
 
 def _rebuild_score(value, info):
-    return DiversityScore(value, **info)
+    return Score(value, **info)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -202,3 +277,66 @@ class DiversityCurve(_Result):
         settings = f"{self.metric}" + (f" q={self.q:g}" if self.q is not None else "") + (f", {self.kernel}" if self.kernel else "")
         return (f"DiversityCurve({settings}: {', '.join(points)}; {self.level:.0%} bands, n_boot={self.n_boot}, "
                 f"seed={self.seed})")
+
+
+@dataclass(frozen=True, repr=False)
+class DiversityComparison(_Result):
+    """Two sets' diversity at one common sample size, and their difference, with bootstrap bands.
+
+    ``x_mean``/``y_mean``: mean score over ``n_boot`` subsets of ``size`` rows of X / of Y;
+    ``x_lower``..``y_upper``: their percentile bands at ``level``; ``difference`` = x_mean - y_mean, with the
+    band ``difference_lower``/``difference_upper`` of the per-draw differences (draw b of X minus draw b of Y).
+    ``x_band``, ``y_band``, ``difference_band`` give the bands as (lower, upper) pairs.
+    """
+
+    metric: str
+    size: int
+    x_mean: float
+    y_mean: float
+    difference: float
+    x_std: float
+    y_std: float
+    difference_std: float
+    x_lower: float
+    x_upper: float
+    y_lower: float
+    y_upper: float
+    difference_lower: float
+    difference_upper: float
+    n_x: int
+    n_y: int
+    level: float = 0.95
+    n_boot: int = 0
+    seed: int = 0
+    kernel: str = None
+    bandwidth: float = None
+    q: float = None
+    _SHOWN = ("x_mean", "y_mean", "difference")
+
+    @property
+    def x_band(self) -> tuple:
+        return (self.x_lower, self.x_upper)
+
+    @property
+    def y_band(self) -> tuple:
+        return (self.y_lower, self.y_upper)
+
+    @property
+    def difference_band(self) -> tuple:
+        return (self.difference_lower, self.difference_upper)
+
+    def __repr__(self) -> str:
+        def band(mean, lower, upper):
+            return f"{mean:.4g} [{lower:.4g}, {upper:.4g}]"
+
+        params = [f"kernel={self.kernel!r}"]
+        if self.bandwidth is not None:
+            params.append(f"bandwidth={self.bandwidth:.4g}")
+        if self.metric == "vendi":
+            params.append(f"q={'inf' if math.isinf(self.q) else self.q}")
+        params += [f"n_x={self.n_x}", f"n_y={self.n_y}", f"n_boot={self.n_boot}", f"seed={self.seed}"]
+        return (f"{type(self).__name__}({self.metric} at size={self.size}, {self.level:.0%} bands: "
+                f"X {band(self.x_mean, self.x_lower, self.x_upper)}, "
+                f"Y {band(self.y_mean, self.y_lower, self.y_upper)}, "
+                f"X - Y {band(self.difference, self.difference_lower, self.difference_upper)}; "
+                f"{', '.join(params)})")
