@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
-#include <stdexcept>
 
 #include "parallel.hpp"
 #include "target.hpp"

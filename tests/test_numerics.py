@@ -14,14 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import genmetrics  # noqa: F401  (loads the BLAS that _core links against before _core itself)
-
-try:  # the layout of issue 11; the flat one before it
-    from genmetrics.engine import kernels as py_kernels
-    from genmetrics.engine import points as py_points
-except ImportError:  # pragma: no cover
-    from genmetrics import _kernels as py_kernels
-    from genmetrics import _points as py_points
+# importing genmetrics (through its engine) loads the BLAS that _core links against before _core itself
+from genmetrics.engine import kernels as py_kernels
+from genmetrics.engine import points as py_points
 
 core = pytest.importorskip("genmetrics._core", reason="the compiled CPU engine is not built")
 numerics = core._numerics
