@@ -1,4 +1,4 @@
-"""Data of the GPU tests (tests/test_gpu.py on a real GPU, tests/test_cuda_emulated.py on the emulation)."""
+"""Data of the GPU tests (tests/test_gpu.py, on the real GPU and on the emulated one of tests/_fake_gpu.py)."""
 from __future__ import annotations
 
 import warnings
@@ -113,7 +113,8 @@ def knn_case(name, dtype, small=False):
     if name == "one reference":
         return gaussian(rng, 1, 8, dtype), gaussian(rng, 20, 8, dtype), 1
     if name == "d=1":
-        return lattice(rng, rows(300), 1, dtype, levels=40, step=0.125), lattice(rng, rows(200), 1, dtype, levels=40, step=0.125), 5
+        X = lattice(rng, rows(300), 1, dtype, levels=40, step=0.125)
+        return X, lattice(rng, rows(200), 1, dtype, levels=40, step=0.125), 5
     if name == "d=1 self":
         return lattice(rng, rows(300), 1, dtype, levels=40, step=0.125), None, 3
     raise ValueError(name)

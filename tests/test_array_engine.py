@@ -16,11 +16,19 @@ from hypothesis import strategies as st
 import genmetrics as gm
 from genmetrics import engine as _backend
 from genmetrics.engine import decisions
-from genmetrics.support import arrays as _array
 from genmetrics.engine.decisions import ArrayDistanceOps
 from genmetrics.engine.points import prepare_points
-from reference_fidelity import dist_rtol, lattice_params, lattice_sets, point_sets, ref_knn, ref_radius_query
-from reference_fidelity import TINY_CLUSTERS, tiny_cluster
+from genmetrics.support import arrays as _array
+from reference_fidelity import (
+    TINY_CLUSTERS,
+    dist_rtol,
+    lattice_params,
+    lattice_sets,
+    point_sets,
+    ref_knn,
+    ref_radius_query,
+    tiny_cluster,
+)
 
 
 class Float32TileOps(ArrayDistanceOps):
