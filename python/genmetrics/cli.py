@@ -197,9 +197,9 @@ def demo(args) -> int:
     return 0
 
 
-def _mixture(rng, n, centres, weights, spread):
-    labels = rng.choice(len(centres), size=n, p=np.asarray(weights) / np.sum(weights))
-    return (centres[labels] + spread * rng.standard_normal((n, centres.shape[1]))).astype(np.float32)
+def _mixture(rng, n, centers, weights, spread):
+    labels = rng.choice(len(centers), size=n, p=np.asarray(weights) / np.sum(weights))
+    return (centers[labels] + spread * rng.standard_normal((n, centers.shape[1]))).astype(np.float32)
 
 
 def diversity_demo(args) -> int:
@@ -210,13 +210,13 @@ def diversity_demo(args) -> int:
     big_n = _check_size(args.big_n, "--big-n", low=2)  # the bandwidth heuristic needs two samples
     rng = np.random.default_rng(args.seed)
     d, modes, spread = 32, 10, 0.5
-    centres = rng.standard_normal((modes, d)) * 10.0  # modes ~80 apart, each of radius ~0.5 sqrt(d) = 2.8
+    centers = rng.standard_normal((modes, d)) * 10.0  # modes ~80 apart, each of radius ~0.5 sqrt(d) = 2.8
     sets = {
-        "real (10 balanced modes)": _mixture(rng, n, centres, np.ones(modes), spread),
-        "mode collapse (3 modes)": _mixture(rng, n, centres[:3], np.ones(3), spread),
-        "imbalanced (10 modes, 1 dominant)": _mixture(rng, n, centres, [20] + [1] * 9, spread),
+        "real (10 balanced modes)": _mixture(rng, n, centers, np.ones(modes), spread),
+        "mode collapse (3 modes)": _mixture(rng, n, centers[:3], np.ones(3), spread),
+        "imbalanced (10 modes, 1 dominant)": _mixture(rng, n, centers, [20] + [1] * 9, spread),
         # n rows, each of 50 sources repeated (n need not be a multiple of 50)
-        "copies (50 distinct samples)": _mixture(rng, 50, centres, np.ones(modes), spread)[np.arange(n) % 50],
+        "copies (50 distinct samples)": _mixture(rng, 50, centers, np.ones(modes), spread)[np.arange(n) % 50],
     }
     # A bandwidth between the size of a mode and the gaps between modes: there RKE counts modes
     # (METRICS.md: RKE-MC = m (1 + 4 s^2 / sigma^2)^(d/2) = 10 x 1.07 here). The median heuristic would pick
