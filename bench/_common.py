@@ -1,4 +1,5 @@
 """Shared helpers of the benchmarks: timing, peak memory, the machine's GEMM rate, tables."""
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,9 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, {platform.python_implementation()} {platform.python_version()}"
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores, {platform.python_implementation()} {platform.python_version()}"
+    )
 
 
 def mixture(n: int, d: int, modes: int, spread: float = 0.3, seed: int = 0, dtype=np.float32):
@@ -81,6 +84,8 @@ def optional(name: str, pip_name: str):
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        print(f"\n*{pip_name} is skipped: it cannot be imported ({exc}); `pip install {pip_name}` "
-              "(or `pip install '.[bench]'`).*")
+        print(
+            f"\n*{pip_name} is skipped: it cannot be imported ({exc}); `pip install {pip_name}` "
+            "(or `pip install '.[bench]'`).*"
+        )
         return None

@@ -5,6 +5,7 @@ Nothing here imports CuPy at module level: the benchmark must say "no GPU" and e
 The brute-force k-NN is written against an array namespace ``xp`` (NumPy or CuPy), so that its logic can be
 checked on a CPU with NumPy.
 """
+
 from __future__ import annotations
 
 import json
@@ -225,11 +226,16 @@ def tf32_matmul_stats(n: int = 8192, repeat: int = 5, timeout_s: float = 300.0) 
     env = dict(os.environ, CUPY_TF32="1")
     env.pop("NVIDIA_TF32_OVERRIDE", None)
     here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.run([sys.executable, "-c", _TF32_CHILD, here, str(n), str(repeat)], env=env,
-                          capture_output=True, text=True, timeout=timeout_s)
+    proc = subprocess.run(
+        [sys.executable, "-c", _TF32_CHILD, here, str(n), str(repeat)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     raise RuntimeError(f"the CUPY_TF32=1 child exited with {proc.returncode}: {' | '.join(tail)}")
 
@@ -275,7 +281,7 @@ def _select_threshold(xp, D, k):
     """Column indices of the k smallest of each row of D, unordered, without sorting rows: the k-th smallest
     value t of each row by xp.partition (CuPy has a real selection kernel for values), then the entries <= t;
     rows with ties at t (more than k such entries) fall back to an argsort of the row (the lower index first)."""
-    t = xp.partition(D, k - 1, axis=1)[:, k - 1:k]
+    t = xp.partition(D, k - 1, axis=1)[:, k - 1 : k]
     mask = D <= t
     counts = mask.sum(axis=1)
     rows, cols = xp.nonzero(mask)  # row-major order

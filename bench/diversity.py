@@ -6,11 +6,11 @@
 Prints markdown tables for bench/RESULTS.md: times, ratios, peak memory above the input, and how far each
 genmetrics primitive is from the machine's float32 GEMM rate (the floor of any exact O(n^2 d) method).
 """
+
 from __future__ import annotations
 
 import argparse
 import datetime
-
 
 import genmetrics as gm
 from _common import gemm_rate, machine, measure, mixture, table
@@ -37,7 +37,10 @@ def cosine_vendi(n, d, rate):
         ],
         ["method", "time", "peak memory", "VS_1", "reference / genmetrics"],
     )
-    print(f"\nFloor (X^T X at the GEMM rate, {floor:.3g} s) + eigvalsh of d x d; genmetrics is {t_gm / floor:.1f}x the GEMM floor.")
+    print(
+        f"\nFloor (X^T X at the GEMM rate, {floor:.3g} s) + eigvalsh of d x d; "
+        f"genmetrics is {t_gm / floor:.1f}x the GEMM floor."
+    )
 
 
 def exact_rke(n, d, rate):
@@ -48,13 +51,28 @@ def exact_rke(n, d, rate):
     print(f"\n### Exact RKE mode count (rbf, fused sum of k^2), n = {n}, d = {d}, float32\n")
     table(
         [
-            ["genmetrics rke (exact)", fmt(t_gm), f"{mem_gm:.0f} MB", f"{ours:.6g}", f"{flops / t_gm / 1e9:.0f} GFLOP/s"],
-            ["NumPy X @ X.T (float32)", fmt(t_mm), f"{mem_mm:.0f} MB", "", f"{2 * n * n * d / t_mm / 1e9:.0f} GFLOP/s (full)"],
+            [
+                "genmetrics rke (exact)",
+                fmt(t_gm),
+                f"{mem_gm:.0f} MB",
+                f"{ours:.6g}",
+                f"{flops / t_gm / 1e9:.0f} GFLOP/s",
+            ],
+            [
+                "NumPy X @ X.T (float32)",
+                fmt(t_mm),
+                f"{mem_mm:.0f} MB",
+                "",
+                f"{2 * n * n * d / t_mm / 1e9:.0f} GFLOP/s (full)",
+            ],
         ],
         ["", "time", "peak memory above input", "RKE-MC", "rate"],
     )
-    print(f"\ngenmetrics / matmul time: {t_gm / t_mm:.2f} (target <= 2.5); at {flops / t_gm / 1e9 / rate:.0%} of the "
-          f"GEMM rate ({rate:.0f} GFLOP/s) for its n^2 d flops; the n x n matrix alone would be {n * n * 4 / 2**20:.0f} MB.")
+    print(
+        f"\ngenmetrics / matmul time: {t_gm / t_mm:.2f} (target <= 2.5); at {flops / t_gm / 1e9 / rate:.0%} of the "
+        f"GEMM rate ({rate:.0f} GFLOP/s) for its n^2 d flops; "
+        f"the n x n matrix alone would be {n * n * 4 / 2**20:.0f} MB."
+    )
 
 
 def rke_score_side_by_side(n_small, n_large, d, rate):
@@ -86,11 +104,33 @@ def nystrom(n, dims, rate):
         t_exact, _, exact = measure(lambda: gm.rke(X))
         t_ny, mem_ny, approx = measure(lambda: gm.vendi(X, q=2, kernel="rbf", method="nystrom"))
         t_ny1, _, approx1 = measure(lambda: gm.vendi(X, q=1, kernel="rbf", method="nystrom"))
-        rows.append([d, fmt(t_ny), f"{mem_ny:.0f} MB", f"{float(approx):.5g}", f"{float(exact):.5g}",
-                     f"{abs(approx - exact) / exact:.2e}", f"{approx.residual_mass:.2e}", fmt(t_exact),
-                     f"{float(approx1):.5g}"])
-    table(rows, ["d", "Nystrom time", "peak memory", "Nystrom VS_2", "exact RKE", "relative error",
-                 "residual mass", "exact RKE time", "Nystrom VS_1"])
+        rows.append(
+            [
+                d,
+                fmt(t_ny),
+                f"{mem_ny:.0f} MB",
+                f"{float(approx):.5g}",
+                f"{float(exact):.5g}",
+                f"{abs(approx - exact) / exact:.2e}",
+                f"{approx.residual_mass:.2e}",
+                fmt(t_exact),
+                f"{float(approx1):.5g}",
+            ]
+        )
+    table(
+        rows,
+        [
+            "d",
+            "Nystrom time",
+            "peak memory",
+            "Nystrom VS_2",
+            "exact RKE",
+            "relative error",
+            "residual mass",
+            "exact RKE time",
+            "Nystrom VS_1",
+        ],
+    )
 
 
 def main():
@@ -99,8 +139,10 @@ def main():
     args = parser.parse_args()
     rate = gemm_rate()
     print(f"## Diversity benchmarks, {datetime.date.today()}, {machine()}")
-    print(f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
-          f"genmetrics backends: {', '.join(k for k, (ok, _) in gm.backends().items() if ok)}")
+    print(
+        f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
+        f"genmetrics backends: {', '.join(k for k, (ok, _) in gm.backends().items() if ok)}"
+    )
     if args.quick:
         cosine_vendi(2000, 256, rate)
         exact_rke(4000, 64, rate)

@@ -33,6 +33,7 @@ dependency): its genmetrics time is reported with the full ``gm.evaluate(real, f
 outside the like-for-like sum. Reference packages that are not installed are skipped with a printed reason, and
 the ratio is then taken over the metrics that ran on both sides.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,6 @@ from fidelity import boundary_points, pair
 LIKE_FOR_LIKE = ("prdc", "vendi", "rke", "fd", "kid")
 PRDC_KEYS = ("precision", "recall", "density", "coverage")
 RKE_SAMPLES = 1_000_000  # rke-score's default n_samples of compute_rke_mc
-
-
 
 
 def version(dist: str) -> str:
@@ -124,8 +123,12 @@ def ref_kid(real, fake, subsets=100, subset_size=1000, degree=3, gamma=None, coe
         k_xx = _poly_kernel(X, X, gamma, coef0, degree)
         k_yy = _poly_kernel(Y, Y, gamma, coef0, degree)
         k_xy = _poly_kernel(X, Y, gamma, coef0, degree)
-        within = (k_xx.sum(dtype=np.float64) - np.trace(k_xx, dtype=np.float64)
-                  + k_yy.sum(dtype=np.float64) - np.trace(k_yy, dtype=np.float64))
+        within = (
+            k_xx.sum(dtype=np.float64)
+            - np.trace(k_xx, dtype=np.float64)
+            + k_yy.sum(dtype=np.float64)
+            - np.trace(k_yy, dtype=np.float64)
+        )
         values[t] = within / (s * (s - 1)) - 2.0 * k_xy.sum(dtype=np.float64) / s**2
     return float(values.mean()), float(values.std())
 
@@ -137,8 +140,8 @@ def rke_mc_error(X, sigma, samples=RKE_SAMPLES, probe=20_000, seed=1):
     i, j = rng.integers(0, X.shape[0], size=(2, probe))
     k2 = np.empty(probe)
     for a in range(0, probe, 2000):
-        diff = X[i[a:a + 2000]].astype(np.float64) - X[j[a:a + 2000]]
-        k2[a:a + 2000] = np.exp(-np.einsum("ij,ij->i", diff, diff) / sigma**2)  # k^2 = exp(-|x-y|^2 / sigma^2)
+        diff = X[i[a : a + 2000]].astype(np.float64) - X[j[a : a + 2000]]
+        k2[a : a + 2000] = np.exp(-np.einsum("ij,ij->i", diff, diff) / sigma**2)  # k^2 = exp(-|x-y|^2 / sigma^2)
     return float(k2.std() / k2.mean() / math.sqrt(samples))
 
 
@@ -182,28 +185,43 @@ def like_for_like(real, fake, k, fd_method, mods):
     else:
         skipped["vendi"] = "vendi-score not installed"
     if mods["rke"] is not None:
-        np.random.seed(0)  # compute_rke_mc draws its pairs from NumPy's global generator
+        np.random.seed(0)  # noqa: NPY002 (compute_rke_mc draws its pairs from NumPy's global generator)
         t_r, mem_r, v_r = measure(lambda: ref_rke(mods["rke"].RKE, real, sigma))
         t_f, mem_f, v_f = measure(lambda: ref_rke(mods["rke"].RKE, fake, sigma))
         ref_t["rke"], ref_mem["rke"], ref_v["rke"] = t_r + t_f, max(mem_r, mem_f), {"real": v_r, "fake": v_f}
-        ref_how["rke"] = (f"rke-score {version('rke-score')} RKE(kernel_bandwidth=sigma).compute_rke_mc(X), "
-                          f"{RKE_SAMPLES:,} random pairs, real + fake")
+        ref_how["rke"] = (
+            f"rke-score {version('rke-score')} RKE(kernel_bandwidth=sigma).compute_rke_mc(X), "
+            f"{RKE_SAMPLES:,} random pairs, real + fake"
+        )
     else:
         skipped["rke"] = "rke-score not installed"
     ref_t["fd"], ref_mem["fd"], ref_v["fd"] = measure(lambda: ref_fd(real, fake, fd_method))
-    ref_how["fd"] = ("NumPy means + np.cov, scipy.linalg.sqrtm(S1 S2) (pytorch-fid)" if fd_method == "sqrtm" else
-                     "NumPy means + np.cov, sqrt of np.linalg.eigvals(S1 S2) (torchmetrics)")
+    ref_how["fd"] = (
+        "NumPy means + np.cov, scipy.linalg.sqrtm(S1 S2) (pytorch-fid)"
+        if fd_method == "sqrtm"
+        else "NumPy means + np.cov, sqrt of np.linalg.eigvals(S1 S2) (torchmetrics)"
+    )
     size = min(1000, n, fake.shape[0])
     ref_t["kid"], ref_mem["kid"], ref_v["kid"] = measure(lambda: ref_kid(real, fake, subset_size=size))
     ref_how["kid"] = f"NumPy poly_mmd (torchmetrics), 100 subsets of {size:,}, {real.dtype} kernels"
 
-    print(f"\n### Like for like: gm.evaluate(real, fake, metrics=[{', '.join(LIKE_FOR_LIKE)}]) against the "
-          f"references, n = m = {n:,}, d = {d:,}, {real.dtype}\n")
+    print(
+        f"\n### Like for like: gm.evaluate(real, fake, metrics=[{', '.join(LIKE_FOR_LIKE)}]) against the "
+        f"references, n = m = {n:,}, d = {d:,}, {real.dtype}\n"
+    )
     rows = []
     for name in LIKE_FOR_LIKE:
         if name in ref_t:
-            rows.append([name, fmt(seconds[name]), ref_how[name], fmt(ref_t[name]), f"{ref_mem[name]:.0f} MB",
-                         f"{ref_t[name] / seconds[name]:.1f}x"])
+            rows.append(
+                [
+                    name,
+                    fmt(seconds[name]),
+                    ref_how[name],
+                    fmt(ref_t[name]),
+                    f"{ref_mem[name]:.0f} MB",
+                    f"{ref_t[name] / seconds[name]:.1f}x",
+                ]
+            )
         else:
             rows.append([name, fmt(seconds[name]), f"skipped: {skipped[name]}", "", "", ""])
     overhead = t_gm - sum(seconds.values())
@@ -214,22 +232,34 @@ def like_for_like(real, fake, k, fd_method, mods):
         gm_total, gm_label = t_gm, "evaluate() wall time"
     else:
         gm_total, gm_label = sum(seconds[name] for name in ran), f"its entries for {', '.join(ran)} only"
-    rows.append([f"**total** ({gm_label})", f"**{fmt(gm_total)}**", "sum of the references",
-                 f"**{fmt(ref_total)}**", f"max {max(ref_mem.values()):.0f} MB",
-                 f"**{ref_total / gm_total:.1f}x**"])
-    table(rows, ["metric", "genmetrics", "reference", "reference time", "reference peak memory",
-                 "reference / genmetrics"])
-    print(f"\ngenmetrics: best of 2 evaluate() calls, peak memory {mem_gm:.0f} MB above the input; per-metric times "
-          "are the report entries' `seconds` (rke's includes choosing sigma by the median heuristic on 1,000 real "
-          "rows; the reference is handed that sigma). References: one run each. "
-          f"**Like for like, genmetrics is {ref_total / gm_total:.1f}x faster than the sum of the references**"
-          + (f" (over {', '.join(ran)}; skipped: {', '.join(skipped)})." if skipped else "."))
+    rows.append(
+        [
+            f"**total** ({gm_label})",
+            f"**{fmt(gm_total)}**",
+            "sum of the references",
+            f"**{fmt(ref_total)}**",
+            f"max {max(ref_mem.values()):.0f} MB",
+            f"**{ref_total / gm_total:.1f}x**",
+        ]
+    )
+    table(
+        rows, ["metric", "genmetrics", "reference", "reference time", "reference peak memory", "reference / genmetrics"]
+    )
+    print(
+        f"\ngenmetrics: best of 2 evaluate() calls, peak memory {mem_gm:.0f} MB above the input; per-metric times "
+        "are the report entries' `seconds` (rke's includes choosing sigma by the median heuristic on 1,000 real "
+        "rows; the reference is handed that sigma). References: one run each. "
+        f"**Like for like, genmetrics is {ref_total / gm_total:.1f}x faster than the sum of the references**"
+        + (f" (over {', '.join(ran)}; skipped: {', '.join(skipped)})." if skipped else ".")
+    )
     if "rke" in ref_t:
         rest = [name for name in ran if name != "rke"]
         rest_ref, rest_gm = sum(ref_t[x] for x in rest), sum(seconds[x] for x in rest)
-        print(f"\nrke-score's Python loop is {ref_t['rke'] / ref_total:.0%} of the references' time; without RKE "
-              f"({', '.join(rest)}): references {fmt(rest_ref)}, genmetrics' entries {fmt(rest_gm)}, "
-              f"**{rest_ref / rest_gm:.1f}x**.")
+        print(
+            f"\nrke-score's Python loop is {ref_t['rke'] / ref_total:.0%} of the references' time; without RKE "
+            f"({', '.join(rest)}): references {fmt(rest_ref)}, genmetrics' entries {fmt(rest_gm)}, "
+            f"**{rest_ref / rest_gm:.1f}x**."
+        )
     if report.warnings:
         print("\nevaluate() warnings: " + "; ".join(report.warnings))
 
@@ -239,10 +269,17 @@ def like_for_like(real, fake, k, fd_method, mods):
         ours, theirs = values["prdc"], ref_v["prdc"]
         same = all(ours[key] == theirs[key] for key in PRDC_KEYS)
         for key in PRDC_KEYS:
-            rows.append([f"prdc.{key}", f"{ours[key]:.6f}", f"{theirs[key]:.6f}",
-                         "identical" if ours[key] == theirs[key] else f"{rel(ours[key], theirs[key]):.1e} rel."])
-        prdc_note = ("all four identical" if same else
-                     f"boundary points: {boundary_points(ours, theirs, n, fake.shape[0], k)}")
+            rows.append(
+                [
+                    f"prdc.{key}",
+                    f"{ours[key]:.6f}",
+                    f"{theirs[key]:.6f}",
+                    "identical" if ours[key] == theirs[key] else f"{rel(ours[key], theirs[key]):.1e} rel.",
+                ]
+            )
+        prdc_note = (
+            "all four identical" if same else f"boundary points: {boundary_points(ours, theirs, n, fake.shape[0], k)}"
+        )
     for name in ("vendi", "rke"):
         if name in ref_v:
             for side in ("real", "fake"):
@@ -250,24 +287,35 @@ def like_for_like(real, fake, k, fd_method, mods):
                 rows.append([f"{name}.{side}", f"{a:.6g}", f"{b:.6g}", f"{rel(a, b):.1e} rel."])
     rows.append(["fd", f"{values['fd']:.6g}", f"{ref_v['fd']:.6g}", f"{rel(values['fd'], ref_v['fd']):.1e} rel."])
     kid_mean, kid_std = ref_v["kid"]
-    rows.append(["kid.mean", f"{values['kid']['mean']:.6g}", f"{kid_mean:.6g}",
-                 f"{rel(values['kid']['mean'], kid_mean):.1e} rel."])
-    rows.append(["kid.std", f"{values['kid']['std']:.6g}", f"{kid_std:.6g}",
-                 f"{rel(values['kid']['std'], kid_std):.1e} rel."])
+    rows.append(
+        [
+            "kid.mean",
+            f"{values['kid']['mean']:.6g}",
+            f"{kid_mean:.6g}",
+            f"{rel(values['kid']['mean'], kid_mean):.1e} rel.",
+        ]
+    )
+    rows.append(
+        ["kid.std", f"{values['kid']['std']:.6g}", f"{kid_std:.6g}", f"{rel(values['kid']['std'], kid_std):.1e} rel."]
+    )
     table(rows, ["number", "genmetrics", "reference", "difference"])
     notes = []
     if "prdc" in ref_v:
         notes.append(f"PRDC against prdc 0.2: {prdc_note}.")
     if "rke" in ref_v:
         se = max(rke_mc_error(real, sigma), rke_mc_error(fake, sigma))
-        notes.append(f"RKE: rke-score's compute_rke_mc is a Monte Carlo estimate over {RKE_SAMPLES:,} random pairs; "
-                     f"its expected relative standard error here is {se:.1e} (estimated from 20,000 pairs), "
-                     "genmetrics' value is exact over all n^2 pairs.")
+        notes.append(
+            f"RKE: rke-score's compute_rke_mc is a Monte Carlo estimate over {RKE_SAMPLES:,} random pairs; "
+            f"its expected relative standard error here is {se:.1e} (estimated from 20,000 pairs), "
+            "genmetrics' value is exact over all n^2 pairs."
+        )
     if "vendi" in ref_v:
         notes.append("Vendi: score_dual solves the d x d eigenproblem in float32, genmetrics in float64.")
     notes.append("FD: " + ref_how["fd"] + "; genmetrics: symmetric eigensolvers in float64.")
-    notes.append("KID: the same subsets on both sides; the reference's kernel matrices are "
-                 f"{real.dtype} GEMMs, genmetrics' reductions are float64.")
+    notes.append(
+        "KID: the same subsets on both sides; the reference's kernel matrices are "
+        f"{real.dtype} GEMMs, genmetrics' reductions are float64."
+    )
     for note in notes:
         print(f"\n- {note}")
     return ref_total
@@ -282,9 +330,15 @@ def full_evaluate(real, fake):
     rows.append(["**total**", "", f"**{fmt(t)}**"])
     table(rows, ["metric", "group", "genmetrics time"])
     alpha = next((e for e in report.entries if e.name == "alpha_precision"), None)
-    print(f"\nOne run, peak memory {mem:.0f} MB above the input."
-          + (f" alpha_precision alone: {fmt(alpha.seconds)} (no fast reference installed: synthcity's is the "
-             "reference implementation and is not a dependency; outside the like-for-like sum)." if alpha else ""))
+    print(
+        f"\nOne run, peak memory {mem:.0f} MB above the input."
+        + (
+            f" alpha_precision alone: {fmt(alpha.seconds)} (no fast reference installed: synthcity's is the "
+            "reference implementation and is not a dependency; outside the like-for-like sum)."
+            if alpha
+            else ""
+        )
+    )
     if report.warnings:
         print("\nevaluate() warnings: " + "; ".join(report.warnings))
 
@@ -294,9 +348,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="n = m = 2,000, d = 256: a smoke run")
     parser.add_argument("--n", type=int, help="rows of each set (default 10,000; 2,000 with --quick)")
     parser.add_argument("--d", type=int, help="features (default 2,048; 256 with --quick)")
-    parser.add_argument("--fd", choices=("auto", "sqrtm", "eigvals"), default="auto",
-                        help="the reference FD's square root: scipy.linalg.sqrtm (pytorch-fid; auto when SciPy is "
-                             "importable) or np.linalg.eigvals (torchmetrics)")
+    parser.add_argument(
+        "--fd",
+        choices=("auto", "sqrtm", "eigvals"),
+        default="auto",
+        help="the reference FD's square root: scipy.linalg.sqrtm (pytorch-fid; auto when SciPy is "
+        "importable) or np.linalg.eigvals (torchmetrics)",
+    )
     parser.add_argument("--skip-full", action="store_true", help="skip the full evaluate() (all metrics)")
     args = parser.parse_args()
     n = args.n or (2000 if args.quick else 10_000)
@@ -314,16 +372,26 @@ def main():
     print(f"## gm.evaluate against the reference packages, {datetime.date.today()}, {machine()}")
     command = " ".join(["python", "bench/" + os.path.basename(sys.argv[0]), *sys.argv[1:]])
     print(f"\nCommand: `{command}`")
-    print(f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
-          f"genmetrics {gm.__version__}, backends: {', '.join(b for b, (ok, _) in gm.backends().items() if ok)}; "
-          f"NumPy {np.__version__}, SciPy {version('scipy')}, prdc {version('prdc')}, "
-          f"vendi-score {version('vendi-score')}, rke-score {version('rke-score')}.")
-    print(f"\nData: `bench/fidelity.py: pair({n}, {n}, {d})`: two disjoint samples of one Gaussian mixture "
-          "(100 modes), float32. Reference FD: " + ("scipy.linalg.sqrtm (pytorch-fid)." if fd_method == "sqrtm"
-                                                   else "np.linalg.eigvals of S1 S2 (torchmetrics)."))
-    mods = {"prdc": optional("prdc", "prdc==0.2"),
-            "vendi": optional("vendi_score.vendi", "vendi-score==0.0.3"),
-            "rke": optional("rke_score", "rke-score==0.0.7")}
+    print(
+        f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
+        f"genmetrics {gm.__version__}, backends: {', '.join(b for b, (ok, _) in gm.backends().items() if ok)}; "
+        f"NumPy {np.__version__}, SciPy {version('scipy')}, prdc {version('prdc')}, "
+        f"vendi-score {version('vendi-score')}, rke-score {version('rke-score')}."
+    )
+    print(
+        f"\nData: `bench/fidelity.py: pair({n}, {n}, {d})`: two disjoint samples of one Gaussian mixture "
+        "(100 modes), float32. Reference FD: "
+        + (
+            "scipy.linalg.sqrtm (pytorch-fid)."
+            if fd_method == "sqrtm"
+            else "np.linalg.eigvals of S1 S2 (torchmetrics)."
+        )
+    )
+    mods = {
+        "prdc": optional("prdc", "prdc==0.2"),
+        "vendi": optional("vendi_score.vendi", "vendi-score==0.0.3"),
+        "rke": optional("rke_score", "rke-score==0.0.7"),
+    }
     real, fake = pair(n, n, d)
     like_for_like(real, fake, k, fd_method, mods)
     if not args.skip_full:

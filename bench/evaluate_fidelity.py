@@ -8,6 +8,7 @@ an older commit built with CMake). Prints both times, their ratio, and whether e
     python bench/evaluate_fidelity.py --against /tmp/gm010        # 6,000 x 512 (issue 11's target: <= 0.75x)
     python bench/evaluate_fidelity.py --n 2000 --d 64               # this tree only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,13 @@ def run(n: int, d: int, repeat: int) -> dict:
     gm.evaluate(real[:200], fake[:200], metrics="fidelity")  # warm-up: imports, thread pools, BLAS buffers
     seconds, _, report = measure(lambda: gm.evaluate(real, fake, metrics="fidelity"), repeat=repeat)
     numbers = {name: value for name, value in report.numbers().items()}
-    return {"version": gm.__version__, "file": gm.__file__, "seconds": seconds,
-            "entries": {e.name: e.seconds for e in report.entries},
-            "numbers": {key: (value.tolist() if hasattr(value, "tolist") else value) for key, value in numbers.items()}}
+    return {
+        "version": gm.__version__,
+        "file": gm.__file__,
+        "seconds": seconds,
+        "entries": {e.name: e.seconds for e in report.entries},
+        "numbers": {key: (value.tolist() if hasattr(value, "tolist") else value) for key, value in numbers.items()},
+    }
 
 
 def main() -> None:
@@ -49,16 +54,25 @@ def main() -> None:
         return
     ours = run(args.n, args.d, args.repeat)
     print(f"## evaluate(metrics='fidelity'), n = m = {args.n:,}, d = {args.d:,}, float32 ({machine()})\n")
-    print(f"this tree ({ours['file']}): {ours['seconds']:.2f} s  " +
-          ", ".join(f"{k} {v:.2f} s" for k, v in ours["entries"].items()))
+    print(
+        f"this tree ({ours['file']}): {ours['seconds']:.2f} s  "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in ours["entries"].items())
+    )
     if args.against is None:
         return
     env = dict(os.environ, PYTHONPATH=str(args.against / "python"))
-    child = subprocess.run([sys.executable, __file__, "--json", "--n", str(args.n), "--d", str(args.d),
-                            "--repeat", str(args.repeat)], env=env, capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--json", "--n", str(args.n), "--d", str(args.d), "--repeat", str(args.repeat)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     theirs = json.loads(child.stdout)
-    print(f"against ({theirs['file']}, {theirs['version']}): {theirs['seconds']:.2f} s  " +
-          ", ".join(f"{k} {v:.2f} s" for k, v in theirs["entries"].items()))
+    print(
+        f"against ({theirs['file']}, {theirs['version']}): {theirs['seconds']:.2f} s  "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in theirs["entries"].items())
+    )
     print(f"\nratio this / against: **{ours['seconds'] / theirs['seconds']:.2f}x**")
     same = ours["numbers"] == theirs["numbers"]
     print(f"numbers identical: {same}")

@@ -1,6 +1,7 @@
 """Fidelity metrics (PRDC and the k-NN search under it), genmetrics against prdc 0.2 and faiss-cpu, side by side.
 
-    python bench/fidelity.py            # the sizes of the fidelity issue (many minutes; prdc 0.2 needs ~2 GB at n = 10,000)
+    python bench/fidelity.py            # the sizes of the fidelity issue (many minutes;
+                                        # prdc 0.2 needs ~2 GB at n = 10,000)
     python bench/fidelity.py --quick    # small sizes, a smoke run
 
 Prints markdown tables for bench/RESULTS.md: times, ratios, peak memory above the input, the four numbers of each
@@ -19,6 +20,7 @@ computes every pair of each pass (no symmetry): 2 n^2 d + 2 m^2 d + 2 n m d flop
 distance matrices computed by scikit-learn (float32 input is upcast to float64 chunk by chunk).
 Competitors that are not installed are skipped with a printed reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +36,6 @@ from _common import fmt, gemm_rate, machine, measure, mixture, optional, table
 
 CORES = len(os.sched_getaffinity(0))
 KEYS = ("precision", "recall", "density", "coverage")
-
-
 
 
 def floor_s(flops: float, rate: float) -> float:
@@ -121,32 +121,76 @@ def prdc_side_by_side(n, m, d, k, rate, prdc_module, faiss):
     flops = float(n) * n * d + float(m) * m * d + 2.0 * n * m * d
     t_gm, mem_gm, res = measure(lambda: gm.prdc(real, fake, k=k), repeat=2)
     ours = {key: float(getattr(res, key)) for key in KEYS}
-    rows = [["genmetrics prdc", fmt(t_gm), f"{mem_gm:.0f} MB", *(f"{ours[key]:.4f}" for key in KEYS), "1",
-             f"{t_gm / floor_s(flops, rate):.2f}x"]]
+    rows = [
+        [
+            "genmetrics prdc",
+            fmt(t_gm),
+            f"{mem_gm:.0f} MB",
+            *(f"{ours[key]:.4f}" for key in KEYS),
+            "1",
+            f"{t_gm / floor_s(flops, rate):.2f}x",
+        ]
+    ]
     notes = []
     if prdc_module is not None:
         t_ref, mem_ref, ref = measure(lambda: reference_prdc(prdc_module, real, fake, k))
-        rows.append(["prdc 0.2 compute_prdc", fmt(t_ref), f"{mem_ref:.0f} MB", *(f"{ref[key]:.4f}" for key in KEYS),
-                     f"{t_ref / t_gm:.1f}x", ""])
+        rows.append(
+            [
+                "prdc 0.2 compute_prdc",
+                fmt(t_ref),
+                f"{mem_ref:.0f} MB",
+                *(f"{ref[key]:.4f}" for key in KEYS),
+                f"{t_ref / t_gm:.1f}x",
+                "",
+            ]
+        )
         notes.append(f"prdc 0.2 vs genmetrics, boundary points: {boundary_points(ours, ref, n, m, k)}")
     if faiss is not None:
         t_fs, mem_fs, fs = measure(lambda: faiss_prdc(faiss, real, fake, k))
-        rows.append(["faiss IndexFlatL2 pipeline", fmt(t_fs), f"{mem_fs:.0f} MB", *(f"{fs[key]:.4f}" for key in KEYS),
-                     f"{t_fs / t_gm:.1f}x", ""])
+        rows.append(
+            [
+                "faiss IndexFlatL2 pipeline",
+                fmt(t_fs),
+                f"{mem_fs:.0f} MB",
+                *(f"{fs[key]:.4f}" for key in KEYS),
+                f"{t_fs / t_gm:.1f}x",
+                "",
+            ]
+        )
         notes.append(f"faiss vs genmetrics, boundary points: {boundary_points(ours, fs, n, m, k)}")
-    print(f"\n### PRDC, n = m = {n:,}, d = {d}, k = {k}, float32\n" if n == m else
-          f"\n### PRDC, n = {n:,}, m = {m:,}, d = {d}, k = {k}, float32\n")
-    table(rows, ["method", "time", "peak memory", "precision", "recall", "density", "coverage",
-                 "time / genmetrics", "genmetrics / GEMM floor"])
-    print(f"\nGEMM floor: (n^2 + m^2 + 2 n m) d = {flops:.3g} flops at {rate:.0f} GFLOP/s = "
-          f"{fmt(floor_s(flops, rate))}. The reference's three distance matrices take "
-          f"{(n * n + m * m + n * m) * 4 / 2**20:.0f} MB in float32.")
+    print(
+        f"\n### PRDC, n = m = {n:,}, d = {d}, k = {k}, float32\n"
+        if n == m
+        else f"\n### PRDC, n = {n:,}, m = {m:,}, d = {d}, k = {k}, float32\n"
+    )
+    table(
+        rows,
+        [
+            "method",
+            "time",
+            "peak memory",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "time / genmetrics",
+            "genmetrics / GEMM floor",
+        ],
+    )
+    print(
+        f"\nGEMM floor: (n^2 + m^2 + 2 n m) d = {flops:.3g} flops at {rate:.0f} GFLOP/s = "
+        f"{fmt(floor_s(flops, rate))}. The reference's three distance matrices take "
+        f"{(n * n + m * m + n * m) * 4 / 2**20:.0f} MB in float32."
+    )
     for note in notes:
         print(f"\n{note} (differences from round-off at ball boundaries; 0 is exact agreement).")
 
 
 def knn_side_by_side(sizes, k, rate, faiss):
-    print(f"\n### Self k-NN (k = {k}, self excluded), float32: genmetrics knn(X, k) vs faiss IndexFlatL2 search(X, k + 1)\n")
+    print(
+        f"\n### Self k-NN (k = {k}, self excluded), float32: "
+        "genmetrics knn(X, k) vs faiss IndexFlatL2 search(X, k + 1)\n"
+    )
     rows = []
     for n, d in sizes:
         X = mixture(n, d, modes=100)
@@ -162,10 +206,26 @@ def knn_side_by_side(sizes, k, rate, faiss):
         else:
             row += ["skipped"] + [""] * 4
         rows.append(row)
-    table(rows, ["n", "d", "genmetrics", "peak memory", "genmetrics / GEMM floor", "faiss", "faiss peak memory",
-                 "faiss / genmetrics", "max rel. diff of k-th distance", "rows with the same neighbour set"])
-    print(f"\nGEMM floor: n^2 d flops (half the pairs, 2 d flops each) at {rate:.0f} GFLOP/s; faiss computes all n^2 pairs "
-          "(2 n^2 d flops). Neighbour sets can differ where two candidates tie to within float32 round-off.")
+    table(
+        rows,
+        [
+            "n",
+            "d",
+            "genmetrics",
+            "peak memory",
+            "genmetrics / GEMM floor",
+            "faiss",
+            "faiss peak memory",
+            "faiss / genmetrics",
+            "max rel. diff of k-th distance",
+            "rows with the same neighbour set",
+        ],
+    )
+    print(
+        f"\nGEMM floor: n^2 d flops (half the pairs, 2 d flops each) at {rate:.0f} GFLOP/s; "
+        "faiss computes all n^2 pairs "
+        "(2 n^2 d flops). Neighbour sets can differ where two candidates tie to within float32 round-off."
+    )
 
 
 def prdc_memory(n, d, k, rate):
@@ -175,11 +235,26 @@ def prdc_memory(n, d, k, rate):
     inputs = (real.nbytes + fake.nbytes) / 2**20
     print(f"\n### genmetrics prdc at scale: n = m = {n:,}, d = {d}, k = {k}, float32\n")
     table(
-        [[fmt(t_gm), f"{mem_gm:.0f} MB", f"{inputs:.0f} MB", f"{3 * n * n * 4 / 2**30:.1f} GB",
-          f"{fmt(floor_s(flops, rate))}", f"{t_gm / floor_s(flops, rate):.2f}x",
-          ", ".join(f"{key} {float(getattr(res, key)):.4f}" for key in KEYS)]],
-        ["time", "peak memory above input", "input", "prdc 0.2's three matrices (not run)", "GEMM floor",
-         "genmetrics / GEMM floor", "values"],
+        [
+            [
+                fmt(t_gm),
+                f"{mem_gm:.0f} MB",
+                f"{inputs:.0f} MB",
+                f"{3 * n * n * 4 / 2**30:.1f} GB",
+                f"{fmt(floor_s(flops, rate))}",
+                f"{t_gm / floor_s(flops, rate):.2f}x",
+                ", ".join(f"{key} {float(getattr(res, key)):.4f}" for key in KEYS),
+            ]
+        ],
+        [
+            "time",
+            "peak memory above input",
+            "input",
+            "prdc 0.2's three matrices (not run)",
+            "GEMM floor",
+            "genmetrics / GEMM floor",
+            "values",
+        ],
     )
 
 
@@ -191,8 +266,10 @@ def main():
     run = {name: args.only in (None, name) for name in ("prdc", "knn", "memory")}
     rate = gemm_rate()
     print(f"## Fidelity benchmarks, {datetime.date.today()}, {machine()}")
-    print(f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
-          f"genmetrics backends: {', '.join(k for k, (ok, _) in gm.backends().items() if ok)}")
+    print(
+        f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
+        f"genmetrics backends: {', '.join(k for k, (ok, _) in gm.backends().items() if ok)}"
+    )
     prdc_module = optional("prdc", "prdc==0.2")
     faiss = optional("faiss", "faiss-cpu")
     if faiss is not None:
@@ -203,8 +280,11 @@ def main():
     if run["prdc"]:
         prdc_side_by_side(*((1500, 1500, 256) if quick else (10_000, 10_000, 2048)), k, rate, prdc_module, faiss)
     if run["knn"]:
-        sizes = [(2000, 64), (2000, 512), (4000, 64)] if quick else [
-            (20_000, 64), (20_000, 512), (20_000, 2048), (50_000, 64), (50_000, 512)]
+        sizes = (
+            [(2000, 64), (2000, 512), (4000, 64)]
+            if quick
+            else [(20_000, 64), (20_000, 512), (20_000, 2048), (50_000, 64), (50_000, 512)]
+        )
         knn_side_by_side(sizes, k, rate, faiss)
     if run["memory"]:
         prdc_memory(*((4000, 512) if quick else (50_000, 2048)), k, rate)

@@ -20,7 +20,8 @@ so and exits 0. Prints markdown tables for bench/RESULTS.md. Sections:
 3. knn: self k-NN, n = 100,000, d = 512, k = 10, against a CuPy brute force (query tiles, D = |q|^2 + |r|^2 - 2 Q R^T
    by cupy.matmul, own column excluded, per-row selection of k, then the k sorted), in two variants: cupy.argpartition
    (a full argsort of every row in CuPy versions without a selection kernel for it; the script says which) and
-   cupy.partition for the k-th value then a threshold (CuPy's selection kernel for values); target: genmetrics >= 2x faster than the faster of the two. faiss-gpu
+   cupy.partition for the k-th value then a threshold (CuPy's selection kernel for values); target: genmetrics
+   >= 2x faster than the faster of the two. faiss-gpu
    (GpuIndexFlatL2, search k + 1, host arrays in and out) when importable. Agreement: share of rows whose index sets
    equal the genmetrics result.
 4. prdc: n = m = 50,000, d = 2,048, k = 5, on the GPU and with the CPU engine (backend "cpu", NumPy inputs) on the
@@ -36,6 +37,7 @@ allocations too) above the start, and in parentheses the CuPy memory pool's high
 genmetrics backends that gm.backends() reports unavailable are skipped with their reason; a section that fails
 prints its error and the next one runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -204,18 +206,37 @@ class Bench:
         rows, fp32, tf32_line = [], None, None
         try:
             fp32 = self.fp32()
-            rows.append(["float32 matmul (FP32)", shape, fmt(fp32["seconds"]), f"{fp32['gflops']:.0f} GFLOP/s",
-                         f"{fp32['rel_err']:.1e}", fp32.get("compute_type", "")])
+            rows.append(
+                [
+                    "float32 matmul (FP32)",
+                    shape,
+                    fmt(fp32["seconds"]),
+                    f"{fp32['gflops']:.0f} GFLOP/s",
+                    f"{fp32['rel_err']:.1e}",
+                    fp32.get("compute_type", ""),
+                ]
+            )
         except Exception as exc:
             rows.append(["float32 matmul (FP32)", shape, "failed", "", "", error_text(exc)])
         try:
             tf32 = tf32_matmul_stats(n, repeat=5)
             self._tf32 = tf32
-            rows.append(["float32 matmul, CUPY_TF32=1 (child process)", shape, fmt(tf32["seconds"]),
-                         f"{tf32['gflops']:.0f} GFLOP/s", f"{tf32['rel_err']:.1e}", tf32.get("compute_type", "")])
+            rows.append(
+                [
+                    "float32 matmul, CUPY_TF32=1 (child process)",
+                    shape,
+                    fmt(tf32["seconds"]),
+                    f"{tf32['gflops']:.0f} GFLOP/s",
+                    f"{tf32['rel_err']:.1e}",
+                    tf32.get("compute_type", ""),
+                ]
+            )
             if fp32 is not None:
-                ran = ("TF32 ran" if tf32["rel_err"] > 20 * max(fp32["rel_err"], 1e-9)
-                       else "TF32 did NOT run (FP32 accuracy)")
+                ran = (
+                    "TF32 ran"
+                    if tf32["rel_err"] > 20 * max(fp32["rel_err"], 1e-9)
+                    else "TF32 did NOT run (FP32 accuracy)"
+                )
                 tf32_line = f"TF32 / FP32 rate: {tf32['gflops'] / fp32['gflops']:.2f}x; {ran}."
         except Exception as exc:
             rows.append(["float32 matmul, CUPY_TF32=1 (child process)", shape, "failed", "", "", error_text(exc)])
@@ -224,18 +245,37 @@ class Bench:
         try:
             copy = copy_bandwidth(self.cp, nbytes)
             for key, what in (("memcpy", "cudaMemcpyAsync"), ("kernel", "elementwise kernel")):
-                rows.append([f"device-to-device copy, {what}", size, fmt(copy[key]["seconds"]),
-                             f"{copy[key]['gbs']:.0f} GB/s", "", "read + written"])
+                rows.append(
+                    [
+                        f"device-to-device copy, {what}",
+                        size,
+                        fmt(copy[key]["seconds"]),
+                        f"{copy[key]['gbs']:.0f} GB/s",
+                        "",
+                        "read + written",
+                    ]
+                )
         except Exception as exc:
             rows.append(["device-to-device copy", size, "failed", "", "", error_text(exc)])
             free_pool(self.cp)
         print("\n### Ceilings through CuPy")
-        show(rows, ["what", "size", "best time", "rate", "rel. error of a 1024^3 product vs float64",
-                     "CuPy compute type / note"])
-        note("matmul: 2 n^3 flops, best of 5 between CUDA events after a warm-up, output preallocated. TF32: a fresh "
-             "interpreter with CUPY_TF32=1 (CuPy fixes its float32 compute type at a process's first float32 matmul, "
-             "so this process, which cleared the variable, stays FP32). Copy: 2 x size bytes per copy (read + "
-             "written), best of 5." + (f" {tf32_line}" if tf32_line else ""))
+        show(
+            rows,
+            [
+                "what",
+                "size",
+                "best time",
+                "rate",
+                "rel. error of a 1024^3 product vs float64",
+                "CuPy compute type / note",
+            ],
+        )
+        note(
+            "matmul: 2 n^3 flops, best of 5 between CUDA events after a warm-up, output preallocated. TF32: a fresh "
+            "interpreter with CUPY_TF32=1 (CuPy fixes its float32 compute type at a process's first float32 matmul, "
+            "so this process, which cleared the variable, stays FP32). Copy: 2 x size bytes per copy (read + "
+            "written), best of 5." + (f" {tf32_line}" if tf32_line else "")
+        )
 
     # -- 2. exact RKE ---------------------------------------------------------------------------------
 
@@ -253,8 +293,10 @@ class Bench:
         rows = []
         for name in self.gpu_backends:
             try:
-                m = self.measure(lambda: gm.rke(Xg, kernel="rbf", bandwidth=sigma, backend=name),
-                                 warmup=lambda: gm.rke(small, kernel="rbf", bandwidth=sigma, backend=name))
+                m = self.measure(
+                    lambda: gm.rke(Xg, kernel="rbf", bandwidth=sigma, backend=name),
+                    warmup=lambda: gm.rke(small, kernel="rbf", bandwidth=sigma, backend=name),
+                )
                 achieved = flops / m.seconds / 1e9
                 if rate:
                     share = achieved / rate
@@ -262,19 +304,39 @@ class Bench:
                     share_text = f"{share:.0%}{verdict}"
                 else:
                     share_text = "FP32 rate not measured"
-                row = [f"genmetrics rke, backend {name}", fmt(m.seconds), f"{float(m.result):.6g}",
-                       f"{achieved:.0f} GFLOP/s", share_text,
-                       f"{achieved / tf32_rate:.0%}" if tf32_rate else "not measured", m.memory()]
+                row = [
+                    f"genmetrics rke, backend {name}",
+                    fmt(m.seconds),
+                    f"{float(m.result):.6g}",
+                    f"{achieved:.0f} GFLOP/s",
+                    share_text,
+                    f"{achieved / tf32_rate:.0%}" if tf32_rate else "not measured",
+                    m.memory(),
+                ]
             except Exception as exc:
                 row = [f"genmetrics rke, backend {name}", "failed", error_text(exc), "", "", "", ""]
             rows.append(row)
         if rows:
-            show(rows, ["", "time", "RKE-MC", "rate (n (n + 1) d flops)", "share of FP32 matmul rate",
-                         "share of TF32 rate", "device memory above input"])
-        floor = f"; FP32 matmul rate {rate:.0f} GFLOP/s (section 1) -> floor {fmt(flops / (rate * 1e9))}" if rate else ""
-        note(f"Flops counted: the symmetric half, n (n + 1) / 2 pairs (i <= j) at 2 d flops each = n (n + 1) d = "
-             f"{flops:.3g}{floor}. "
-             f"Input {X.nbytes / MB:.0f} MB; the n x n matrix would be {n * n * 4 / GB:.1f} GiB.")
+            show(
+                rows,
+                [
+                    "",
+                    "time",
+                    "RKE-MC",
+                    "rate (n (n + 1) d flops)",
+                    "share of FP32 matmul rate",
+                    "share of TF32 rate",
+                    "device memory above input",
+                ],
+            )
+        floor = (
+            f"; FP32 matmul rate {rate:.0f} GFLOP/s (section 1) -> floor {fmt(flops / (rate * 1e9))}" if rate else ""
+        )
+        note(
+            f"Flops counted: the symmetric half, n (n + 1) / 2 pairs (i <= j) at 2 d flops each = n (n + 1) d = "
+            f"{flops:.3g}{floor}. "
+            f"Input {X.nbytes / MB:.0f} MB; the n x n matrix would be {n * n * 4 / GB:.1f} GiB."
+        )
         Xg = small = None  # free the device copies before the next section
         free_pool(self.cp)
 
@@ -300,9 +362,17 @@ class Bench:
                 gm_time[name] = m.seconds
                 if ref is None:
                     ref, ref_name = (dist, idx), name
-                rows.append([f"genmetrics knn, backend {name}", fmt(m.seconds), m.memory(),
-                             f"{n * n * d / m.seconds / 1e9:.0f} GFLOP/s (n^2 d)", "",
-                             f"{same_sets(ref[1], idx):.4%}", f"{kth_rel_diff(ref[0], dist):.1e}"])
+                rows.append(
+                    [
+                        f"genmetrics knn, backend {name}",
+                        fmt(m.seconds),
+                        m.memory(),
+                        f"{n * n * d / m.seconds / 1e9:.0f} GFLOP/s (n^2 d)",
+                        "",
+                        f"{same_sets(ref[1], idx):.4%}",
+                        f"{kth_rel_diff(ref[0], dist):.1e}",
+                    ]
+                )
             except Exception as exc:
                 rows.append([f"genmetrics knn, backend {name}", "failed", error_text(exc), "", "", "", ""])
         base = gm_time.get("cuda", next(iter(gm_time.values()), None))
@@ -310,36 +380,54 @@ class Bench:
         for select in ("argpartition", "threshold"):
             label = f"CuPy brute force ({select})"
             try:
-                m = self.measure(lambda: brute_force_knn(cp, Xg, k, select=select),
-                                 warmup=lambda: brute_force_knn(cp, small, k, select=select))
+                m = self.measure(
+                    lambda: brute_force_knn(cp, Xg, k, select=select),
+                    warmup=lambda: brute_force_knn(cp, small, k, select=select),
+                )
                 dist, idx = (cp.asnumpy(a) for a in m.result)
                 baselines[label] = m.seconds
-                rows.append([label, fmt(m.seconds) + ("" if m.runs > 1 else " (1 run)"), m.memory(),
-                             f"{2.0 * n * n * d / m.seconds / 1e9:.0f} GFLOP/s (2 n^2 d)",
-                             f"{m.seconds / base:.2f}x" if base else "",
-                             f"{same_sets(ref[1], idx):.4%}" if ref is not None else "",
-                             f"{kth_rel_diff(ref[0], dist):.1e}" if ref is not None else ""])
+                rows.append(
+                    [
+                        label,
+                        fmt(m.seconds) + ("" if m.runs > 1 else " (1 run)"),
+                        m.memory(),
+                        f"{2.0 * n * n * d / m.seconds / 1e9:.0f} GFLOP/s (2 n^2 d)",
+                        f"{m.seconds / base:.2f}x" if base else "",
+                        f"{same_sets(ref[1], idx):.4%}" if ref is not None else "",
+                        f"{kth_rel_diff(ref[0], dist):.1e}" if ref is not None else "",
+                    ]
+                )
             except Exception as exc:
                 rows.append([label, "failed", error_text(exc), "", "", "", ""])
             free_pool(cp)
         faiss_row = self.faiss_knn(X, k, base, ref)
         if faiss_row:
             rows.append(faiss_row)
-        show(rows, ["method", "time", "device memory above input", "rate", "time / genmetrics"
-                     + (f" ({'cuda' if 'cuda' in gm_time else ref_name})" if base else ""),
-                     f"rows with the same neighbour set as genmetrics ({ref_name})",
-                     "max rel. diff of k-th distance"])
+        show(
+            rows,
+            [
+                "method",
+                "time",
+                "device memory above input",
+                "rate",
+                "time / genmetrics" + (f" ({'cuda' if 'cuda' in gm_time else ref_name})" if base else ""),
+                f"rows with the same neighbour set as genmetrics ({ref_name})",
+                "max rel. diff of k-th distance",
+            ],
+        )
         if base and baselines:
             best = min(baselines, key=baselines.get)
             ratio = baselines[best] / base
-            note(f"Fastest {best} / genmetrics: {ratio:.2f}x (target >= 2x: "
-                 f"{'met' if ratio >= 2 else 'NOT met'}).")
+            note(f"Fastest {best} / genmetrics: {ratio:.2f}x (target >= 2x: {'met' if ratio >= 2 else 'NOT met'}).")
         floor = f" at the FP32 matmul rate ({rate:.0f} GFLOP/s): {fmt(n * n * d / (rate * 1e9))}" if rate else ""
-        note(f"GEMM floor of an exact self k-NN: n^2 d = {float(n) * n * d:.3g} flops (half the pairs){floor}. The brute force computes all pairs "
-             "(2 n^2 d flops) in float32 (|q|^2 + |r|^2 - 2 q.r, no float64 re-check) in query tiles of <= 2^28 "
-             f"distances; cupy.argpartition in this CuPy: {argpartition_kind(cp)}; the threshold variant "
-             "uses cupy.partition (a selection kernel) for each row's k-th value and keeps the entries <= it. "
-             "Neighbour sets can differ where candidates tie to within float32 round-off.")
+        note(
+            f"GEMM floor of an exact self k-NN: n^2 d = {float(n) * n * d:.3g} flops (half the pairs){floor}. "
+            "The brute force computes all pairs "
+            "(2 n^2 d flops) in float32 (|q|^2 + |r|^2 - 2 q.r, no float64 re-check) in query tiles of <= 2^28 "
+            f"distances; cupy.argpartition in this CuPy: {argpartition_kind(cp)}; the threshold variant "
+            "uses cupy.partition (a selection kernel) for each row's k-th value and keeps the entries <= it. "
+            "Neighbour sets can differ where candidates tie to within float32 round-off."
+        )
         Xg = small = None  # free the device copies before the next section
         free_pool(cp)
 
@@ -376,11 +464,15 @@ class Bench:
             small = np.ascontiguousarray(X[:WARMUP_ROWS])
             m = self.measure(lambda: search(X), warmup=lambda: search(small))
             dist, idx = m.result
-            row = [f"faiss {faiss.__version__} GpuIndexFlatL2 search(k + 1)", fmt(m.seconds), m.memory(),
-                   f"{2.0 * n * n * d / m.seconds / 1e9:.0f} GFLOP/s (2 n^2 d)",
-                   f"{m.seconds / base:.2f}x" if base else "",
-                   f"{same_sets(ref[1], idx):.4%}" if ref is not None else "",
-                   f"{kth_rel_diff(ref[0], dist):.1e}" if ref is not None else ""]
+            row = [
+                f"faiss {faiss.__version__} GpuIndexFlatL2 search(k + 1)",
+                fmt(m.seconds),
+                m.memory(),
+                f"{2.0 * n * n * d / m.seconds / 1e9:.0f} GFLOP/s (2 n^2 d)",
+                f"{m.seconds / base:.2f}x" if base else "",
+                f"{same_sets(ref[1], idx):.4%}" if ref is not None else "",
+                f"{kth_rel_diff(ref[0], dist):.1e}" if ref is not None else "",
+            ]
             res = None
             return row
         except Exception as exc:
@@ -394,17 +486,28 @@ class Bench:
         real, fake = host_pair(n, m_, d)
         rg, fg = self.to_gpu(real), self.to_gpu(fake)
         rs, fs = rg[:WARMUP_ROWS], fg[:WARMUP_ROWS]
-        print(f"\n### PRDC, n = m = {n:,}, d = {d}, k = {k}, float32" if n == m_ else
-              f"\n### PRDC, n = {n:,}, m = {m_:,}, d = {d}, k = {k}, float32")
+        print(
+            f"\n### PRDC, n = m = {n:,}, d = {d}, k = {k}, float32"
+            if n == m_
+            else f"\n### PRDC, n = {n:,}, m = {m_:,}, d = {d}, k = {k}, float32"
+        )
         self.report_skipped_backends("prdc")
         results, times, rows = {}, {}, []
         for name in self.gpu_backends:
             try:
-                m = self.measure(lambda: gm.prdc(rg, fg, k=k, backend=name), warmup=lambda: gm.prdc(rs, fs, k=k, backend=name))
+                m = self.measure(
+                    lambda: gm.prdc(rg, fg, k=k, backend=name), warmup=lambda: gm.prdc(rs, fs, k=k, backend=name)
+                )
                 results[name] = {key: float(getattr(m.result, key)) for key in KEYS}
                 times[name] = m.seconds
-                rows.append([f"genmetrics prdc, backend {name} (CuPy inputs)", fmt(m.seconds), m.memory(),
-                             *(f"{results[name][key]:.6f}" for key in KEYS)])
+                rows.append(
+                    [
+                        f"genmetrics prdc, backend {name} (CuPy inputs)",
+                        fmt(m.seconds),
+                        m.memory(),
+                        *(f"{results[name][key]:.6f}" for key in KEYS),
+                    ]
+                )
             except Exception as exc:
                 rows.append([f"genmetrics prdc, backend {name}", "failed", error_text(exc), "", "", "", ""])
         cpu_ok, cpu_why = self.status.get("cpu", (False, "unknown"))
@@ -417,8 +520,14 @@ class Bench:
                 t_cpu, mem_cpu, res = measure(lambda: gm.prdc(real, fake, k=k, backend="cpu"))
                 results["cpu"] = {key: float(getattr(res, key)) for key in KEYS}
                 times["cpu"] = t_cpu
-                rows.append([f"genmetrics prdc, backend cpu (NumPy inputs, {len(os.sched_getaffinity(0))} cores, 1 run)",
-                             fmt(t_cpu), f"{mem_cpu:.0f} MB host", *(f"{results['cpu'][key]:.6f}" for key in KEYS)])
+                rows.append(
+                    [
+                        f"genmetrics prdc, backend cpu (NumPy inputs, {len(os.sched_getaffinity(0))} cores, 1 run)",
+                        fmt(t_cpu),
+                        f"{mem_cpu:.0f} MB host",
+                        *(f"{results['cpu'][key]:.6f}" for key in KEYS),
+                    ]
+                )
             except Exception as exc:
                 rows.append(["genmetrics prdc, backend cpu", "failed", error_text(exc), "", "", "", ""])
         if rows:
@@ -435,8 +544,9 @@ class Bench:
                 if results[other] == results[first]:
                     note(f"The four numbers of {other} and {first} are identical.")
                 else:
-                    diff = ", ".join(f"{key} {abs(results[other][key] - results[first][key]) * u:.0f}"
-                                     for key, u in units.items())
+                    diff = ", ".join(
+                        f"{key} {abs(results[other][key] - results[first][key]) * u:.0f}" for key, u in units.items()
+                    )
                     note(f"**{other} and {first} differ** (in boundary points: {diff}).")
         flops = float(n) * n * d + float(m_) * m_ * d + 2.0 * n * m_ * d
         rate = self.fp32_rate()
@@ -454,33 +564,63 @@ class Bench:
         sigma = bandwidth_for(X)
         Xg = self.to_gpu(X)
         small = Xg[: max(WARMUP_ROWS, 2 * rank)]
-        print(f"\n### Nystrom Vendi (q = 2, rbf, sigma = {sigma:.4g}, rank {rank}, seed 0) against the exact RKE, "
-              f"n = {n:,}, d = {d}, float32")
+        print(
+            f"\n### Nystrom Vendi (q = 2, rbf, sigma = {sigma:.4g}, rank {rank}, seed 0) against the exact RKE, "
+            f"n = {n:,}, d = {d}, float32"
+        )
         self.report_skipped_backends("nystrom")
         rows = []
         for name in self.gpu_backends:
             try:
                 ny = self.measure(
-                    lambda: gm.vendi(Xg, q=2, kernel="rbf", bandwidth=sigma, method="nystrom", rank=rank, seed=0,
-                                     backend=name),
-                    warmup=lambda: gm.vendi(small, q=2, kernel="rbf", bandwidth=sigma, method="nystrom", rank=rank,
-                                            seed=0, backend=name))
-                ex = self.measure(lambda: gm.rke(Xg, kernel="rbf", bandwidth=sigma, backend=name),
-                                  warmup=lambda: gm.rke(small, kernel="rbf", bandwidth=sigma, backend=name))
+                    lambda: gm.vendi(
+                        Xg, q=2, kernel="rbf", bandwidth=sigma, method="nystrom", rank=rank, seed=0, backend=name
+                    ),
+                    warmup=lambda: gm.vendi(
+                        small, q=2, kernel="rbf", bandwidth=sigma, method="nystrom", rank=rank, seed=0, backend=name
+                    ),
+                )
+                ex = self.measure(
+                    lambda: gm.rke(Xg, kernel="rbf", bandwidth=sigma, backend=name),
+                    warmup=lambda: gm.rke(small, kernel="rbf", bandwidth=sigma, backend=name),
+                )
                 approx, exact = float(ny.result), float(ex.result)
                 residual = getattr(ny.result, "residual_mass", None)
-                rows.append([name, fmt(ny.seconds), ny.memory(), f"{approx:.6g}", f"{exact:.6g}",
-                             f"{abs(approx - exact) / exact:.2e}",
-                             f"{residual:.2e}" if residual is not None else "", fmt(ex.seconds),
-                             f"{ex.seconds / ny.seconds:.1f}x"])
+                rows.append(
+                    [
+                        name,
+                        fmt(ny.seconds),
+                        ny.memory(),
+                        f"{approx:.6g}",
+                        f"{exact:.6g}",
+                        f"{abs(approx - exact) / exact:.2e}",
+                        f"{residual:.2e}" if residual is not None else "",
+                        fmt(ex.seconds),
+                        f"{ex.seconds / ny.seconds:.1f}x",
+                    ]
+                )
             except Exception as exc:
                 rows.append([name, "failed", error_text(exc), "", "", "", "", "", ""])
             free_pool(cp)
         if rows:
-            show(rows, ["backend", "Nystrom time", "device memory above input", "Nystrom VS_2", "exact RKE (VS_2)",
-                         "relative error", "residual mass", "exact RKE time", "exact / Nystrom time"])
-        note(f"Bandwidth chosen once on the host (genmetrics' median heuristic, seeded 1,000-row subsample) and passed "
-             f"explicitly to both. Input {X.nbytes / MB:.0f} MB.")
+            show(
+                rows,
+                [
+                    "backend",
+                    "Nystrom time",
+                    "device memory above input",
+                    "Nystrom VS_2",
+                    "exact RKE (VS_2)",
+                    "relative error",
+                    "residual mass",
+                    "exact RKE time",
+                    "exact / Nystrom time",
+                ],
+            )
+        note(
+            f"Bandwidth chosen once on the host (genmetrics' median heuristic, seeded 1,000-row subsample) and passed "
+            f"explicitly to both. Input {X.nbytes / MB:.0f} MB."
+        )
         Xg = small = None  # free the device copies before the next section
         free_pool(cp)
 
@@ -491,8 +631,11 @@ def main():
     parser.add_argument("--only", choices=SECTIONS, help="run one section")
     parser.add_argument("--skip-cpu", action="store_true", help="PRDC: skip the CPU engine's run (minutes)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each GPU call, best reported (default 2)")
-    parser.add_argument("--backends", default=",".join(GPU_BACKENDS),
-                        help="genmetrics GPU backends to run, comma-separated (default cuda,cupy)")
+    parser.add_argument(
+        "--backends",
+        default=",".join(GPU_BACKENDS),
+        help="genmetrics GPU backends to run, comma-separated (default cuda,cupy)",
+    )
     args = parser.parse_args()
 
     cupy, why = probe_cupy()
@@ -503,20 +646,28 @@ def main():
     bench = Bench(cupy, args)
     info = device_summary(cupy)
     print(f"## {datetime.date.today()} — GPU benchmarks, {info['name']}")
-    print(f"\nDevice: {info['name']} (compute capability {info['cc']}, {info['sms']} SMs, "
-          f"{info['memory_gib']:.1f} GiB); host: {machine()}.")
+    print(
+        f"\nDevice: {info['name']} (compute capability {info['cc']}, {info['sms']} SMs, "
+        f"{info['memory_gib']:.1f} GiB); host: {machine()}."
+    )
     print(f"CuPy {info['cupy']}, CUDA runtime {info['runtime']}, driver {info['driver']}; NumPy {np.__version__}.")
     print(f"Command: `python {' '.join(sys.argv)}`.")
-    print("Data: Gaussian mixtures (`bench/_common.py: mixture`), float32, generated on the host and copied to the "
-          "device outside the timings.")
+    print(
+        "Data: Gaussian mixtures (`bench/_common.py: mixture`), float32, generated on the host and copied to the "
+        "device outside the timings."
+    )
     status = ", ".join(f"{name} ({'yes' if ok else 'no: ' + why})" for name, (ok, why) in bench.status.items())
     print(f"genmetrics {gm.__version__} backends: {status}.")
     if _TF32_ENV is not None:
-        print(f"\n*CUPY_TF32={_TF32_ENV} was set; it was cleared for this process (its float32 matmuls, the CuPy "
-              "fallback's included, run in FP32); TF32 is measured in a child process.*")
+        print(
+            f"\n*CUPY_TF32={_TF32_ENV} was set; it was cleared for this process (its float32 matmuls, the CuPy "
+            "fallback's included, run in FP32); TF32 is measured in a child process.*"
+        )
     if os.environ.get("NVIDIA_TF32_OVERRIDE") is not None:
-        print(f"\n*NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} is set: it changes what cuBLAS does "
-              "in FP32 and TF32 modes.*")
+        print(
+            f"\n*NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} is set: it changes what cuBLAS does "
+            "in FP32 and TF32 modes.*"
+        )
 
     for name in SECTIONS:
         if args.only not in (None, name):

@@ -18,9 +18,9 @@ The fake ``cupy``
     Recently allocated buffers are kept alive for a while, as CuPy's memory pool keeps freed blocks: a
     temporary freed right after its pointer was taken stays readable for a kernel queued on the same stream
     (such pointers are listed in ``memory.dangling``). ``empty`` returns garbage (NaN, or a bit pattern), not
-    zeros, as uninitialised device memory would. Allocations can be made to fail (:meth:`FakeCupy.fail_allocations`) with
-    ``cupy.cuda.memory.OutOfMemoryError``; the free memory that ``cupy.cuda.runtime.memGetInfo`` reports is
-    settable (:meth:`FakeCupy.set_free_memory`).
+    zeros, as uninitialised device memory would. Allocations can be made to fail
+    (:meth:`FakeCupy.fail_allocations`) with ``cupy.cuda.memory.OutOfMemoryError``; the free memory that
+    ``cupy.cuda.runtime.memGetInfo`` reports is settable (:meth:`FakeCupy.set_free_memory`).
 
 The fake ``genmetrics._cuda``
     Each binding of ``cuda/bindings_cuda.cpp`` with its argument names, the same argument checks, and a NumPy
@@ -31,6 +31,7 @@ The fake ``genmetrics._cuda``
     What it does not emulate: asynchrony (every call completes before it returns) and the GPU's own rounding
     (nvcc contracts a * b + c into fused multiply-adds; NumPy rounds each operation).
 """
+
 from __future__ import annotations
 
 import collections
@@ -44,12 +45,11 @@ import types
 import weakref
 
 import numpy as np
-import pytest
 
 try:  # NumPy >= 2.0
     from numpy.lib.array_utils import byte_bounds as _byte_bounds
 except ImportError:  # pragma: no cover - older NumPy
-    _byte_bounds = np.byte_bounds
+    _byte_bounds = np.byte_bounds  # noqa: NPY201
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -156,8 +156,10 @@ _MEMORY = DeviceMemory()  # the one emulated device's memory (shared by every Fa
 
 
 def _host_array_error(where: str):
-    return TypeError(f"Unsupported type <class 'numpy.ndarray'> ({where}: the fake CuPy, like CuPy, does not "
-                     "mix device arrays with NumPy arrays; convert with cupy.asarray or .get())")
+    return TypeError(
+        f"Unsupported type <class 'numpy.ndarray'> ({where}: the fake CuPy, like CuPy, does not "
+        "mix device arrays with NumPy arrays; convert with cupy.asarray or .get())"
+    )
 
 
 def _is_host_array(x) -> bool:
@@ -330,8 +332,22 @@ class Stream:
 
 
 #: fake-CuPy functions that allocate device memory (and so can fail with OutOfMemoryError)
-ALLOCATING = ("empty", "zeros", "ones", "full", "matmul", "empty_like", "zeros_like", "ones_like", "full_like",
-              "array", "asarray", "ascontiguousarray", "concatenate", "stack")
+ALLOCATING = (
+    "empty",
+    "zeros",
+    "ones",
+    "full",
+    "matmul",
+    "empty_like",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "array",
+    "asarray",
+    "ascontiguousarray",
+    "concatenate",
+    "stack",
+)
 
 
 class FakeCupy(types.ModuleType):
@@ -454,8 +470,9 @@ class FakeCupy(types.ModuleType):
     def ascontiguousarray(self, a, dtype=None):
         self._allocation("ascontiguousarray", (a,), {})
         if not isinstance(a, ndarray):  # CuPy: `a (cupy.ndarray)`, a Cython-typed argument
-            raise TypeError(f"Argument 'a' has incorrect type (expected cupy._core.core._ndarray_base, got "
-                            f"{type(a).__name__})")
+            raise TypeError(
+                f"Argument 'a' has incorrect type (expected cupy._core.core._ndarray_base, got {type(a).__name__})"
+            )
         return _wrap(np.ascontiguousarray(a.view(np.ndarray), dtype=dtype))
 
     def from_dlpack(self, x):
@@ -557,8 +574,9 @@ class FakeCudaEngine(types.ModuleType):
     def _buffer(self, ptr, nbytes, function, argument, align):
         ptr = _int(ptr, argument)
         if ptr == 0:
-            raise RuntimeError(f"genmetrics._cuda: {function}: an illegal memory access was encountered "
-                               f"({argument} is a null pointer)")
+            raise RuntimeError(
+                f"genmetrics._cuda: {function}: an illegal memory access was encountered ({argument} is a null pointer)"
+            )
         if ptr % align:
             raise RuntimeError(f"genmetrics._cuda: {function}: misaligned address ({argument} = {ptr:#x})")
         self._memory.check(ptr, nbytes, function, argument)
@@ -608,8 +626,9 @@ class FakeCudaEngine(types.ModuleType):
     def built_runtime_version(self):
         return 12040  # 1000 major + 10 minor: CUDA 12.4
 
-    def apply_kernel(self, data, dtype, rows, cols, ld, kernel, bandwidth, gamma, coef0, degree, x_factor,
-                     y_factor, diagonal, stream):
+    def apply_kernel(
+        self, data, dtype, rows, cols, ld, kernel, bandwidth, gamma, coef0, degree, x_factor, y_factor, diagonal, stream
+    ):
         if kernel not in _KERNELS:
             raise ValueError(f"kernel: unknown kernel '{kernel}'")
         kind = _KERNELS[kernel]
@@ -617,8 +636,9 @@ class FakeCudaEngine(types.ModuleType):
         degree, diagonal = _int(degree, "degree"), _int(diagonal, "diagonal")
         _int(x_factor, "x_factor"), _int(y_factor, "y_factor"), _int(stream, "stream")
         T, rows, cols, ld, tile = self._tile(data, dtype, rows, cols, ld, "apply_kernel")
-        self._record("apply_kernel", kernel=kernel, dtype=dtype, rows=rows, cols=cols, ld=ld, diagonal=diagonal,
-                     ptr=data)
+        self._record(
+            "apply_kernel", kernel=kernel, dtype=dtype, rows=rows, cols=cols, ld=ld, diagonal=diagonal, ptr=data
+        )
         if rows == 0 or cols == 0 or (kind == 0 and diagonal < 0):
             return
         value = np.array(tile)
@@ -663,8 +683,17 @@ class FakeCudaEngine(types.ModuleType):
         row_out, col_out = _int(row_out, "row_out"), _int(col_out, "col_out")
         _int(negative_flag, "negative_flag"), _int(scratch, "scratch"), _int(stream, "stream")
         T, rows, cols, ld, tile = self._tile(data, dtype, rows, cols, ld, "power_sums")
-        self._record("power_sums", dtype=dtype, rows=rows, cols=cols, ld=ld, power=power,
-                     row_out=row_out != 0, col_out=col_out != 0, ptr=data)
+        self._record(
+            "power_sums",
+            dtype=dtype,
+            rows=rows,
+            cols=cols,
+            ld=ld,
+            power=power,
+            row_out=row_out != 0,
+            col_out=col_out != 0,
+            ptr=data,
+        )
         if rows == 0 or cols == 0:
             return
         col_blocks, row_blocks = -(-cols // PARTIAL_COLS), -(-rows // PARTIAL_ROWS)
@@ -758,8 +787,26 @@ class FakeCudaEngine(types.ModuleType):
         diff = q[qi].astype(np.float64) - r[ri].astype(np.float64)
         target[...] = np.sum(diff * diff, axis=-1)  # NumPy's own summation order: the contract
 
-    def ball_tests(self, data, dtype, rows, cols, ld, row_sq, col_sq, coefficient, floor, radius2, per_row,
-                   sure_counts, pair_rows, pair_cols, pair_count, capacity, stream):
+    def ball_tests(
+        self,
+        data,
+        dtype,
+        rows,
+        cols,
+        ld,
+        row_sq,
+        col_sq,
+        coefficient,
+        floor,
+        radius2,
+        per_row,
+        sure_counts,
+        pair_rows,
+        pair_cols,
+        pair_count,
+        capacity,
+        stream,
+    ):
         coefficient, floor = _float(coefficient, "coefficient"), _float(floor, "floor")
         capacity = _int(capacity, "capacity")
         if not isinstance(per_row, (bool, np.bool_)):
@@ -767,8 +814,17 @@ class FakeCudaEngine(types.ModuleType):
         per_row = bool(per_row)
         _int(stream, "stream")
         T, rows, cols, ld, tile = self._tile(data, dtype, rows, cols, ld, "ball_tests")
-        info = self._record("ball_tests", dtype=dtype, rows=rows, cols=cols, ld=ld, per_row=per_row,
-                            capacity=capacity, found=0, ptr=data)
+        info = self._record(
+            "ball_tests",
+            dtype=dtype,
+            rows=rows,
+            cols=cols,
+            ld=ld,
+            per_row=per_row,
+            capacity=capacity,
+            found=0,
+            ptr=data,
+        )
         if rows == 0 or cols == 0:
             return
         rs = self._vector(row_sq, T, rows, "ball_tests", "row_sq").astype(np.float64)
@@ -824,8 +880,10 @@ def installed(seed: int = 12345):
     fake_cuda = FakeCudaEngine(_MEMORY, seed=seed)
     names = ("cupy", "cupy.cuda", "cupy.cuda.memory", "cupy.linalg", "genmetrics._cuda", "genmetrics.engine.cuda")
     saved_modules = {name: sys.modules.get(name, _MISSING) for name in names}
-    saved_attrs = {(genmetrics, "_cuda"): getattr(genmetrics, "_cuda", _MISSING),
-                   (_backend, "cuda"): getattr(_backend, "cuda", _MISSING)}
+    saved_attrs = {
+        (genmetrics, "_cuda"): getattr(genmetrics, "_cuda", _MISSING),
+        (_backend, "cuda"): getattr(_backend, "cuda", _MISSING),
+    }
     saved_status = _backend._GPU_STATUS
     saved_backends = dict(_backend._BACKENDS)
     try:
@@ -858,10 +916,3 @@ def installed(seed: int = 12345):
         _backend._GPU_STATUS = saved_status
         _backend._BACKENDS.clear()
         _backend._BACKENDS.update(saved_backends)
-
-
-@pytest.fixture
-def fake_gpu():
-    """The fakes installed for one test (see :func:`installed`); everything restored afterwards."""
-    with installed() as gpu:
-        yield gpu

@@ -113,8 +113,7 @@ def matrices(draw, n=None, d=None, dtype=None, min_n=1, max_n=60, max_d=40, boun
     if d is None:
         d = draw(st.integers(1, max_d))
     width = 32 if dtype == np.float32 else 64
-    elements = st.floats(-bound, bound, width=width, allow_nan=False, allow_infinity=False,
-                         allow_subnormal=False)
+    elements = st.floats(-bound, bound, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
     return draw(hnp.arrays(dtype, (n, d), elements=elements))
 
 
@@ -125,3 +124,13 @@ def layouts(draw):
 
 # bandwidths drawn for rbf / laplacian: explicit, bounded away from 0 (the heuristic has its own tests)
 bandwidths = st.floats(0.5, 50.0, allow_nan=False, allow_infinity=False)
+
+
+@pytest.fixture
+def fake_gpu():
+    """The emulated GPU of tests/_fake_gpu.py installed for one test (see ``_fake_gpu.installed``); everything
+    restored afterwards."""
+    from _fake_gpu import installed
+
+    with installed() as gpu:
+        yield gpu

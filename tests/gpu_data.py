@@ -1,4 +1,5 @@
 """Data of the GPU tests (tests/test_gpu.py, on the real GPU and on the emulated one of tests/_fake_gpu.py)."""
+
 from __future__ import annotations
 
 import warnings
@@ -67,9 +68,26 @@ def real_fake(name, dtype, small=False):
     raise ValueError(name)
 
 
-KNN_CASES = ("self k=1", "self k=5", "cross k=5", "self k=n-1", "cross k=n-1", "cross k=n", "self k=1024",
-             "lattice self", "lattice cross", "duplicated rows", "duplicated rows self", "offset 1000",
-             "offset 1000 self", "offset 1000 lattice", "one query", "one reference", "d=1", "d=1 self")
+KNN_CASES = (
+    "self k=1",
+    "self k=5",
+    "cross k=5",
+    "self k=n-1",
+    "cross k=n-1",
+    "cross k=n",
+    "self k=1024",
+    "lattice self",
+    "lattice cross",
+    "duplicated rows",
+    "duplicated rows self",
+    "offset 1000",
+    "offset 1000 self",
+    "offset 1000 lattice",
+    "one query",
+    "one reference",
+    "d=1",
+    "d=1 self",
+)
 
 
 def knn_case(name, dtype, small=False):

@@ -50,6 +50,7 @@ KERNELS = ("linear", "cosine", "rbf", "gaussian", "laplacian", "polynomial")
 # kernels
 # --------------------------------------------------------------------------------------------
 
+
 def _f64(A):
     return np.array(A, dtype=np.float64, copy=True)
 
@@ -61,8 +62,8 @@ def ref_pairwise_distances(X, Y=None):
     out = np.empty((X.shape[0], Y.shape[0]))
     chunk = max(1, 2_000_000 // max(1, Y.shape[0] * X.shape[1]))
     for s in range(0, X.shape[0], chunk):
-        diff = X[s:s + chunk, None, :] - Y[None, :, :]
-        out[s:s + chunk] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        diff = X[s : s + chunk, None, :] - Y[None, :, :]
+        out[s : s + chunk] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
     return out
 
 
@@ -123,12 +124,13 @@ def ref_gram(X, Y=None, kernel="cosine", bandwidth=None, gamma=None, coef0=1.0, 
 
 def ref_kernel_sum(X, Y=None, kernel="cosine", bandwidth=None, power=1, **kernel_params):
     K = ref_gram(X, Y, kernel=kernel, bandwidth=bandwidth, **kernel_params)
-    return float(np.sum(K ** power))
+    return float(np.sum(K**power))
 
 
 # --------------------------------------------------------------------------------------------
 # spectra and entropies
 # --------------------------------------------------------------------------------------------
+
 
 def ref_spectrum_from_gram(K):
     """Eigenvalues of K / trace(K), descending, round-off negatives clipped to 0 (sum stays ~1)."""
@@ -162,7 +164,7 @@ def entropy_value(lam, q):
     if q == 0.0:
         return float(np.count_nonzero(lam > 0))
     nz = lam[lam > 0]
-    return float(np.sum(nz ** q) ** (1.0 / (1.0 - q)))
+    return float(np.sum(nz**q) ** (1.0 / (1.0 - q)))
 
 
 def hill_number(p, q):
@@ -172,7 +174,10 @@ def hill_number(p, q):
     return entropy_value(p, q)
 
 
-def ref_vendi_from_eigenvalues(lam, q=1, n=None, eps=np.finfo(np.float64).eps):
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def ref_vendi_from_eigenvalues(lam, q=1, n=None, eps=EPS64):
     """Vendi score from eigenvalues of K/n (or anything proportional: normalised by the sum here).
 
     Every q < 1 (q = 0 included) uses the rank tolerance of METRICS.md: eigenvalues at or below
@@ -226,20 +231,20 @@ def ref_rrke(X, Y, kernel="rbf", bandwidth=None, **kernel_params):
 
 def ref_intdiv(X, q=1, kernel="cosine", bandwidth=None, **kernel_params):
     K = ref_gram(X, kernel=kernel, bandwidth=bandwidth, **kernel_params)
-    return float(1.0 - np.mean(K ** q))
+    return float(1.0 - np.mean(K**q))
 
 
 # --------------------------------------------------------------------------------------------
 # error bounds used as tolerances
 # --------------------------------------------------------------------------------------------
 
+
 def _unit_roundoff(dtype):
     dtype = np.dtype(dtype)
     return float(np.finfo(dtype).eps) if dtype.kind == "f" else float(np.finfo(np.float64).eps)
 
 
-def gram_tol(X, Y=None, kernel="cosine", bandwidth=None, dtype=None, gamma=None, coef0=1.0,
-             degree=3, safety=8.0):
+def gram_tol(X, Y=None, kernel="cosine", bandwidth=None, dtype=None, gamma=None, coef0=1.0, degree=3, safety=8.0):
     """Element-wise bound on |K_computed - K_exact| for a Gram matrix computed in ``dtype``.
 
     Standard model: a length-d dot product computed in precision u has error <= gamma_d |x||y| with
@@ -301,8 +306,7 @@ def gram_tol(X, Y=None, kernel="cosine", bandwidth=None, dtype=None, gamma=None,
     return err + 8.0 * u * absK + 2.0 * tiny
 
 
-def spectrum_delta(X=None, kernel="cosine", bandwidth=None, dtype=None, K=None, tol=None,
-                   n_extra=0, **kernel_params):
+def spectrum_delta(X=None, kernel="cosine", bandwidth=None, dtype=None, K=None, tol=None, n_extra=0, **kernel_params):
     """Bound on |lambda_i(computed) - lambda_i(exact)| for every i (lambda = eig(K)/trace(K)).
 
     Weyl: |lambda_i(A + E) - lambda_i(A)| <= ||E||_2 <= ||E||_F <= ||T||_F when |E| <= T element-wise,
@@ -318,9 +322,7 @@ def spectrum_delta(X=None, kernel="cosine", bandwidth=None, dtype=None, K=None, 
     tr = float(np.trace(K))
     lam_max = float(np.max(np.linalg.eigvalsh(0.5 * (K + K.T)))) / tr
     dim = n_extra if X is None else np.asarray(X).shape[1]
-    return (float(np.linalg.norm(tol)) / tr
-            + lam_max * float(np.sum(np.diag(tol))) / tr
-            + 4.0 * (n + dim) * u * lam_max)
+    return float(np.linalg.norm(tol)) / tr + lam_max * float(np.sum(np.diag(tol))) / tr + 4.0 * (n + dim) * u * lam_max
 
 
 def _term_range(lam, q, delta):
@@ -328,13 +330,15 @@ def _term_range(lam, q, delta):
     lo = np.maximum(lam - delta, 0.0)
     hi = lam + delta
     if q == 1.0:
+
         def f(x):
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(x > 0, -x * np.log(np.where(x > 0, x, 1.0)), 0.0)
+
         flo, fhi = f(lo), f(hi)
         peak = np.where((lo < 1 / math.e) & (hi > 1 / math.e), 1 / math.e, np.maximum(flo, fhi))
         return np.minimum(flo, fhi), np.maximum(peak, np.maximum(flo, fhi))
-    return lo ** q, hi ** q
+    return lo**q, hi**q
 
 
 def vendi_tol(lam, q, delta, rtol=1e-10):
@@ -383,7 +387,7 @@ def power_tol(K, tol, p):
         return p * (a + tol) ** (p - 1) * tol
     with np.errstate(divide="ignore"):
         lin = np.where(a > 0, p * a ** (p - 1) * tol, np.inf)
-    return np.minimum(lin, tol ** p)
+    return np.minimum(lin, tol**p)
 
 
 def kernel_sum_tol(X, Y=None, kernel="cosine", bandwidth=None, power=1, dtype=None, **kernel_params):
@@ -391,8 +395,9 @@ def kernel_sum_tol(X, Y=None, kernel="cosine", bandwidth=None, power=1, dtype=No
     (<= n m u64 sum |k|^p)."""
     K = ref_gram(X, Y, kernel=kernel, bandwidth=bandwidth, **kernel_params)
     T = gram_tol(X, Y, kernel=kernel, bandwidth=bandwidth, dtype=dtype, **kernel_params)
-    return (float(np.sum(power_tol(K, T, power)))
-            + K.size * float(np.finfo(np.float64).eps) * float(np.sum(np.abs(K) ** power)))
+    return float(np.sum(power_tol(K, T, power))) + K.size * float(np.finfo(np.float64).eps) * float(
+        np.sum(np.abs(K) ** power)
+    )
 
 
 def rke_rtol(X, kernel="rbf", bandwidth=None, dtype=None, **kernel_params):
@@ -417,8 +422,9 @@ def rrke_tol(X, Y, kernel="rbf", bandwidth=None, dtype=None, **kernel_params):
     n, m = K.shape
     s = np.linalg.svd(K / math.sqrt(n * m), compute_uv=False)
     u = _unit_roundoff(dtype if dtype is not None else np.float64)
-    dnuc = (math.sqrt(min(n, m)) * float(np.linalg.norm(T)) / math.sqrt(n * m)
-            + 4 * (n + m) * u * float(s[0]) * min(n, m))
+    dnuc = math.sqrt(min(n, m)) * float(np.linalg.norm(T)) / math.sqrt(n * m) + 4 * (n + m) * u * float(s[0]) * min(
+        n, m
+    )
     nuc = float(np.sum(s))
     if dnuc >= nuc:
         return math.inf

@@ -163,10 +163,12 @@ def ref_kid_subsets(n, m, subsets, subset_size, seed):
 def ref_kid(X, Y, subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.0, seed=0):
     """(mean, std with ddof = 0, values) of the unbiased polynomial MMD^2 over the subsets."""
     X, Y = np.asarray(X), np.asarray(Y)
-    values = np.array([
-        ref_mmd(X[a], Y[b], kernel="polynomial", unbiased=True, degree=degree, gamma=gamma, coef0=coef0)
-        for a, b in ref_kid_subsets(X.shape[0], Y.shape[0], subsets, subset_size, seed)
-    ])
+    values = np.array(
+        [
+            ref_mmd(X[a], Y[b], kernel="polynomial", unbiased=True, degree=degree, gamma=gamma, coef0=coef0)
+            for a, b in ref_kid_subsets(X.shape[0], Y.shape[0], subsets, subset_size, seed)
+        ]
+    )
     return float(values.mean()), float(values.std()), values
 
 
@@ -209,6 +211,10 @@ def ref_fd_exact_mpmath(X, Y, dps=30):
         w, V = mp.eigsy(S1)
         root = V * mp.diag([mp.sqrt(max(v, 0)) for v in w]) * V.T
         lam, _ = mp.eigsy(root * S2 * root)
-        value = (mp.fsum((a - b) ** 2 for a, b in zip(mu1, mu2)) + mp.fsum(S1[i, i] for i in range(d))
-                 + mp.fsum(S2[i, i] for i in range(d)) - 2 * mp.fsum(mp.sqrt(max(v, 0)) for v in lam))
+        value = (
+            mp.fsum((a - b) ** 2 for a, b in zip(mu1, mu2))
+            + mp.fsum(S1[i, i] for i in range(d))
+            + mp.fsum(S2[i, i] for i in range(d))
+            - 2 * mp.fsum(mp.sqrt(max(v, 0)) for v in lam)
+        )
         return +value

@@ -75,6 +75,7 @@ def dist_rtol(d):
 # distances and neighbours
 # --------------------------------------------------------------------------------------------
 
+
 def ref_distances(X, Y=None):
     """D[i, j] = d(x_i, y_j) (shape (n, m)) from explicit float64 differences; Y=None means Y = X."""
     X = f64(X)
@@ -83,8 +84,8 @@ def ref_distances(X, Y=None):
     out = np.empty((n, m))
     chunk = max(1, 4_000_000 // max(1, m * d))
     for s in range(0, n, chunk):
-        diff = X[s:s + chunk, None, :] - Y[None, :, :]
-        out[s:s + chunk] = np.sqrt(np.sum(diff * diff, axis=-1))
+        diff = X[s : s + chunk, None, :] - Y[None, :, :]
+        out[s : s + chunk] = np.sqrt(np.sum(diff * diff, axis=-1))
     return out
 
 
@@ -132,6 +133,7 @@ def ref_kth_radius(X, k, D=None):
 # decisions, exact or as intervals
 # --------------------------------------------------------------------------------------------
 
+
 def compare(a, b, inclusive, rtol=0.0):
     """The decision ``a < b`` (``a <= b`` when inclusive), element-wise, as (definitely, possibly).
 
@@ -158,8 +160,13 @@ def ref_radius_query(X, Y, radii, inclusive=False, rtol=0.0):
     counts = (lo.sum(axis=0).astype(np.int64), hi.sum(axis=0).astype(np.int64))
     nearest_index = np.argmin(D, axis=0).astype(np.int64)  # first occurrence = lower index
     nearest_distance = D[nearest_index, np.arange(D.shape[1])]
-    return dict(D=D, counts=counts, any=(counts[0] > 0, counts[1] > 0), nearest_index=nearest_index,
-                nearest_distance=nearest_distance)
+    return dict(
+        D=D,
+        counts=counts,
+        any=(counts[0] > 0, counts[1] > 0),
+        nearest_index=nearest_index,
+        nearest_distance=nearest_distance,
+    )
 
 
 def _mean_interval(lo, hi, axis=None):
@@ -168,19 +175,20 @@ def _mean_interval(lo, hi, axis=None):
 
 def ref_prdc(real, fake, k=5, inclusive=False, rtol=0.0):
     """precision, recall, density, coverage (Naeem et al. 2020, METRICS.md), each as (lo, hi)."""
-    D = ref_distances(real, fake)                 # (n, m): D[i, j] = d(x_i, y_j)
-    r = ref_kth_radius(real, k)                   # real radii
-    s = ref_kth_radius(fake, k)                   # fake radii
+    D = ref_distances(real, fake)  # (n, m): D[i, j] = d(x_i, y_j)
+    r = ref_kth_radius(real, k)  # real radii
+    s = ref_kth_radius(fake, k)  # fake radii
     n, m = D.shape
-    in_real_lo, in_real_hi = compare(D, r[:, None], inclusive, rtol)   # y_j inside the ball of x_i
-    in_fake_lo, in_fake_hi = compare(D, s[None, :], inclusive, rtol)   # x_i inside the ball of y_j
+    in_real_lo, in_real_hi = compare(D, r[:, None], inclusive, rtol)  # y_j inside the ball of x_i
+    in_fake_lo, in_fake_hi = compare(D, s[None, :], inclusive, rtol)  # x_i inside the ball of y_j
     return dict(
         precision=_mean_interval(in_real_lo.any(axis=0), in_real_hi.any(axis=0)),
         recall=_mean_interval(in_fake_lo.any(axis=1), in_fake_hi.any(axis=1)),
         density=(float(in_real_lo.sum()) / (k * m), float(in_real_hi.sum()) / (k * m)),
         # min_j d(x_i, y_j) < r_i  <=>  some y_j is inside the ball of x_i
         coverage=_mean_interval(in_real_lo.any(axis=1), in_real_hi.any(axis=1)),
-        real_radii=r, fake_radii=s,
+        real_radii=r,
+        fake_radii=s,
     )
 
 
@@ -216,12 +224,13 @@ def ref_precision_recall(real, fake, k=3, rtol=0.0):
 # alpha-precision, beta-coverage, authenticity (Alaa et al. 2022, with the corrected authenticity)
 # --------------------------------------------------------------------------------------------
 
+
 def integrate_delta(abs_dev, alphas, integration):
     """1 - (the integral of |curve - alpha|) by one of the three conventions of METRICS.md."""
     abs_dev = np.asarray(abs_dev, dtype=np.float64)
     if integration == "trapezoid":  # 1 - 2 * np.trapz(|curve - alphas|, alphas), written out
         return 1.0 - 2.0 * float(np.sum((abs_dev[1:] + abs_dev[:-1]) / 2.0 * np.diff(alphas)))
-    if integration == "original":   # the original code's Riemann sum, 2/29 per step for 30 alphas
+    if integration == "original":  # the original code's Riemann sum, 2/29 per step for 30 alphas
         return 1.0 - 2.0 * float(np.sum(abs_dev)) * float(alphas[1] - alphas[0])
     if integration == "synthcity":  # synthcity's 1/sum(alphas) = 1/15 per step for 30 alphas
         return 1.0 - float(np.sum(abs_dev)) / float(np.sum(alphas))
@@ -252,8 +261,8 @@ def _centre_tol(A, rtol):
 def ref_authenticity(real, fake, rtol=0.0):
     """Fraction of fake y_j that are authentic, as (lo, hi): y_j is NOT authentic when its nearest real x*
     (ties -> lower index) is closer to it than x* is to its own nearest other real point (strict <)."""
-    D = ref_distances(real, fake)          # (n, m)
-    rho = ref_kth_radius(real, 1)          # nearest other real distance
+    D = ref_distances(real, fake)  # (n, m)
+    rho = ref_kth_radius(real, 1)  # nearest other real distance
     n, m = D.shape
     unauth_lo, unauth_hi = compare(D, rho[:, None], False, rtol)
     if rtol == 0.0:
@@ -280,8 +289,7 @@ def _within_quantile(values, sample, alphas, rtol, centre_tol):
     return dec, amb
 
 
-def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integration="trapezoid",
-                        rtol=0.0):
+def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, integration="trapezoid", rtol=0.0):
     """alpha-precision curve, beta-coverage curve, their integrated scores, authenticity (METRICS.md).
 
     Every value is an interval (lo, hi).  ``nearest_ambiguous`` is True when, in tolerant mode, the
@@ -291,19 +299,19 @@ def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, in
     if embedding is not None:
         real, fake = embedding(real), embedding(fake)
     X, Y = f64(real), f64(fake)
-    n, m = X.shape[0], Y.shape[0]
+    n = X.shape[0]
     alphas = np.linspace(0.0, 1.0, n_alphas)
 
     # alpha-precision
     c = X.mean(axis=0) if center is None else f64(center)
     ctol = 0.0 if center is not None else _centre_tol(X, rtol)
     nx, ny = _norms(X, c), _norms(Y, c)
-    dec, amb = _within_quantile(ny, nx, alphas, rtol, ctol)     # (alphas, m)
+    dec, amb = _within_quantile(ny, nx, alphas, rtol, ctol)  # (alphas, m)
     ap_lo, ap_hi = np.mean(dec & ~amb, axis=1), np.mean(dec | amb, axis=1)
 
     # beta-coverage
-    D = ref_distances(X, Y)                                      # (n, m)
-    star = np.argmin(D, axis=1)                                  # nearest fake of each real, lower index
+    D = ref_distances(X, Y)  # (n, m)
+    star = np.argmin(D, axis=1)  # nearest fake of each real, lower index
     dstar = D[np.arange(n), star]
     nearest_ambiguous = False
     if rtol > 0.0:
@@ -334,6 +342,7 @@ def ref_alpha_precision(real, fake, n_alphas=30, center=None, embedding=None, in
 # analytic expectations
 # --------------------------------------------------------------------------------------------
 
+
 def prdc_expected_coverage(n, m, k):
     """E[coverage] for real and fake drawn iid from one continuous distribution: 1 - C(n-1,k)/C(n-1+m,k)."""
     return 1.0 - math.comb(n - 1, k) / math.comb(n - 1 + m, k)
@@ -342,6 +351,7 @@ def prdc_expected_coverage(n, m, k):
 # --------------------------------------------------------------------------------------------
 # checking a k-NN answer (indices and distances) against the reference
 # --------------------------------------------------------------------------------------------
+
 
 def row_labels(X):
     """Equal labels for bit-identical rows of X."""
@@ -368,12 +378,15 @@ def check_knn_answer(D, got_d, got_i, self_query, rtol=0.0, dist_rel=1e-12, X=No
     tiny = 1e-300
     assert np.all(np.abs(got_d - ref_d) <= dist_rel * ref_d + tiny), (
         f"{what}: distances differ from the reference; max rel err "
-        f"{float(np.max(np.abs(got_d - ref_d) / np.maximum(ref_d, tiny))):.3e}")
+        f"{float(np.max(np.abs(got_d - ref_d) / np.maximum(ref_d, tiny))):.3e}"
+    )
     if rtol == 0.0:
         if not np.array_equal(got_i, ref_i):
             j = int(np.flatnonzero(np.any(got_i != ref_i, axis=1))[0])
-            raise AssertionError(f"{what}: query {j}: indices {got_i[j].tolist()} != reference "
-                                 f"{ref_i[j].tolist()} (distances {D[ref_i[j], j].tolist()})")
+            raise AssertionError(
+                f"{what}: query {j}: indices {got_i[j].tolist()} != reference "
+                f"{ref_i[j].tolist()} (distances {D[ref_i[j], j].tolist()})"
+            )
         return
     labels = row_labels(X)
     p, q_ = np.triu_indices(k, 1)
@@ -385,12 +398,14 @@ def check_knn_answer(D, got_d, got_i, self_query, rtol=0.0, dist_rel=1e-12, X=No
             assert j not in set(gi.tolist()), f"{what}: query {j} is its own neighbour"
         dg, dr = D[gi, j], D[ri, j]
         assert np.all(np.abs(got_d[j] - dg) <= dist_rel * dg + tiny), (
-            f"{what}: query {j}: returned distances do not belong to the returned indices")
+            f"{what}: query {j}: returned distances do not belong to the returned indices"
+        )
         ok = (gi == ri) | (np.abs(dg - dr) <= rtol * (dg + dr))
         assert np.all(ok), f"{what}: query {j}: indices {gi.tolist()} vs reference {ri.tolist()}"
         lg = labels[gi]
         assert not np.any((lg[p] == lg[q_]) & (gi[p] > gi[q_])), (
-            f"{what}: query {j}: copies of one row not in index order {gi.tolist()}")
+            f"{what}: query {j}: copies of one row not in index order {gi.tolist()}"
+        )
         left = np.ones(n, dtype=bool)
         left[gi] = False
         if self_query:
@@ -400,12 +415,15 @@ def check_knn_answer(D, got_d, got_i, self_query, rtol=0.0, dist_rel=1e-12, X=No
             de = D[left, j]
             last = dg[-1]
             assert np.all((de >= last) | (np.abs(de - last) <= rtol * (de + last))), (
-                f"{what}: query {j}: a closer point was left out")
+                f"{what}: query {j}: a closer point was left out"
+            )
             bad = (labels[left][:, None] == lg[None, :]) & (left[:, None] < gi[None, :])
             if bad.any():
                 e, x = np.argwhere(bad)[0]
-                raise AssertionError(f"{what}: query {j}: point {left[e]} left out although it is a copy of "
-                                     f"taken point {gi[x]} and has the lower index")
+                raise AssertionError(
+                    f"{what}: query {j}: point {left[e]} left out although it is a copy of "
+                    f"taken point {gi[x]} and has the lower index"
+                )
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,8 +434,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 @st.composite
-def point_sets(draw, n=None, d=None, dtype=None, min_n=1, max_n=40, max_d=12, bound=10.0,
-               duplicates=True):
+def point_sets(draw, n=None, d=None, dtype=None, min_n=1, max_n=40, max_d=12, bound=10.0, duplicates=True):
     """An (n, d) float array, elements in [-bound, bound] (no subnormals), some rows possibly copies of
     others (exact duplicates, to exercise distance-0 neighbours and exact ties)."""
     from conftest import matrices  # the shared strategy (tests/ is on sys.path under pytest)

@@ -7,6 +7,7 @@ computes every distance of the normalised rows in float64 and sorts them.
 Conventions (those of ``genmetrics.ood``): scores are "higher = more in-distribution"; a threshold t accepts
 (predicts positive) the samples whose oriented score is >= t; the thresholds are the distinct score values.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction

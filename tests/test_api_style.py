@@ -7,6 +7,7 @@
 - The ``Examples`` sections run as doctests.
 - Every scalar result is a :class:`genmetrics.Score`.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -21,16 +22,38 @@ import genmetrics as gm
 
 #: The names a data argument may have: the sets (X, Y; real, fake, train; memory_bank, queries), a kernel matrix,
 #: a spectrum, per-reference radii, detector scores, and the statistics of two Gaussian fits.
-DATA_ARGUMENTS = frozenset({
-    "X", "Y", "K", "real", "fake", "train", "memory_bank", "queries", "radii", "eigenvalues",
-    "scores_in", "scores_out", "mu1", "sigma1", "mu2", "sigma2",
-})
+DATA_ARGUMENTS = frozenset(
+    {
+        "X",
+        "Y",
+        "K",
+        "real",
+        "fake",
+        "train",
+        "memory_bank",
+        "queries",
+        "radii",
+        "eigenvalues",
+        "scores_in",
+        "scores_out",
+        "mu1",
+        "sigma1",
+        "mu2",
+        "sigma2",
+    }
+)
 
 PUBLIC_FUNCTIONS = {name: getattr(gm, name) for name in gm.__all__ if inspect.isfunction(getattr(gm, name))}
 
 #: The modules whose public functions carry an ``Examples`` section that runs as a doctest.
-MODULES_WITH_EXAMPLES = ("genmetrics.diversity", "genmetrics.fidelity", "genmetrics.distances",
-                         "genmetrics.primitives", "genmetrics.report.evaluate", "genmetrics.support.results")
+MODULES_WITH_EXAMPLES = (
+    "genmetrics.diversity",
+    "genmetrics.fidelity",
+    "genmetrics.distances",
+    "genmetrics.primitives",
+    "genmetrics.report.evaluate",
+    "genmetrics.support.results",
+)
 
 #: The main functions: each has an Examples section.
 MAIN_FUNCTIONS = ("vendi", "rke", "prdc", "knn", "fd", "evaluate")
@@ -40,7 +63,8 @@ POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR
 
 def test_the_public_functions_are_found():
     assert {"vendi", "rke", "prdc", "knn", "fd", "evaluate", "gaussian_kl", "frechet_from_statistics"} <= set(
-        PUBLIC_FUNCTIONS)
+        PUBLIC_FUNCTIONS
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC_FUNCTIONS))
@@ -55,8 +79,11 @@ def test_only_data_arguments_are_positional(name):
 
 @pytest.mark.parametrize("name", sorted(PUBLIC_FUNCTIONS))
 def test_backend_is_the_last_parameter(name):
-    parameters = [p for p in inspect.signature(PUBLIC_FUNCTIONS[name]).parameters.values()
-                  if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters = [
+        p
+        for p in inspect.signature(PUBLIC_FUNCTIONS[name]).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
     names = [p.name for p in parameters]
     if "backend" in names:
         assert names[-1] == "backend", f"{name}: backend is not last in {names}"
@@ -116,8 +143,9 @@ def test_main_functions_have_examples(name):
 
 @pytest.mark.parametrize("module", MODULES_WITH_EXAMPLES)
 def test_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE,
-                             raise_on_error=False, verbose=False)
+    result = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False, verbose=False
+    )
     assert result.attempted > 0, f"{module}: no examples found"
     assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} examples failed (see the output)"
 
@@ -126,9 +154,16 @@ def test_scalar_results_are_scores():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(30, 4)), rng.normal(size=(25, 4)) + 0.2
     scores = {
-        "vendi": gm.vendi(X), "rke": gm.rke(X), "rrke": gm.rrke(X, Y), "intdiv": gm.intdiv(X),
-        "vendi_from_gram": gm.vendi_from_gram(gm.gram(X)), "vendi_from_eigenvalues": gm.vendi_from_eigenvalues([0.5, 0.5]),
-        "kernel_sum": gm.kernel_sum(X), "fd": gm.fd(X, Y), "gaussian_kl": gm.gaussian_kl(X, Y), "mmd": gm.mmd(X, Y),
+        "vendi": gm.vendi(X),
+        "rke": gm.rke(X),
+        "rrke": gm.rrke(X, Y),
+        "intdiv": gm.intdiv(X),
+        "vendi_from_gram": gm.vendi_from_gram(gm.gram(X)),
+        "vendi_from_eigenvalues": gm.vendi_from_eigenvalues([0.5, 0.5]),
+        "kernel_sum": gm.kernel_sum(X),
+        "fd": gm.fd(X, Y),
+        "gaussian_kl": gm.gaussian_kl(X, Y),
+        "mmd": gm.mmd(X, Y),
         "authenticity": gm.authenticity(X, Y),
         "frechet_from_statistics": gm.frechet_from_statistics(X.mean(0), np.cov(X.T), Y.mean(0), np.cov(Y.T)),
     }

@@ -6,6 +6,7 @@ the undecided pairs in no particular order. Those steps are emulated here in Num
 pair list, small blocks) and the answers must equal the float64-tile fallback's and the float64 references,
 ties included: this checks the shared logic and its margins for the tiles the GPU uses, on a machine without one.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -124,8 +125,13 @@ def test_float32_tile_ball_query_equals_the_float64_decisions(data):
     b_radius = np.sqrt(data.draw(st.lists(st.integers(0, 4), min_size=A.shape[0], max_size=A.shape[0]))) * params[1]
     inclusive = data.draw(st.booleans())
     a, b = _points(A, B)
-    sides = dict(a_radius=np.asarray(a_radius, float), a_nearest=True, b_radius=np.asarray(b_radius, float),
-                 b_nearest=True, a_weight=np.where(np.arange(B.shape[0]) % 3 == 0, -1.0, a_radius))
+    sides = dict(
+        a_radius=np.asarray(a_radius, float),
+        a_nearest=True,
+        b_radius=np.asarray(b_radius, float),
+        b_nearest=True,
+        a_weight=np.where(np.arange(B.shape[0]) % 3 == 0, -1.0, a_radius),
+    )
     got = decisions.ball_query(a, b, inclusive, ops=Float32TileOps(block_rows=data.draw(st.integers(1, 9))), **sides)
     plain_a, plain_b = _points(A, B, tiles=False)
     want = decisions.ball_query(plain_a, plain_b, inclusive, **sides)

@@ -3,6 +3,7 @@
 Bad input must end in exit code 2 and exactly one line on stderr, ``genmetrics: error: ...``, naming the file,
 never a traceback.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,14 @@ GENERATORS = ("faithful", "mode collapse", "memoriser", "noisy")
 def run_cli(*args, cwd=None, timeout=120, env=None):
     env = {**os.environ, **(env or {})}
     env.pop("GENMETRICS_BACKEND", None)
-    return subprocess.run([sys.executable, "-m", "genmetrics", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "genmetrics", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_usage_error(result, *fragments):
@@ -109,16 +116,34 @@ def test_no_command_is_a_usage_error():
 
 def test_evaluate_writes_markdown_and_json(files, tmp_path):
     out = tmp_path / "out.json"
-    result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--train", files["train.npy"], "--json", out,
-                     "--quiet", "--metrics", "prdc", "authenticity", "fd")
+    result = run_cli(
+        "evaluate",
+        files["real.npy"],
+        files["fake.npy"],
+        "--train",
+        files["train.npy"],
+        "--json",
+        out,
+        "--quiet",
+        "--metrics",
+        "prdc",
+        "authenticity",
+        "fd",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # --quiet: no progress bar
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Real: 80 samples, generated: 70, training: 60; d = 6")
     assert "| group | metric | value | parameters | seconds |" in lines
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| group")]
-    assert [row.split("|")[2].strip() for row in rows] == ["prdc.precision", "prdc.recall", "prdc.density",
-                                                          "prdc.coverage", "authenticity (against train)", "fd"]
+    assert [row.split("|")[2].strip() for row in rows] == [
+        "prdc.precision",
+        "prdc.recall",
+        "prdc.density",
+        "prdc.coverage",
+        "authenticity (against train)",
+        "fd",
+    ]
     report = json.loads(out.read_text())
     assert list(report["metrics"]) == ["prdc", "authenticity", "fd"]
     assert report["info"]["n_real"] == 80 and report["info"]["n_fake"] == 70 and report["info"]["n_train"] == 60
@@ -137,8 +162,23 @@ def test_evaluate_writes_markdown_and_json(files, tmp_path):
 
 def test_evaluate_options(files, tmp_path):
     out = tmp_path / "out.json"
-    result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fidelity", "kid",
-                     "--k", "3", "--seed", "2", "--backend", "numpy", "--json", out)
+    result = run_cli(
+        "evaluate",
+        files["real.npy"],
+        files["fake.npy"],
+        "--quiet",
+        "--metrics",
+        "fidelity",
+        "kid",
+        "--k",
+        "3",
+        "--seed",
+        "2",
+        "--backend",
+        "numpy",
+        "--json",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert list(report["metrics"]) == ["prdc", "precision_recall", "alpha_precision", "kid"]
@@ -152,8 +192,16 @@ def test_evaluate_all_metrics_with_progress_bar(files):
     pytest.importorskip("tqdm")
     result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--train", files["train.npy"])
     assert result.returncode == 0, result.stderr
-    for name in ("prdc.recall", "authenticity (against train)", "vendi.fake", "rke.fake", "fd", "kid.mean", "cmmd",
-                 "gaussian_kl"):
+    for name in (
+        "prdc.recall",
+        "authenticity (against train)",
+        "vendi.fake",
+        "rke.fake",
+        "fd",
+        "kid.mean",
+        "cmmd",
+        "gaussian_kl",
+    ):
         assert f"| {name} |" in result.stdout, name
     assert "genmetrics evaluate" in result.stderr  # tqdm's bar, on stderr
     assert "Traceback" not in result.stderr
@@ -210,30 +258,33 @@ def test_integer_and_bool_arrays_are_numbers(files):
         assert "| fd |" in result.stdout
 
 
-@pytest.mark.parametrize("real, fake, extra, fragments", [
-    ("real.npy", "missing.npy", (), ("missing.npy", "no such file")),
-    ("missing.npy", "fake.npy", (), ("missing.npy", "no such file")),
-    ("real.npy", "fake.npy", ("--train", "missing.npy"), ("missing.npy",)),
-    ("real.npy", "text.txt", (), ("text.txt",)),
-    ("real.npy", "zero_bytes.npy", (), ("zero_bytes.npy",)),
-    ("real.npy", "dir", (), ("a_directory",)),
-    ("real.npy", "object.npy", (), ("object.npy",)),
-    ("real.npy", "flat.npy", (), ("flat.npy", "2-D")),
-    ("scalar.npy", "fake.npy", (), ("scalar.npy", "2-D")),
-    ("real.npy", "empty.npy", (), ("empty.npy",)),
-    ("real.npy", "wide.npy", (), ("wide.npy", "7 features", "6")),
-    ("real.npy", "fake.npy", ("--train", "wide.npy"), ("wide.npy", "7 features")),
-    ("real.npy", "unicode.npy", (), ("unicode.npy", "U5")),
-    ("real.npy", "complex.npy", (), ("complex.npy", "complex")),
-    ("real.npy", "structured.npy", (), ("structured.npy",)),
-    ("real.npy", "nan.npy", (), ("nan.npy", "NaN")),
-    ("inf.npy", "fake.npy", (), ("inf.npy", "infinite")),
-    ("arrays.npz", "arrays.npz", ("--key", "nope"), ("arrays.npz", "nope", "emb")),
-    ("empty.npz", "fake.npy", (), ("empty.npz", "empty")),
-    ("real.npy", "fake.npy", ("--metrics", "prdc", "bogus"), ("metrics", "bogus")),
-    ("real.npy", "fake.npy", ("--k", "0"), ("k",)),
-    ("real.npy", "fake.npy", ("--backend", "nope"), ("backend", "nope")),
-])
+@pytest.mark.parametrize(
+    "real, fake, extra, fragments",
+    [
+        ("real.npy", "missing.npy", (), ("missing.npy", "no such file")),
+        ("missing.npy", "fake.npy", (), ("missing.npy", "no such file")),
+        ("real.npy", "fake.npy", ("--train", "missing.npy"), ("missing.npy",)),
+        ("real.npy", "text.txt", (), ("text.txt",)),
+        ("real.npy", "zero_bytes.npy", (), ("zero_bytes.npy",)),
+        ("real.npy", "dir", (), ("a_directory",)),
+        ("real.npy", "object.npy", (), ("object.npy",)),
+        ("real.npy", "flat.npy", (), ("flat.npy", "2-D")),
+        ("scalar.npy", "fake.npy", (), ("scalar.npy", "2-D")),
+        ("real.npy", "empty.npy", (), ("empty.npy",)),
+        ("real.npy", "wide.npy", (), ("wide.npy", "7 features", "6")),
+        ("real.npy", "fake.npy", ("--train", "wide.npy"), ("wide.npy", "7 features")),
+        ("real.npy", "unicode.npy", (), ("unicode.npy", "U5")),
+        ("real.npy", "complex.npy", (), ("complex.npy", "complex")),
+        ("real.npy", "structured.npy", (), ("structured.npy",)),
+        ("real.npy", "nan.npy", (), ("nan.npy", "NaN")),
+        ("inf.npy", "fake.npy", (), ("inf.npy", "infinite")),
+        ("arrays.npz", "arrays.npz", ("--key", "nope"), ("arrays.npz", "nope", "emb")),
+        ("empty.npz", "fake.npy", (), ("empty.npz", "empty")),
+        ("real.npy", "fake.npy", ("--metrics", "prdc", "bogus"), ("metrics", "bogus")),
+        ("real.npy", "fake.npy", ("--k", "0"), ("k",)),
+        ("real.npy", "fake.npy", ("--backend", "nope"), ("backend", "nope")),
+    ],
+)
 def test_evaluate_bad_input(files, real, fake, extra, fragments):
     def path(name):
         return files[name] if name in files else files["root"] / name
@@ -258,16 +309,27 @@ def test_unavailable_backend_is_a_usage_error(files):
     unavailable = [name for name, (ok, _) in gm.backends().items() if not ok]
     if not unavailable:
         pytest.skip("every backend is available here")
-    result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd",
-                     "--backend", unavailable[0])
+    result = run_cli(
+        "evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd", "--backend", unavailable[0]
+    )
     assert_usage_error(result, "backend", unavailable[0])
 
 
 def test_plot(files, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "report.png"
-    result = run_cli("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "prdc",
-                     "alpha_precision", "vendi", "--plot", out)
+    result = run_cli(
+        "evaluate",
+        files["real.npy"],
+        files["fake.npy"],
+        "--quiet",
+        "--metrics",
+        "prdc",
+        "alpha_precision",
+        "vendi",
+        "--plot",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     assert out.is_file() and out.stat().st_size > 0
 
@@ -284,11 +346,28 @@ def test_demo():
         assert name in result.stdout
     assert "authenticity" in result.stdout
     assert "Traceback" not in result.stderr
-    table = {line[:14].strip(): line[14:].split() for line in result.stdout.splitlines()
-             if line[:14].strip() in GENERATORS and len(line[14:].split()) == 9}
+    table = {
+        line[:14].strip(): line[14:].split()
+        for line in result.stdout.splitlines()
+        if line[:14].strip() in GENERATORS and len(line[14:].split()) == 9
+    }
     assert set(table) == set(GENERATORS)
-    column = {name: i for i, name in enumerate(("prdc.precision", "prdc.recall", "prdc.density", "prdc.coverage",
-                                                "authenticity", "vendi.fake", "rke.fake", "fd", "kid.mean"))}
+    column = {
+        name: i
+        for i, name in enumerate(
+            (
+                "prdc.precision",
+                "prdc.recall",
+                "prdc.density",
+                "prdc.coverage",
+                "authenticity",
+                "vendi.fake",
+                "rke.fake",
+                "fd",
+                "kid.mean",
+            )
+        )
+    }
 
     def lowest(metric):
         return min(GENERATORS, key=lambda g: float(table[g][column[metric]]))
@@ -348,10 +427,12 @@ def test_unwritable_json_is_a_usage_error_not_a_traceback(files, tmp_path):
 
 def _commands(files):
     """Each computing command, cheap: (name, arguments)."""
-    return {"evaluate": ("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd"),
-            "diversity": ("diversity", files["real.npy"]),
-            "demo": ("demo", "--n", "100"),
-            "diversity-demo": ("diversity-demo", "--n", "50", "--big-n", "10")}
+    return {
+        "evaluate": ("evaluate", files["real.npy"], files["fake.npy"], "--quiet", "--metrics", "fd"),
+        "diversity": ("diversity", files["real.npy"]),
+        "demo": ("demo", "--n", "100"),
+        "diversity-demo": ("diversity-demo", "--n", "50", "--big-n", "10"),
+    }
 
 
 @pytest.mark.parametrize("threads", ["abc", "1.5", "-2"])
@@ -388,9 +469,17 @@ def test_ridge_enables_gaussian_kl(tmp_path):
     assert "| gaussian_kl |" in result.stdout and "ridge=0.5" in result.stdout and "skipped" not in result.stdout
 
 
-@pytest.mark.parametrize("argv", [("diversity-demo", "--n", "1"), ("diversity-demo", "--n", "0"),
-                                  ("diversity-demo", "--n", "49"), ("diversity-demo", "--big-n", "1"),
-                                  ("diversity-demo", "--n", str(10**20)), ("demo", "--n", str(10**20))])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("diversity-demo", "--n", "1"),
+        ("diversity-demo", "--n", "0"),
+        ("diversity-demo", "--n", "49"),
+        ("diversity-demo", "--big-n", "1"),
+        ("diversity-demo", "--n", str(10**20)),
+        ("demo", "--n", str(10**20)),
+    ],
+)
 def test_demo_sizes_out_of_range_are_one_line_errors(argv):
     assert_usage_error(run_cli(*argv), argv[-2])
 

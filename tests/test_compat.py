@@ -12,8 +12,8 @@ five orders of magnitude of slack while any formula error (wrong q, wrong normal
 spectrum) shows up at 1e-3 or more. Exception, q < 1 on rank-deficient matrices: the exactly-zero
 eigenvalues come out of the solver as round-off of size up to ~c n eps (c ~ 10), each adding up to
 (c n eps)^q to sum(lambda^q) >= 1, so the score is only determined to ~n (c n eps)^q / (1 - q)
-relative (about 1e-5 for n = 60, q = 0.5); `rtol_eig(q, n)` uses that bound. Plain sums of k or k^2 (intdiv, ||K/n||_F^2) differ by summation
-order and by the ||x||^2 + ||y||^2 - 2 x.y form of the rbf distance only: rtol = 1e-10.
+relative (about 1e-5 for n = 60, q = 0.5); `rtol_eig(q, n)` uses that bound. Plain sums of k or k^2 (intdiv,
+||K/n||_F^2) differ by summation order and by the ||x||^2 + ||y||^2 - 2 x.y form of the rbf distance only: rtol = 1e-10.
 """
 
 import math
@@ -217,7 +217,9 @@ def test_score_with_callable_matches_reference(vendi_ref, q):
     def k(a, b):
         return np.exp(-np.abs(a - b))
 
-    assert vendi_shim.score(samples, k, q=q) == pytest.approx(float(vendi_ref.score(samples, k, q=q)), rel=rtol_eig(q, 20))
+    assert vendi_shim.score(samples, k, q=q) == pytest.approx(
+        float(vendi_ref.score(samples, k, q=q)), rel=rtol_eig(q, 20)
+    )
 
 
 @pytest.mark.parametrize("q", [0.5, 1, 2, 3])
@@ -487,7 +489,9 @@ def test_rke_gaussian_kernel_matches_reference(rke_ref):
     for sigma in (0.3, 1.0, 4.0):
         expected = math.exp(-np.sum((x - y) ** 2) / (2 * sigma**2))
         assert rke_shim.gaussian_kernel(x, y, sigma) == pytest.approx(expected, rel=1e-14)
-        assert rke_shim.gaussian_kernel(x, y, sigma) == pytest.approx(float(rke_ref.gaussian_kernel(x, y, sigma)), rel=1e-14)
+        assert rke_shim.gaussian_kernel(x, y, sigma) == pytest.approx(
+            float(rke_ref.gaussian_kernel(x, y, sigma)), rel=1e-14
+        )
 
 
 def test_rke_constructor_errors_match_reference(rke_ref):
@@ -548,7 +552,7 @@ def test_rke_mc_is_exact(rke_ref, sigma):
     # The reference's Monte-Carlo estimate averages N i.i.d. draws of k^2 over uniform pairs: its mean
     # has standard error sd(k^2) / sqrt(N); 6 standard errors (relative) bound it with certainty here.
     N = 20_000
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 (rke-score draws its pairs from NumPy's global generator)
     estimate = float(rke_ref.RKE(kernel_bandwidth=sigma).compute_rke_mc(X, n_samples=N)[sigma])
     rel_se = np.std(K2) / np.sqrt(N) / np.mean(K2)
     assert estimate == pytest.approx(exact, rel=6 * rel_se)

@@ -161,5 +161,6 @@ def test_nearest_neighbour_distances_definition():
     d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
     np.fill_diagonal(d, np.inf)
     for k in (1, 5):
-        np.testing.assert_allclose(shim.compute_nearest_neighbour_distances(x, k), np.sort(d, axis=1)[:, k - 1],
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            shim.compute_nearest_neighbour_distances(x, k), np.sort(d, axis=1)[:, k - 1], rtol=1e-12
+        )

@@ -1,6 +1,7 @@
 """The process never dies: every k-NN-based function on near-max and denormal inputs, Ctrl-C during long
 compiled calls, thread creation that fails half-way, and address-space limits. Each case runs in a child
 process, so that a segfault or abort is a failed assertion here rather than the end of the test session."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,13 @@ def _child_env(**extra):
 
 
 def _run_child(code: str, timeout: float = 120, **env):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=_child_env(**env))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_child_env(**env),
+    )
 
 
 # Each call prints its name before it starts: when the child dies, the last name says which call killed it.
@@ -90,8 +96,17 @@ def test_knn_family_survives_extreme_magnitudes(case, backend):
     for line in result.stdout.splitlines():
         if line.startswith("refused"):  # a named argument, never an anonymous error
             message = line.split(" ", 3)[3]
-            assert message.split(":")[0] in ("X", "Y", "real", "fake", "train", "real_features", "fake_features",
-                                             "memory_bank", "queries"), line
+            assert message.split(":")[0] in (
+                "X",
+                "Y",
+                "real",
+                "fake",
+                "train",
+                "real_features",
+                "fake_features",
+                "memory_bank",
+                "queries",
+            ), line
 
 
 def test_engine_entry_points_refuse_non_finite_tiles():
@@ -153,8 +168,13 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_a_long_compiled_call(call):
     """SIGINT during a call that takes several seconds: KeyboardInterrupt within about a second, and the engine
     works afterwards. (rke at 60,000 x 64 takes ~5 s on two cores; knn longer.)"""
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(INTERRUPTIBLE.replace("CALL", call))],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env())
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(INTERRUPTIBLE.replace("CALL", call))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+    )
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.5)
@@ -173,8 +193,10 @@ def test_ctrl_c_stops_a_long_compiled_call(call):
 
 @needs_core
 @linux_only
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="RLIMIT_NPROC binds only a non-root user: the child drops to one from root")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="RLIMIT_NPROC binds only a non-root user: the child drops to one from root",
+)
 def test_thread_creation_failing_half_way_runs_on_the_threads_it_got():
     """A process limit that lets the engine start 2 of its 8 threads: the work finishes on those (it used to be
     std::terminate)."""

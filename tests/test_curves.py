@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import genmetrics as gm
+from genmetrics.curves import DiversityComparison, compare_diversity, default_sizes, diversity_curve
 from genmetrics.engine.kernels import median_heuristic_bandwidth
 from genmetrics.support.validation import check_embeddings
-from genmetrics.curves import DiversityComparison, compare_diversity, default_sizes, diversity_curve
-
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -149,15 +148,17 @@ def test_rke_draws_reproduced_with_explicit_bandwidth(backend):
         np.testing.assert_allclose(curve.std[i], np.std(values, ddof=1), rtol=1e-9)
 
 
-@pytest.mark.parametrize("metric,kernel,shrink",
-                         [("vendi", "cosine", None), ("vendi", "rbf", None), ("rke", "rbf", 0.5)])
+@pytest.mark.parametrize(
+    "metric,kernel,shrink", [("vendi", "cosine", None), ("vendi", "rbf", None), ("rke", "rbf", 0.5)]
+)
 def test_grows_with_sample_size_on_gaussian_data(backend, metric, kernel, shrink):
     """The diversity bias: the expected plug-in score grows with n. (RKE at the median-heuristic bandwidth is
     nearly flat for Gaussian data, about 2.6 at every n; half of it shows the growth.)"""
     X = gaussian(400, d=32)
     bw = None if shrink is None else shrink * median_heuristic_bandwidth(X)
-    curve = diversity_curve(X, sizes=[20, 50, 130, 400], metric=metric, kernel=kernel, bandwidth=bw, n_boot=8,
-                            backend=backend)
+    curve = diversity_curve(
+        X, sizes=[20, 50, 130, 400], metric=metric, kernel=kernel, bandwidth=bw, n_boot=8, backend=backend
+    )
     assert curve.mean[0] < curve.mean[-1]
     assert curve.upper[0] < curve.mean[-1]
     assert np.count_nonzero(np.diff(curve.mean) > 0) >= 2
@@ -186,7 +187,13 @@ def test_result_fields_and_read_only_arrays():
     X = gaussian(50)
     curve = diversity_curve(X, sizes=[10, 50], n_boot=1, level=0.9, seed=3)
     assert (curve.metric, curve.level, curve.n_boot, curve.seed, curve.kernel, curve.q) == (
-        "vendi", 0.9, 1, 3, "cosine", 1.0)
+        "vendi",
+        0.9,
+        1,
+        3,
+        "cosine",
+        1.0,
+    )
     assert set(curve.as_dict()) >= {"sizes", "mean", "std", "lower", "upper", "bandwidth"}
     with pytest.raises(ValueError):
         curve.mean[0] = 0.0
@@ -277,8 +284,9 @@ def test_compare_reproduces_paired_draws(backend):
         xv.append(float(gm.vendi(X[ix], kernel="rbf", bandwidth=res.bandwidth, backend=backend)))
         yv.append(float(gm.vendi(Y[iy], kernel="rbf", bandwidth=res.bandwidth, backend=backend)))
     xv, yv = np.array(xv), np.array(yv)
-    np.testing.assert_allclose([res.x_mean, res.y_mean, res.difference], [xv.mean(), yv.mean(), xv.mean() - yv.mean()],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        [res.x_mean, res.y_mean, res.difference], [xv.mean(), yv.mean(), xv.mean() - yv.mean()], rtol=1e-12
+    )
     np.testing.assert_allclose(res.x_band, band(xv, level), rtol=1e-12)
     np.testing.assert_allclose(res.y_band, band(yv, level), rtol=1e-12)
     np.testing.assert_allclose(res.difference_band, band(xv - yv, level), rtol=1e-12)
@@ -293,7 +301,8 @@ def test_compare_at_equal_n_removes_the_size_bias(backend):
     X, Y = Z[:1000], Z[1000:]
     bw = median_heuristic_bandwidth(Z)
     naive = float(gm.vendi(X, kernel="rbf", bandwidth=bw, backend=backend)) - float(
-        gm.vendi(Y, kernel="rbf", bandwidth=bw, backend=backend))
+        gm.vendi(Y, kernel="rbf", bandwidth=bw, backend=backend)
+    )
     res = compare_diversity(X, Y, kernel="rbf", size=100, n_boot=20, backend=backend)
     assert res.bandwidth == bw and res.size == 100
     assert naive > 1.0

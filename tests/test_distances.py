@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 import reference as ref
 import reference_distances as rd
-from _fake_gpu import fake_gpu  # noqa: F401  (a fixture)
 from conftest import LAYOUTS, bandwidths, fix_small_rows, matrices, with_layout
 from genmetrics import Score
 from genmetrics.distances import MAX_KID_SUBSETS, MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
@@ -51,8 +50,9 @@ def fd_tol(X, Y):
     d = S1.shape[0]
     terms = float(mu1 @ mu1 + mu2 @ mu2 + np.trace(S1) + np.trace(S2))
     tol = 1e-9 * terms + 1e-300
-    if min(X.shape[0], Y.shape[0]) <= d or min(np.linalg.eigvalsh(S1).min(), np.linalg.eigvalsh(S2).min()) <= \
-            1e-8 * max(np.abs(S1).max(), np.abs(S2).max(), 1e-300):
+    if min(X.shape[0], Y.shape[0]) <= d or min(
+        np.linalg.eigvalsh(S1).min(), np.linalg.eigvalsh(S2).min()
+    ) <= 1e-8 * max(np.abs(S1).max(), np.abs(S2).max(), 1e-300):
         tol += 8 * d * math.sqrt(EPS) * (np.linalg.norm(S1, 2) + np.linalg.norm(S2, 2))
     return tol / (c * c)
 
@@ -69,6 +69,7 @@ def pairs(draw, min_n=2, max_n=40, max_d=8, bound=10.0):
 # --------------------------------------------------------------------------------------------
 # Fréchet distance
 # --------------------------------------------------------------------------------------------
+
 
 @given(xy=pairs())
 def test_fd_matches_reference(backend, xy):
@@ -195,13 +196,16 @@ DIGITS_CASES = {  # (rows of the first set, rows of the second, columns): all si
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _digits_case(case):
     """(X, Y, the mpmath FD, ||mu_1 - mu_2||^2 + tr S1 + tr S2): the reference takes seconds, once per case."""
     datasets = pytest.importorskip("sklearn.datasets")
     data, target = datasets.load_digits(return_X_y=True)
     first, second, columns = DIGITS_CASES[case]
-    pick = (lambda rows: data[target == int(rows)] if isinstance(rows, str) else data[rows])
+
+    def pick(rows):
+        return data[target == int(rows)] if isinstance(rows, str) else data[rows]
+
     X, Y = pick(first)[:, columns], pick(second)[:, columns]
     mu1, S1 = rd.ref_mean_cov(X)
     mu2, S2 = rd.ref_mean_cov(Y)
@@ -263,6 +267,7 @@ def test_frechet_from_statistics_checks_its_arguments():
 # Gaussian KL
 # --------------------------------------------------------------------------------------------
 
+
 def test_gaussian_kl_matches_reference(backend):
     for seed, dtype in ((0, np.float64), (1, np.float32), (2, np.float64)):
         P, Q = gaussian_sets(n=120, m=90, d=7, seed=seed, dtype=dtype)
@@ -272,8 +277,9 @@ def test_gaussian_kl_matches_reference(backend):
             assert type(got) is Score
             assert got == pytest.approx(rd.ref_gaussian_kl(p, q), rel=1e-9)
             assert np.array_equal(p, p0) and np.array_equal(q, q0)
-        assert gaussian_kl(with_layout(Q, "reversed"), with_layout(P, "cols"), backend=backend) == \
-            pytest.approx(rd.ref_gaussian_kl(P, Q), rel=1e-9)
+        assert gaussian_kl(with_layout(Q, "reversed"), with_layout(P, "cols"), backend=backend) == pytest.approx(
+            rd.ref_gaussian_kl(P, Q), rel=1e-9
+        )
 
 
 def test_gaussian_kl_closed_forms(backend):
@@ -339,6 +345,7 @@ def test_gaussian_kl_singular_covariances_need_ridge(backend):
 # MMD
 # --------------------------------------------------------------------------------------------
 
+
 @st.composite
 def mmd_setups(draw):
     kernel = draw(st.sampled_from(MMD_KERNELS))
@@ -348,8 +355,7 @@ def mmd_setups(draw):
     bw = draw(bandwidths) if kernel in ("rbf", "gaussian", "laplacian") else None
     params = {}
     if kernel == "polynomial" and draw(st.booleans()):
-        params = dict(gamma=draw(st.floats(0.01, 1.0)), coef0=draw(st.floats(0.0, 2.0)),
-                      degree=draw(st.integers(1, 4)))
+        params = dict(gamma=draw(st.floats(0.01, 1.0)), coef0=draw(st.floats(0.0, 2.0)), degree=draw(st.integers(1, 4)))
     return X, Y, kernel, bw, params
 
 
@@ -403,18 +409,24 @@ def test_mmd_cmmd_preset(backend):
     plain = mmd(X, Y, kernel="rbf", bandwidth=10, unbiased=False, backend=backend)
     assert float(got) == pytest.approx(1000.0 * float(plain), rel=1e-14)
     assert got.bandwidth == 10.0 and got.method == "biased"
-    assert abs(float(got) - rd.ref_mmd(X, Y, bandwidth=10.0, scale=1000.0)) <= \
-        rd.ref_mmd_tol(X, Y, bandwidth=10.0, scale=1000.0)
+    assert abs(float(got) - rd.ref_mmd(X, Y, bandwidth=10.0, scale=1000.0)) <= rd.ref_mmd_tol(
+        X, Y, bandwidth=10.0, scale=1000.0
+    )
     # arguments that agree with the preset are accepted
-    assert float(mmd(X, Y, preset="cmmd", kernel="gaussian", bandwidth=10, scale=1000, unbiased=False,
-                     backend=backend)) == float(got)
+    assert float(
+        mmd(X, Y, preset="cmmd", kernel="gaussian", bandwidth=10, scale=1000, unbiased=False, backend=backend)
+    ) == float(got)
     assert float(mmd(X, Y, scale=3.0, backend=backend, bandwidth=10)) == pytest.approx(3 * float(plain), rel=1e-14)
 
 
 def test_mmd_preset_conflicts_and_bad_arguments():
     X, Y = gaussian_sets(n=20, m=20, d=3)
-    for kw, name in ((dict(bandwidth=5.0), "bandwidth"), (dict(scale=1.0), "scale"), (dict(kernel="linear"), "kernel"),
-                     (dict(unbiased=True), "unbiased")):
+    for kw, name in (
+        (dict(bandwidth=5.0), "bandwidth"),
+        (dict(scale=1.0), "scale"),
+        (dict(kernel="linear"), "kernel"),
+        (dict(unbiased=True), "unbiased"),
+    ):
         with pytest.raises(ValueError, match=rf"\b{name}\b.*cmmd"):
             mmd(X, Y, preset="cmmd", **kw)
     with pytest.raises(ValueError, match="preset"):
@@ -449,6 +461,7 @@ def test_mmd_preset_conflicts_and_bad_arguments():
 # --------------------------------------------------------------------------------------------
 # KID
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kid_matches_reference_on_the_same_subsets(backend, dtype):
@@ -571,8 +584,10 @@ def test_extreme_magnitudes_give_the_answer_or_a_named_error(backend, extreme):
         "fd": (lambda: fd(A, B, backend=backend), lambda: rd.ref_fd(An, Bn) / k / k),
         "gaussian_kl": (lambda: gaussian_kl(B, A, backend=backend), lambda: rd.ref_gaussian_kl(An, Bn)),
         "mmd rbf": (lambda: float(mmd(A, B, backend=backend)), lambda: rd.ref_mmd(An, Bn, kernel="rbf")),
-        "mmd linear": (lambda: float(mmd(A, B, kernel="linear", backend=backend)),
-                       lambda: rd.ref_mmd(An, Bn, kernel="linear") / k / k),
+        "mmd linear": (
+            lambda: float(mmd(A, B, kernel="linear", backend=backend)),
+            lambda: rd.ref_mmd(An, Bn, kernel="linear") / k / k,
+        ),
         "kid": (lambda: kid(A, B, subsets=3, subset_size=20, backend=backend).std, None),
     }
     for name, (call, reference) in checks.items():
@@ -590,16 +605,23 @@ def test_extreme_magnitudes_give_the_answer_or_a_named_error(backend, extreme):
 
 def test_solver_failures_are_named_value_errors(monkeypatch):
     """LAPACK's LinAlgError (non-convergence) becomes a ValueError naming the argument (issue 10, item 11)."""
+
     def fail(*args, **kwargs):
         raise np.linalg.LinAlgError("Eigenvalues did not converge")
 
     X, Y = gaussian_sets(n=40, m=35, d=3)
     mu, S = rd.ref_mean_cov(X)
     calls = {  # which solver each call needs, and the argument its error names
-        "eigh": [(lambda: gaussian_kl(X, Y, backend="numpy"), "real"), (lambda: fd(X, Y, backend="numpy"), "real"),
-                 (lambda: frechet_from_statistics(mu, S, mu, S), "sigma1")],
-        "eigvalsh": [(lambda: gaussian_kl(X, Y, backend="numpy"), "fake"), (lambda: fd(X, Y, backend="numpy"), "fake"),
-                     (lambda: frechet_from_statistics(mu, S, mu, S), "sigma2")],
+        "eigh": [
+            (lambda: gaussian_kl(X, Y, backend="numpy"), "real"),
+            (lambda: fd(X, Y, backend="numpy"), "real"),
+            (lambda: frechet_from_statistics(mu, S, mu, S), "sigma1"),
+        ],
+        "eigvalsh": [
+            (lambda: gaussian_kl(X, Y, backend="numpy"), "fake"),
+            (lambda: fd(X, Y, backend="numpy"), "fake"),
+            (lambda: frechet_from_statistics(mu, S, mu, S), "sigma2"),
+        ],
         "svd": [(lambda: fd(X[:3], Y[:3], backend="numpy"), "real")],  # n <= d: the QR route's SVD
     }
     for attribute, cases in calls.items():
@@ -670,7 +692,8 @@ def test_layouts_dtypes_and_backends_agree(both_backends, fn, layout):
     # mixed dtypes are computed in the wider one
     mixed = f(X, Y.astype(np.float64), backend="numpy")
     assert (mixed.mean if fn == "kid" else float(mixed)) == pytest.approx(
-        want.mean if fn == "kid" else float(want), rel=1e-12, abs=1e-12)
+        want.mean if fn == "kid" else float(want), rel=1e-12, abs=1e-12
+    )
 
 
 def test_on_an_emulated_gpu(fake_gpu):
@@ -686,7 +709,8 @@ def test_on_an_emulated_gpu(fake_gpu):
         assert gaussian_kl(gx, gy, backend=backend) == pytest.approx(gaussian_kl(X, Y, backend="numpy"), rel=1e-10)
         for kernel in ("rbf", "polynomial", "cosine"):
             assert float(mmd(gx, gy, kernel=kernel, unbiased=True, backend=backend)) == pytest.approx(
-                float(mmd(X, Y, kernel=kernel, unbiased=True, backend="numpy")), rel=1e-9)
+                float(mmd(X, Y, kernel=kernel, unbiased=True, backend="numpy")), rel=1e-9
+            )
         k = kid(gx, gy, subsets=3, subset_size=20, backend=backend)
         np.testing.assert_allclose(k.values, kid(X, Y, subsets=3, subset_size=20, backend="numpy").values, rtol=1e-9)
         assert isinstance(k.values, np.ndarray)

@@ -59,6 +59,7 @@ def vendi_inputs(draw, kernels=VENDI_KERNELS, max_n=60):
 # vendi against the reference
 # --------------------------------------------------------------------------------------------
 
+
 @given(inp=vendi_inputs(), q=st.sampled_from(QS), method=st.sampled_from(["exact", "auto"]))
 def test_vendi_matches_reference(backend, inp, q, method):
     X, kernel, bw = inp
@@ -91,8 +92,7 @@ def test_vendi_is_nonincreasing_in_q(backend, inp):
     X, kernel, bw = inp
     n = X.shape[0]
     qs = [0, 0.25, 0.5, 1, 1.5, 2, 4, math.inf]
-    vals = [float(gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend))
-            for q in qs]
+    vals = [float(gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="exact", backend=backend)) for q in qs]
     # each value may err by its own bound; monotonicity must hold up to the sum of two of them
     tols = [0.0] + [ref.vendi_bound(X, q, kernel=kernel, bandwidth=bw)[1] for q in qs[1:]]
     for (qa, a, ta), (qb, b, tb) in zip(zip(qs, vals, tols), zip(qs[1:], vals[1:], tols[1:])):
@@ -151,7 +151,8 @@ def test_q_infinity_spellings_agree(backend, kernel, bw):
 def test_integer_and_float_q_agree(backend, q):
     X = np.random.default_rng(4).normal(size=(30, 5))
     assert float(gm.vendi(X, q=q, backend=backend)) == pytest.approx(
-        float(gm.vendi(X, q=float(q), backend=backend)), rel=1e-14)
+        float(gm.vendi(X, q=float(q), backend=backend)), rel=1e-14
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,8 +178,9 @@ def analytic_tol(X, kernel, bw, lam_exact, q):
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("kernel,bw", [("cosine", None), ("linear", None), ("rbf", 1.0),
-                                       ("laplacian", 1.0), ("polynomial", None)])
+@pytest.mark.parametrize(
+    "kernel,bw", [("cosine", None), ("linear", None), ("rbf", 1.0), ("laplacian", 1.0), ("polynomial", None)]
+)
 def test_identical_points_give_one(backend, kernel, bw, dtype):
     row = np.random.default_rng(0).normal(size=(1, 7))
     X = np.repeat(row, 50, axis=0).astype(dtype)
@@ -191,8 +193,7 @@ def test_identical_points_give_one(backend, kernel, bw, dtype):
             # K is a constant matrix: spectrum (1, 0, ..., 0)
             assert float(s) == pytest.approx(1.0, abs=analytic_tol(X, kernel, bw, [1.0], q)), (q, float(s))
     # and for intdiv with cosine: 1 - mean(1) = 0, entries err by <= 8 (d + 4) u
-    assert float(gm.intdiv(X, kernel="cosine", backend=backend)) == pytest.approx(
-        0.0, abs=8 * (7 + 4) * _eps(dtype))
+    assert float(gm.intdiv(X, kernel="cosine", backend=backend)) == pytest.approx(0.0, abs=8 * (7 + 4) * _eps(dtype))
 
 
 def _orthogonal_rows(n, d, rng, dtype, rotate):
@@ -213,8 +214,11 @@ def test_identity_kernel_gives_n(backend, dtype, rotate):
     X = _orthogonal_rows(n, d, rng, dtype, rotate)
     Xunit = (X / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)).astype(dtype)
     uniform = np.full(n, 1.0 / n)
-    cases = [("cosine", None, X), ("linear", None, Xunit),
-             ("rbf", 1.0, (100.0 * Xunit).astype(dtype))]  # rbf: pairwise distances 141 sigma, k = 0
+    cases = [
+        ("cosine", None, X),
+        ("linear", None, Xunit),
+        ("rbf", 1.0, (100.0 * Xunit).astype(dtype)),
+    ]  # rbf: pairwise distances 141 sigma, k = 0
     for kernel, bw, A in cases:
         for q in ANALYTIC_QS:
             for method in ("exact", "auto") + (("dual",) if kernel != "rbf" else ()):
@@ -227,7 +231,8 @@ def test_identity_kernel_gives_n(backend, dtype, rotate):
     g = 8 * (d + 4) * _eps(dtype) + 4 * _eps(dtype)  # bound on each cosine's error
     assert float(gm.intdiv(X, backend=backend)) == pytest.approx(1 - 1 / n, abs=g)
     assert float(gm.rke(X, kernel="cosine", backend=backend)) == pytest.approx(
-        n, abs=analytic_tol(X, "cosine", None, uniform, 2))
+        n, abs=analytic_tol(X, "cosine", None, uniform, 2)
+    )
 
 
 @st.composite
@@ -236,7 +241,7 @@ def cluster_sets(draw):
     counts = draw(st.lists(st.integers(1, 25), min_size=1, max_size=8))
     dtype = draw(st.sampled_from(FLOAT_DTYPES))
     kernel = draw(st.sampled_from(["cosine", "rbf"]))
-    seed = draw(st.integers(0, 2 ** 31))
+    seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     m = len(counts)
     d = m + draw(st.integers(0, 3))
@@ -262,7 +267,7 @@ def test_clusters_give_the_hill_number_of_their_proportions(backend, cs, q):
             # resulting entries 1 - O(u |x|^2 / s^2) can lift round-off eigenvalues above the rank
             # threshold, so only the interval allowed by the error bound is required here
             lam = np.zeros(X.shape[0])
-            lam[:len(counts)] = np.sort(counts / counts.sum())[::-1]
+            lam[: len(counts)] = np.sort(counts / counts.sum())[::-1]
             delta = ref.spectrum_delta(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
             lo, hi = ref.rank_bounds(lam, X.shape[0], _eps(X.dtype), delta)
             assert lo <= float(s) <= hi
@@ -318,6 +323,7 @@ def test_vendi_readme_examples(backend):
 # vendi_from_gram / vendi_from_eigenvalues
 # --------------------------------------------------------------------------------------------
 
+
 @given(X=matrices(max_d=10), q=st.sampled_from(QS))
 def test_vendi_from_gram_matches_reference(X, q):
     X = fix_small_rows(X)
@@ -349,8 +355,7 @@ def test_vendi_from_gram_q0_uses_the_eps_of_K(dtype):
     assert float(gm.vendi_from_gram(K, q=0)) == 3
 
 
-@given(w=st.lists(st.floats(0.0, 100.0, allow_subnormal=False), min_size=1, max_size=50),
-       q=st.sampled_from(QS))
+@given(w=st.lists(st.floats(0.0, 100.0, allow_subnormal=False), min_size=1, max_size=50), q=st.sampled_from(QS))
 def test_vendi_from_eigenvalues_is_the_hill_number(w, q):
     w = np.array(w)
     assume(w.max() > 1e-3)
@@ -370,6 +375,7 @@ def test_vendi_from_eigenvalues_clips_round_off_negatives():
 # --------------------------------------------------------------------------------------------
 # rke, rrke, intdiv
 # --------------------------------------------------------------------------------------------
+
 
 @given(inp=vendi_inputs(kernels=("rbf", "laplacian", "cosine", "linear", "polynomial")))
 def test_rke_matches_reference_and_vendi_q2(backend, inp):
@@ -396,8 +402,7 @@ def test_rrke_matches_reference(backend, data):
     want = ref.ref_rrke(X, Y, kernel=kernel, bandwidth=bw)
     # kernel values below ~1e-38 (float32) / 1e-308 (float64) underflow: rrke is then not representable
     assume(want < (60.0 if X.dtype == np.float32 else 600.0))
-    s = gm.rrke(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), Y, kernel=kernel, bandwidth=bw,
-                backend=backend)
+    s = gm.rrke(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), Y, kernel=kernel, bandwidth=bw, backend=backend)
     assert float(s) == pytest.approx(want, abs=ref.rrke_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=X.dtype))
     # ||K_XY||_* <= sqrt(n m) for a kernel with k(x, x) = 1 (Cauchy-Schwarz in feature space)
     assert float(s) >= -ref.rrke_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=X.dtype)
@@ -432,8 +437,9 @@ def test_intdiv_matches_reference(backend, data):
     bw = data.draw(bandwidths) if kernel != "cosine" else None
     # cosine similarities can be negative: only integer q is defined there
     q = data.draw(st.sampled_from([1, 2, 3] if kernel == "cosine" else [0.5, 1, 2, 3.5]))
-    s = gm.intdiv(with_layout(X, data.draw(st.sampled_from(LAYOUTS))), q=q, kernel=kernel,
-                  bandwidth=bw, backend=backend)
+    s = gm.intdiv(
+        with_layout(X, data.draw(st.sampled_from(LAYOUTS))), q=q, kernel=kernel, bandwidth=bw, backend=backend
+    )
     K = ref.ref_gram(X, kernel=kernel, bandwidth=bw)
     T = ref.gram_tol(X, kernel=kernel, bandwidth=bw, dtype=X.dtype)
     tol = float(np.mean(ref.power_tol(K, T, q))) + 1e-12
@@ -455,6 +461,7 @@ def test_intdiv_analytic(backend):
 # --------------------------------------------------------------------------------------------
 # result objects
 # --------------------------------------------------------------------------------------------
+
 
 def test_score_objects_report_how_they_were_computed(backend):
     rng = np.random.default_rng(10)
@@ -481,9 +488,12 @@ def test_score_objects_report_how_they_were_computed(backend):
 # backends agree on larger data
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("n,d,kernel,bw", [(700, 10, "rbf", 4.0), (900, 30, "cosine", None),
-                                           (450, 5, "laplacian", 2.0), (600, 12, "linear", None)])
+@pytest.mark.parametrize(
+    "n,d,kernel,bw",
+    [(700, 10, "rbf", 4.0), (900, 30, "cosine", None), (450, 5, "laplacian", 2.0), (600, 12, "linear", None)],
+)
 def test_backends_agree_on_scores(both_backends, n, d, kernel, bw, dtype):
     rng = np.random.default_rng(n)
     centers = rng.normal(scale=4.0, size=(6, d))
@@ -499,7 +509,8 @@ def test_backends_agree_on_scores(both_backends, n, d, kernel, bw, dtype):
         assert abs(float(a) - want) <= tol, (q, float(a), want)
     rt = ref.rke_rtol(X, kernel=kernel, bandwidth=bw, dtype=dtype)
     assert float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="cpu")) == pytest.approx(
-        float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="numpy")), rel=2 * rt)
+        float(gm.rke(X, kernel=kernel, bandwidth=bw, backend="numpy")), rel=2 * rt
+    )
     if kernel in ("rbf", "laplacian"):
         Y = X[: n // 3] + 0.5
         a = gm.rrke(X, Y, kernel=kernel, bandwidth=bw, backend="cpu")
@@ -510,6 +521,7 @@ def test_backends_agree_on_scores(both_backends, n, d, kernel, bw, dtype):
 # --------------------------------------------------------------------------------------------
 # randomized methods
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kernel,bw", [("rbf", None), ("laplacian", 3.0), ("cosine", None)])
 def test_nystrom_with_full_rank_is_exact(backend, kernel, bw):
@@ -593,8 +605,7 @@ def test_rff_approximates_the_exact_score(backend, kernel, qs, mean_rtol, each_r
         want = ref.entropy_value(lam, q)
         vals = []
         for seed in range(4):
-            s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="rff", rank=400, seed=seed,
-                         backend=backend)
+            s = gm.vendi(X, q=q, kernel=kernel, bandwidth=bw, method="rff", rank=400, seed=seed, backend=backend)
             assert s.method == "rff"
             assert float(s) == pytest.approx(want, rel=each_rtol), (q, seed)
             vals.append(float(s))
@@ -645,7 +656,7 @@ def low_rank_sets(draw):
     d = r + draw(st.integers(0, 6))
     n = d + draw(st.integers(2, 80))
     kernel = draw(st.sampled_from(["cosine", "linear"]))
-    return _low_rank(n, r, d, draw(st.integers(0, 2 ** 31)), dtype), r, kernel
+    return _low_rank(n, r, d, draw(st.integers(0, 2**31)), dtype), r, kernel
 
 
 @given(case=low_rank_sets())
@@ -679,12 +690,15 @@ def test_approximate_methods_are_monotone_in_q_on_duplicated_points(backend):
     counts = np.array([30, 20, 10, 5])
     X = np.repeat(4.0 * np.eye(4, 5), counts, axis=0)
     for method, rank in (("nystrom", X.shape[0]), ("exact", None)):
-        got = [float(gm.vendi(X, q=q, kernel="rbf", bandwidth=0.4, method=method, rank=rank, backend=backend))
-               for q in Q_GRID]
+        got = [
+            float(gm.vendi(X, q=q, kernel="rbf", bandwidth=0.4, method=method, rank=rank, backend=backend))
+            for q in Q_GRID
+        ]
         want = [ref.hill_number(counts, q) for q in Q_GRID]
         assert got == pytest.approx(want, rel=1e-9), method
-    got = [float(gm.vendi(X, q=q, kernel="rbf", bandwidth=0.4, method="rff", rank=300, backend=backend))
-           for q in Q_GRID]
+    got = [
+        float(gm.vendi(X, q=q, kernel="rbf", bandwidth=0.4, method="rff", rank=300, backend=backend)) for q in Q_GRID
+    ]
     assert all(a >= b * (1 - 1e-12) for a, b in zip(got, got[1:])), got
     # rff's spectrum is random, but rank([phi(x)]) <= 4 distinct rows: never more than 4 modes
     assert got[0] == 4 and got[1] <= 4.0 * (1 + 1e-9), got
@@ -729,8 +743,11 @@ def test_vendi_of_a_huge_order_is_at_most_a_smaller_one(backend):
     assert values[-2] == pytest.approx(ref.ref_vendi(X, q=math.inf), rel=1e-9)
 
 
-@given(w=st.lists(st.floats(0.0, 1.0, allow_subnormal=False), min_size=1, max_size=40),
-       q=st.sampled_from(QS), top=st.sampled_from([1e308, 1.7e308, 1e-300, 5e-310]))
+@given(
+    w=st.lists(st.floats(0.0, 1.0, allow_subnormal=False), min_size=1, max_size=40),
+    q=st.sampled_from(QS),
+    top=st.sampled_from([1e308, 1.7e308, 1e-300, 5e-310]),
+)
 def test_vendi_from_eigenvalues_is_scale_invariant_to_the_float64_limits(w, q, top):
     """[1e308, 1e308] gave 1 (the sum overflowed to inf): eigenvalues are normalised by the largest first."""
     w = np.array(w)
@@ -764,8 +781,9 @@ def test_vendi_of_denormal_embeddings(backend, kernel, bw):
     tiny = np.random.default_rng(7).standard_normal((50, 6)) * 2.0**-1030
     X = tiny * 2.0**1000 * 2.0**30  # 2^1030 itself is beyond float64
     for q in (0.5, 1, 2):
-        got = gm.vendi(tiny, q=q, kernel=kernel, bandwidth=None if bw is None else bw * 2.0**-1030,
-                       method="exact", backend=backend)
+        got = gm.vendi(
+            tiny, q=q, kernel=kernel, bandwidth=None if bw is None else bw * 2.0**-1030, method="exact", backend=backend
+        )
         assert float(got) == pytest.approx(ref.ref_vendi(X, q=q, kernel=kernel, bandwidth=bw), rel=1e-9), q
 
 
@@ -781,6 +799,7 @@ def test_power_of_two_scale_stays_finite_for_denormals():
 # --------------------------------------------------------------------------------------------
 # issue 10: named errors (items 11 and 13)
 # --------------------------------------------------------------------------------------------
+
 
 def test_nystrom_with_landmarks_of_zero_kernel_raises_a_named_error(backend):
     """Linear kernel, one non-zero row: a landmark set without it has W = 0 (no positive eigenvalue), which
@@ -812,10 +831,12 @@ def test_eigensolver_failure_is_a_named_value_error(backend, monkeypatch, solver
     X = np.random.default_rng(9).standard_normal((30, 4))
     monkeypatch.setattr(np.linalg, solver, _no_convergence)
     calls = {
-        "eigvalsh": [lambda: gm.vendi(X, method="exact", backend=backend),
-                     lambda: gm.vendi(X, method="dual", backend=backend),
-                     lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="rff", rank=8, backend=backend),
-                     lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend)],
+        "eigvalsh": [
+            lambda: gm.vendi(X, method="exact", backend=backend),
+            lambda: gm.vendi(X, method="dual", backend=backend),
+            lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="rff", rank=8, backend=backend),
+            lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend),
+        ],
         "eigh": [lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend)],
         "svd": [lambda: gm.rrke(X, X[:5] + 1, bandwidth=1.0, backend=backend)],
         "qr": [lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, n_iter=1, backend=backend)],
@@ -857,7 +878,10 @@ def test_vendi_from_gram_not_psd_option():
     asymmetric = K + np.triu(np.full((3, 3), 0.01), 1)
     with pytest.raises(ValueError, match="^K: must be symmetric"):
         gm.vendi_from_gram(asymmetric)
-    with pytest.warns(UserWarning, match="^K: is not symmetric"), pytest.warns(UserWarning, match="^K: is not positive"):
+    with (
+        pytest.warns(UserWarning, match="^K: is not symmetric"),
+        pytest.warns(UserWarning, match="^K: is not positive"),
+    ):
         got = gm.vendi_from_gram(asymmetric, q=2, not_psd="clip")
     w = np.clip(np.linalg.eigvalsh((asymmetric + asymmetric.T) / 2), 0, None)
     assert float(got) == pytest.approx(ref.hill_number(w, 2), rel=1e-12)
@@ -880,11 +904,11 @@ def test_issue_10_items_on_the_emulated_gpu():
                 exact = float(gm.vendi(X, q=q, method="exact", backend=backend))
                 assert exact == pytest.approx(ref.ref_vendi(X, q=q), rel=1e-9), (backend, q)
                 assert exact == pytest.approx(float(gm.vendi(X, q=q, method="dual", backend=backend)), rel=1e-9)
-            assert float(gm.vendi(X, q=1e308, backend=backend)) == pytest.approx(ref.ref_vendi(X, q=math.inf),
-                                                                                  rel=1e-9)
+            assert float(gm.vendi(X, q=1e308, backend=backend)) == pytest.approx(ref.ref_vendi(X, q=math.inf), rel=1e-9)
             got = gm.vendi(tiny, q=1, kernel="rbf", bandwidth=1.5 * 2.0**-1030, method="exact", backend=backend)
-            assert float(got) == pytest.approx(ref.ref_vendi(tiny * 2.0**1000 * 2.0**30, q=1, kernel="rbf",
-                                                             bandwidth=1.5), rel=1e-9)
+            assert float(got) == pytest.approx(
+                ref.ref_vendi(tiny * 2.0**1000 * 2.0**30, q=1, kernel="rbf", bandwidth=1.5), rel=1e-9
+            )
             with pytest.raises(ValueError, match="rank: .*no positive eigenvalue"):
                 gm.vendi(zeros, kernel="linear", method="nystrom", rank=2, seed=seed, backend=backend)
             with pytest.raises(TypeError, match="^Y: "):

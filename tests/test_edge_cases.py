@@ -1,6 +1,7 @@
 """Regressions from review: extreme magnitudes, powers 0 and > 64, q next to 1, indefinite matrices,
 kernel parameters given to the wrong kernel, and the q = 2 dual shortcut. Each compared with the float64
 reference or with the scale-free answer it must equal."""
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,9 @@ def test_rbf_with_scaled_bandwidth_is_scale_free(backend, factor, q):
     got = gm.vendi((R * factor).astype(np.float32), q=q, kernel="rbf", bandwidth=3.0 * factor, backend=backend)
     assert float(got) == pytest.approx(want, rel=1e-4)
     heuristic = gm.rke((R * factor).astype(np.float32), backend=backend)
-    assert math.isfinite(heuristic) and heuristic.bandwidth == pytest.approx(ref.ref_median_bandwidth(R) * factor, rel=1e-5)
+    assert math.isfinite(heuristic) and heuristic.bandwidth == pytest.approx(
+        ref.ref_median_bandwidth(R) * factor, rel=1e-5
+    )
 
 
 def test_float64_extremes(backend):

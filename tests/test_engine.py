@@ -5,6 +5,7 @@ Shapes are chosen to cross the compiled engine's tile edges (512 x 512 symmetric
 otherwise, 512-column blocks of the column Gram, 1024/4096-row blocks) so that mirrored tiles, ragged
 edges and several threads are all exercised.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@ the warnings it collects, the choice of metrics, and that every number is the in
 
 Fast (a few seconds): sets of a few hundred rows.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,8 +89,9 @@ def test_demo_noisy_is_seen_by_the_distances(demo_numbers):
     assert numbers["noisy"]["kid.mean"] > numbers["faithful"]["kid.mean"]
 
 
-@pytest.mark.parametrize("key", ["authenticity", "prdc.recall", "prdc.coverage", "prdc.precision", "prdc.density",
-                                 "vendi.fake", "rke.fake"])
+@pytest.mark.parametrize(
+    "key", ["authenticity", "prdc.recall", "prdc.coverage", "prdc.precision", "prdc.density", "vendi.fake", "rke.fake"]
+)
 def test_demo_faithful_is_never_the_worst(demo_numbers, key):
     numbers, _ = demo_numbers
     assert _lowest(numbers, key) != "faithful"
@@ -125,11 +127,27 @@ def test_getitem_and_contains(small_report):
 
 def test_numbers_are_scalars_by_dotted_name(small_report):
     numbers = small_report.numbers()
-    for key in ("prdc.precision", "prdc.recall", "prdc.density", "prdc.coverage", "precision_recall.precision",
-                "precision_recall.recall", "alpha_precision.delta_precision_alpha",
-                "alpha_precision.delta_coverage_beta", "alpha_precision.authenticity", "authenticity",
-                "vendi.real", "vendi.fake", "rke.real", "rke.fake", "fd", "kid.mean", "kid.std", "cmmd",
-                "gaussian_kl"):
+    for key in (
+        "prdc.precision",
+        "prdc.recall",
+        "prdc.density",
+        "prdc.coverage",
+        "precision_recall.precision",
+        "precision_recall.recall",
+        "alpha_precision.delta_precision_alpha",
+        "alpha_precision.delta_coverage_beta",
+        "alpha_precision.authenticity",
+        "authenticity",
+        "vendi.real",
+        "vendi.fake",
+        "rke.real",
+        "rke.fake",
+        "fd",
+        "kid.mean",
+        "kid.std",
+        "cmmd",
+        "gaussian_kl",
+    ):
         assert key in numbers, key
     for key, value in numbers.items():
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
@@ -184,8 +202,13 @@ def test_to_json_plain_values():
     """NumPy scalars and arrays become numbers and lists; inf and NaN become strings (JSON has neither)."""
     entries = (
         MetricEntry("fd", "distance", np.float64(np.inf), {"k": np.int64(3)}, 0.5),
-        MetricEntry("kid", "distance", {"mean": np.float32(0.25), "std": float("nan"),
-                                        "values": np.array([1.0, -np.inf, 2.5])}, {}, 0.0),
+        MetricEntry(
+            "kid",
+            "distance",
+            {"mean": np.float32(0.25), "std": float("nan"), "values": np.array([1.0, -np.inf, 2.5])},
+            {},
+            0.0,
+        ),
     )
     report = Report(entries, {"n_real": 3, "n_fake": 3, "n_train": None, "d": 2, "backend": "numpy"}, ("a note",))
     d = json.loads(report.to_json())
@@ -580,18 +603,29 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a metric ran before the settings were checked")
 
-    for module, names in ((genmetrics.fidelity, ("prdc", "precision_recall", "alpha_precision", "authenticity")),
-                          (genmetrics.diversity, ("vendi", "rke")), (genmetrics.curves, ("diversity_curve",)),
-                          (genmetrics.distances, ("fd", "kid", "mmd", "gaussian_kl"))):
+    for module, names in (
+        (genmetrics.fidelity, ("prdc", "precision_recall", "alpha_precision", "authenticity")),
+        (genmetrics.diversity, ("vendi", "rke")),
+        (genmetrics.curves, ("diversity_curve",)),
+        (genmetrics.distances, ("fd", "kid", "mmd", "gaussian_kl")),
+    ):
         for name in names:
             monkeypatch.setattr(module, name, forbidden)
 
 
-@pytest.mark.parametrize("bad, error", [
-    (dict(kernel="nope"), ValueError), (dict(kernel=3), TypeError), (dict(progress="no"), TypeError),
-    (dict(progress=1), TypeError), (dict(ridge=-1.0), ValueError), (dict(ridge=float("nan")), ValueError),
-    (dict(ridge="0.1"), TypeError), (dict(ridge=True), TypeError),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (dict(kernel="nope"), ValueError),
+        (dict(kernel=3), TypeError),
+        (dict(progress="no"), TypeError),
+        (dict(progress=1), TypeError),
+        (dict(ridge=-1.0), ValueError),
+        (dict(ridge=float("nan")), ValueError),
+        (dict(ridge="0.1"), TypeError),
+        (dict(ridge=True), TypeError),
+    ],
+)
 def test_bad_settings_raise_before_any_work(small, no_work, bad, error):
     real, fake, train = small
     with pytest.raises(error, match=next(iter(bad))):
@@ -669,13 +703,16 @@ def test_both_authenticities_say_what_they_were_measured_against(small_report):
 
 
 def test_markdown_shows_each_metric_time_once(small_report):
-    rows = [row.split("|") for row in small_report.to_markdown().splitlines()
-            if row.startswith("| ") and not row.startswith("| group")]
+    rows = [
+        row.split("|")
+        for row in small_report.to_markdown().splitlines()
+        if row.startswith("| ") and not row.startswith("| group")
+    ]
     shown = [cells[5].strip() for cells in rows]
     first = 0
     for entry in small_report.entries:
         count = len(entry.numbers())
         assert float(shown[first]) == pytest.approx(entry.seconds, rel=5e-3, abs=1e-12), entry.name
-        assert shown[first + 1:first + count] == [""] * (count - 1)  # one time for the numbers computed together
+        assert shown[first + 1 : first + count] == [""] * (count - 1)  # one time for the numbers computed together
         first += count
     assert first == len(rows)

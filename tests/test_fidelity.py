@@ -35,6 +35,7 @@ TOL = 1e-12
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 def assert_in(got, interval, what, rel=TOL):
     lo, hi = interval
     got = float(got)
@@ -49,8 +50,7 @@ def assert_curve_in(got, interval, what, rel=TOL):
     bad = np.flatnonzero((got < lo - rel) | (got > hi + rel))
     if bad.size:
         a = int(bad[0])
-        raise AssertionError(f"{what}[{a}] = {got[a]!r}, reference {lo[a]!r} .. {hi[a]!r} "
-                             f"({bad.size} entries out)")
+        raise AssertionError(f"{what}[{a}] = {got[a]!r}, reference {lo[a]!r} .. {hi[a]!r} ({bad.size} entries out)")
 
 
 def quiet(fn, *args, **kwargs):
@@ -150,14 +150,14 @@ def test_prdc_matches_reference(backend, data):
     inclusive = data.draw(st.booleans(), label="inclusive")
     realL = with_layout(real, data.draw(st.sampled_from(LAYOUTS), label="real layout"))
     fakeL = with_layout(fake, data.draw(st.sampled_from(LAYOUTS), label="fake layout"))
-    res, dup = quiet(unchanged, gm.prdc, [realL, fakeL], realL, fakeL, k=k, inclusive=inclusive,
-                     backend=backend)
+    res, dup = quiet(unchanged, gm.prdc, [realL, fakeL], realL, fakeL, k=k, inclusive=inclusive, backend=backend)
     ref = rf.ref_prdc(real, fake, k, inclusive, rtol=rf.dist_rtol(real.shape[1]))
     check_prdc(res, ref, k, n, m, inclusive)
     # a zero radius (k or more exact copies of a point in its own set) is exact in any summation order
     zero_radius = bool(np.any(ref["real_radii"] == 0) or np.any(ref["fake_radii"] == 0))
     assert bool(dup) == (zero_radius and not inclusive), (
-        f"DuplicatePointsWarning raised: {bool(dup)}, zero radius: {zero_radius}, inclusive: {inclusive}")
+        f"DuplicatePointsWarning raised: {bool(dup)}, zero radius: {zero_radius}, inclusive: {inclusive}"
+    )
     assert all("inclusive=True" in str(w.message) for w in dup)
 
 
@@ -203,11 +203,17 @@ def test_prdc_identical_sets_without_duplicates(backend, k):
     assert res.density == pytest.approx((k + 1) / k, rel=1e-14)
 
 
-@pytest.mark.parametrize("k, inclusive, density", [
-    (1, False, 0.0), (1, True, 2.0),
-    (2, False, 1.0), (2, True, 2.0),
-    (3, False, 2.0 / 3.0), (3, True, 4.0 / 3.0),
-])
+@pytest.mark.parametrize(
+    "k, inclusive, density",
+    [
+        (1, False, 0.0),
+        (1, True, 2.0),
+        (2, False, 1.0),
+        (2, True, 2.0),
+        (3, False, 2.0 / 3.0),
+        (3, True, 4.0 / 3.0),
+    ],
+)
 def test_prdc_identical_sets_every_point_twice(backend, k, inclusive, density):
     """real == fake == every point of a Gaussian sample twice.
 
@@ -223,7 +229,7 @@ def test_prdc_identical_sets_every_point_twice(backend, k, inclusive, density):
     fake = real[::-1].copy()  # same multiset, different order
     res, dup = quiet(gm.prdc, real, fake, k=k, inclusive=inclusive, backend=backend)
     ref = rf.ref_prdc(real, fake, k, inclusive)
-    assert ref["density"][0] == pytest.approx(density, rel=1e-14)   # the reasoning above, and the reference
+    assert ref["density"][0] == pytest.approx(density, rel=1e-14)  # the reasoning above, and the reference
     check_prdc(res, ref, k, 120, 120, inclusive)
     expected = 0.0 if (k == 1 and not inclusive) else 1.0
     assert (res.precision, res.recall, res.coverage) == (expected,) * 3
@@ -279,9 +285,9 @@ def test_prdc_across_tiles(backend):
 
 # ---- bad input ----
 
+
 @pytest.mark.parametrize("fname", ["prdc", "precision_recall"])
-@pytest.mark.parametrize("n, m, k", [(10, 8, 0), (10, 8, -1), (10, 8, 8), (10, 8, 9), (6, 10, 6),
-                                      (2, 2, 2)])
+@pytest.mark.parametrize("n, m, k", [(10, 8, 0), (10, 8, -1), (10, 8, 8), (10, 8, 9), (6, 10, 6), (2, 2, 2)])
 def test_k_out_of_range(backend, fname, n, m, k):
     with pytest.raises(ValueError, match=K_):
         getattr(gm, fname)(gaussian(n, 3, 1), gaussian(m, 3, 2), k=k, backend=backend)
@@ -300,7 +306,7 @@ def test_k_largest_legal(backend, fname):
     for n, m in ((7, 4), (4, 7)):
         real, fake = gaussian(n, 3, n), gaussian(m, 3, 10 + m)
         res = getattr(gm, fname)(real, fake, k=3, backend=backend)
-        ref = (rf.ref_prdc(real, fake, 3) if fname == "prdc" else rf.ref_precision_recall(real, fake, 3))
+        ref = rf.ref_prdc(real, fake, 3) if fname == "prdc" else rf.ref_precision_recall(real, fake, 3)
         assert_in(res.precision, ref["precision"], f"{fname} precision")
         assert_in(res.recall, ref["recall"], f"{fname} recall")
 
@@ -347,8 +353,15 @@ def test_plain_lists_and_integers_are_accepted(backend, fname):
     fake = np.random.default_rng(2).integers(-3, 4, size=(9, 2))
     a = ALL_PAIR_FUNCS[fname](real.tolist(), fake.tolist(), backend=backend)
     b = ALL_PAIR_FUNCS[fname](real.astype(np.float64), fake.astype(np.float64), backend=backend)
-    for f in ("precision", "recall", "density", "coverage", "delta_precision_alpha", "delta_coverage_beta",
-              "authenticity"):
+    for f in (
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "delta_precision_alpha",
+        "delta_coverage_beta",
+        "authenticity",
+    ):
         if hasattr(b, f):
             assert getattr(a, f) == getattr(b, f), f
 
@@ -364,6 +377,7 @@ def test_not_two_dimensional(backend, fname):
 # ============================================================================================
 # improved precision & recall
 # ============================================================================================
+
 
 def check_pr(res, ref, k, n, m, realism_rel=1e-6):
     assert_in(res.precision, ref["precision"], f"precision (k={k})")
@@ -477,12 +491,22 @@ def test_alpha_precision_matches_reference(backend, data):
     center = None
     if data.draw(st.booleans(), label="center given"):
         center = data.draw(rf.point_sets(n=1, d=real.shape[1], dtype=np.float64, duplicates=False))[0]
-    ref = rf.ref_alpha_precision(real, fake, n_alphas, center=center, integration=integration,
-                                 rtol=rf.dist_rtol(real.shape[1]))
+    ref = rf.ref_alpha_precision(
+        real, fake, n_alphas, center=center, integration=integration, rtol=rf.dist_rtol(real.shape[1])
+    )
     assume(not ref["nearest_ambiguous"])
     arrays = [real, fake] + ([] if center is None else [center])
-    res, dup = quiet(unchanged, gm.alpha_precision, arrays, real, fake, n_alphas=n_alphas, center=center,
-                     integration=integration, backend=backend)
+    res, dup = quiet(
+        unchanged,
+        gm.alpha_precision,
+        arrays,
+        real,
+        fake,
+        n_alphas=n_alphas,
+        center=center,
+        integration=integration,
+        backend=backend,
+    )
     assert not dup
     check_ap(res, ref, integration)
 
@@ -521,8 +545,7 @@ def test_alpha_precision_integrations_agree_with_their_formulas(backend):
     curves = {}
     for integration in ("trapezoid", "original", "synthcity"):
         res = gm.alpha_precision(real, fake, integration=integration, backend=backend)
-        check_ap(res, rf.ref_alpha_precision(real, fake, integration=integration, rtol=rf.dist_rtol(3)),
-                 integration)
+        check_ap(res, rf.ref_alpha_precision(real, fake, integration=integration, rtol=rf.dist_rtol(3)), integration)
         curves[integration] = (res.alpha_precision_curve, res.delta_precision_alpha)
         # the integral of the curve the function returned, by the documented formula
         alphas = res.alphas
@@ -566,7 +589,7 @@ def test_alpha_precision_far_away_fake(backend):
     assert res.delta_coverage_beta == pytest.approx(0.0, abs=1e-14)
     assert res.authenticity == 1.0
     res = gm.alpha_precision(real, fake, integration="synthcity", backend=backend)
-    assert res.delta_precision_alpha == pytest.approx(0.0, abs=1e-14)   # 1 - sum(alphas) / sum(alphas)
+    assert res.delta_precision_alpha == pytest.approx(0.0, abs=1e-14)  # 1 - sum(alphas) / sum(alphas)
 
 
 def test_alpha_precision_center_and_embedding(backend):
@@ -601,6 +624,7 @@ def test_alpha_precision_center_moves_the_curve(backend):
 
 
 # ---- authenticity ----
+
 
 def test_authenticity_near_copies(backend):
     """fake = train + 1e-6 noise: each fake point's nearest train point is its origin, far closer than that
@@ -655,6 +679,7 @@ def test_authenticity_ties(backend):
 
 
 # ---- bad input ----
+
 
 def test_alpha_precision_bad_arguments(backend):
     real, fake = gaussian(10, 3, 1), gaussian(8, 3, 2)

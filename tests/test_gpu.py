@@ -30,6 +30,7 @@ What is checked:
   stay on the device, the caller's arrays are not modified; NaN/inf and mismatched widths raise a
   ValueError naming the argument; results report the backend that computed them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -70,6 +71,7 @@ def rtol_of(dtype) -> float:
 # --------------------------------------------------------------------------------------------
 # the two devices
 # --------------------------------------------------------------------------------------------
+
 
 @functools.cache
 def _real_device_missing() -> str:
@@ -148,6 +150,7 @@ def gpu_backend(request, gpu):
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 @contextmanager
 def unchanged(gpu, *arrays):
     """The caller's arrays hold the same values after the block as before it."""
@@ -165,8 +168,10 @@ def assert_same_knn(gpu, got, want):
     bad = np.argwhere((gi != wi) | (gd != wd))
     if bad.size:
         r, c = bad[0]
-        raise AssertionError(f"{len(bad)} entries differ; first at query {r}, rank {c}: GPU ({gi[r, c]}, "
-                             f"{gd[r, c]!r}) vs CPU ({wi[r, c]}, {wd[r, c]!r})")
+        raise AssertionError(
+            f"{len(bad)} entries differ; first at query {r}, rank {c}: GPU ({gi[r, c]}, "
+            f"{gd[r, c]!r}) vs CPU ({wi[r, c]}, {wd[r, c]!r})"
+        )
 
 
 def device_knn(gpu, gx, gy, k, backend):
@@ -208,6 +213,7 @@ def set_small_blocks(gpu, refs: int, rows: int):
 # --------------------------------------------------------------------------------------------
 # the emulation itself, and its installation
 # --------------------------------------------------------------------------------------------
+
 
 def test_installing_the_fakes_is_undone_afterwards():
     import genmetrics
@@ -262,8 +268,25 @@ def test_fake_ball_tests_count_past_the_capacity_without_writing_past_it(gpu):
     guard = cp.full(8, -7, dtype=cp.int64)  # 4 slots of capacity, then 4 that must stay untouched
     rows, cols = guard[:4], cp.zeros(4, dtype=cp.int64)
     count = cp.zeros(1, dtype=cp.uint64)
-    cuda.ball_tests(approx.data.ptr, "float32", 3, 5, 5, sq.data.ptr, sq.data.ptr, 0.0, 1e-9, radius2.data.ptr,
-                    True, sure.data.ptr, rows.data.ptr, cols.data.ptr, count.data.ptr, 4, 0)
+    cuda.ball_tests(
+        approx.data.ptr,
+        "float32",
+        3,
+        5,
+        5,
+        sq.data.ptr,
+        sq.data.ptr,
+        0.0,
+        1e-9,
+        radius2.data.ptr,
+        True,
+        sure.data.ptr,
+        rows.data.ptr,
+        cols.data.ptr,
+        count.data.ptr,
+        4,
+        0,
+    )
     assert int(count.get()[0]) == 15 and gpu.host(sure).tolist() == [0, 0, 0]
     assert gpu.host(guard[4:]).tolist() == [-7] * 4 and np.all(gpu.host(rows) >= 0)
     with pytest.raises(AssertionError, match="not inside any live device buffer"):
@@ -273,6 +296,7 @@ def test_fake_ball_tests_count_past_the_capacity_without_writing_past_it(gpu):
 # --------------------------------------------------------------------------------------------
 # backends listing and dispatch
 # --------------------------------------------------------------------------------------------
+
 
 def test_backends_lists_the_gpu_backends(gpu):
     info = gm.backends()
@@ -302,8 +326,9 @@ def test_gpu_arrays_run_on_the_gpu_by_default(gpu, monkeypatch):
         pytest.skip(f"no GPU backend available: cuda: {info['cuda'][1]}; cupy: {info['cupy'][1]}")
     if gpu.emulated:
         assert expected == "cuda"
-    X = gpu.device(gaussian(np.random.default_rng(2), 150 if not gpu.small else 60, 8 if not gpu.small else 6,
-                            np.float64))
+    X = gpu.device(
+        gaussian(np.random.default_rng(2), 150 if not gpu.small else 60, 8 if not gpu.small else 6, np.float64)
+    )
     assert gm.vendi(X).backend == expected
     dist, idx = gm.knn(X, k=3)
     assert isinstance(dist, gpu.ndarray) and isinstance(idx, gpu.ndarray)
@@ -314,6 +339,7 @@ def test_gpu_arrays_run_on_the_gpu_by_default(gpu, monkeypatch):
 # --------------------------------------------------------------------------------------------
 # k-NN
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("case", KNN_CASES)
@@ -372,20 +398,29 @@ def test_knn_on_views_with_offsets_and_strides(gpu, gpu_backend, dtype):
     reversed_rows = g[::-3]
     if gpu.emulated:
         set_small_blocks(gpu, 140, 17)
-    for gx, hx, gy, hy, k in ((rows, big[11:151], None, None, 4), (cols, big[:, 3::2], cols[:50], big[:50, 3::2], 3),
-                              (reversed_rows, big[::-3], rows[5:40], big[16:51], 2)):
+    for gx, hx, gy, hy, k in (
+        (rows, big[11:151], None, None, 4),
+        (cols, big[:, 3::2], cols[:50], big[:50, 3::2], 3),
+        (reversed_rows, big[::-3], rows[5:40], big[16:51], 2),
+    ):
         with unchanged(gpu, g):
             got = gm.knn(gx, gy, k=k, backend=gpu_backend)
-        assert_same_knn(gpu, got, gm.knn(np.ascontiguousarray(hx), None if hy is None else np.ascontiguousarray(hy),
-                                         k=k, backend="cpu"))
+        assert_same_knn(
+            gpu,
+            got,
+            gm.knn(np.ascontiguousarray(hx), None if hy is None else np.ascontiguousarray(hy), k=k, backend="cpu"),
+        )
 
 
 def test_knn_converts_other_dtypes_like_the_cpu(gpu):
     """float16 and integer inputs (converted by the validation), and a float32/float64 pair (computed in float64)."""
     needs_cuda(gpu)
     rng = np.random.default_rng(5)
-    cases = ((lattice(rng, 90, 3, np.float16), None), (rng.integers(-3, 4, size=(80, 4)), None),
-             (gaussian(rng, 70, 6, np.float32), gaussian(rng, 40, 6, np.float64)))
+    cases = (
+        (lattice(rng, 90, 3, np.float16), None),
+        (rng.integers(-3, 4, size=(80, 4)), None),
+        (gaussian(rng, 70, 6, np.float32), gaussian(rng, 40, 6, np.float64)),
+    )
     for X, Y in cases:
         got = gm.knn(gpu.device(X), gpu.device(Y), k=3, backend="cuda")
         assert_same_knn(gpu, got, gm.knn(X, Y, k=3, backend="cpu"))
@@ -401,13 +436,17 @@ def test_tf32_margins_keep_the_decisions(gpu, monkeypatch):
     X, Y, k = knn_case("offset 1000 lattice", np.float32)
     assert_same_knn(gpu, device_knn(gpu, gpu.device(X), gpu.device(Y), k, "cuda"), gm.knn(X, Y, k=k, backend="cpu"))
     X, Y, radii = radius_case("lattice", np.float32, small=True)
-    assert_same_radius_query(gpu, gm.radius_query(gpu.device(X), gpu.device(Y), radii, backend="cuda"),
-                             gm.radius_query(X, Y, radii, backend="cpu"))
+    assert_same_radius_query(
+        gpu,
+        gm.radius_query(gpu.device(X), gpu.device(Y), radii, backend="cuda"),
+        gm.radius_query(X, Y, radii, backend="cpu"),
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # radius queries and the ball tests
 # --------------------------------------------------------------------------------------------
+
 
 def radius_case(name, dtype, small):
     """Radii equal to exact distances (each reference's 3rd nearest query): every ball has queries on its
@@ -437,8 +476,9 @@ def assert_same_radius_query(gpu, got, want):
         g, w = gpu.host(getattr(got, name)), gpu.host(getattr(want, name))
         assert g.dtype == w.dtype and g.shape == w.shape, (name, g.dtype, g.shape, w.dtype, w.shape)
         bad = np.flatnonzero(g != w)
-        assert bad.size == 0, (f"{name}: {bad.size} queries differ; first {bad[0]}: GPU {g[bad[0]]!r} "
-                               f"vs CPU {w[bad[0]]!r}")
+        assert bad.size == 0, (
+            f"{name}: {bad.size} queries differ; first {bad[0]}: GPU {g[bad[0]]!r} vs CPU {w[bad[0]]!r}"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -496,6 +536,7 @@ def test_ball_test_capacity_regrowth(gpu):
 # fidelity, coverage and memorisation metrics
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("case", FIDELITY_CASES)
 def test_prdc_is_identical_to_cpu(gpu, gpu_backend, case, dtype):
@@ -507,8 +548,9 @@ def test_prdc_is_identical_to_cpu(gpu, gpu_backend, case, dtype):
             with unchanged(gpu, greal, gfake):
                 got = quiet(gm.prdc, greal, gfake, k=k, inclusive=inclusive, backend=gpu_backend)
             assert isinstance(got, gm.PRDC)
-            assert_same_fields(got, want, ("precision", "recall", "density", "coverage", "k", "n_real", "n_fake",
-                                           "inclusive"))
+            assert_same_fields(
+                got, want, ("precision", "recall", "density", "coverage", "k", "n_real", "n_fake", "inclusive")
+            )
             for name in ("precision", "recall", "density", "coverage"):
                 assert isinstance(getattr(got, name), float), name
 
@@ -548,8 +590,9 @@ def test_alpha_precision_is_identical_to_cpu(gpu, gpu_backend, case, dtype):
             assert type(getattr(got, name)) is float
             assert getattr(got, name) == pytest.approx(getattr(want, name), rel=0, abs=1e-12), name
         for name in ("alphas", "alpha_precision_curve", "beta_coverage_curve"):
-            np.testing.assert_allclose(gpu.host(getattr(got, name)), gpu.host(getattr(want, name)),
-                                       rtol=0, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(
+                gpu.host(getattr(got, name)), gpu.host(getattr(want, name)), rtol=0, atol=1e-12, err_msg=name
+            )
     centre = real.astype(np.float64)[: len(real) // 2].mean(axis=0)
     want_c = gm.alpha_precision(real, fake, center=centre, backend="cpu")
     for centre_given in (centre, gpu.device(centre)):  # on the host, then on the device
@@ -638,8 +681,13 @@ KERNEL_CASES = [
 ]
 KERNEL_IDS = [kernel + "".join(f"-{k}={v}" for k, v in params.items()) for kernel, params in KERNEL_CASES]
 #: the emulated kernels' parameters where a test picks one per kernel
-KERNELS = {"linear": {}, "cosine": {}, "rbf": {"bandwidth": 3.0}, "laplacian": {"bandwidth": 4.0},
-           "polynomial": {"degree": 3, "coef0": 0.5}}
+KERNELS = {
+    "linear": {},
+    "cosine": {},
+    "rbf": {"bandwidth": 3.0},
+    "laplacian": {"bandwidth": 4.0},
+    "polynomial": {"degree": 3, "coef0": 0.5},
+}
 
 
 def gram_data(dtype, n=70, m=45, d=9, seed=0):
@@ -673,8 +721,9 @@ def test_gram_matches_cpu(gpu, gpu_backend, kernel, params, dtype):
         assert isinstance(got, gpu.ndarray) and got.device == gx.device
         assert got.dtype == want.dtype == dtype and got.shape == want.shape
         scale = float(np.abs(want.astype(np.float64)).max())
-        np.testing.assert_allclose(gpu.host(got), want, rtol=rtol, atol=rtol * scale,
-                                   err_msg=f"{kernel}, Y={'None' if B is None else 'Y'}")
+        np.testing.assert_allclose(
+            gpu.host(got), want, rtol=rtol, atol=rtol * scale, err_msg=f"{kernel}, Y={'None' if B is None else 'Y'}"
+        )
         if B is None and kernel in ("cosine", "rbf", "laplacian"):
             assert np.all(np.diag(gpu.host(got)) == 1)
     if gpu.emulated and gpu_backend == "cuda":
@@ -737,6 +786,7 @@ def test_kernel_arguments_are_alive_during_the_launch(gpu):
 # the diversity scores
 # --------------------------------------------------------------------------------------------
 
+
 def _score_cases():
     yield "vendi exact q=1 cosine", lambda X, b: gm.vendi(X, q=1, kernel="cosine", method="exact", backend=b)
     yield "vendi exact q=2 rbf", lambda X, b: gm.vendi(X, q=2, kernel="rbf", bandwidth=3.0, method="exact", backend=b)
@@ -744,13 +794,21 @@ def _score_cases():
     yield "vendi exact q=2 polynomial", lambda X, b: gm.vendi(X, q=2, kernel="polynomial", method="exact", backend=b)
     yield "vendi dual q=1 cosine", lambda X, b: gm.vendi(X, q=1, kernel="cosine", method="dual", backend=b)
     yield "vendi dual q=2 linear", lambda X, b: gm.vendi(X, q=2, kernel="linear", method="dual", backend=b)
-    yield "vendi nystrom q=1", lambda X, b: gm.vendi(X, q=1, kernel="rbf", bandwidth=3.0, method="nystrom", rank=25,
-                                                     n_iter=1, seed=3, backend=b)
-    yield "vendi nystrom q=2", lambda X, b: gm.vendi(X, q=2, kernel="cosine", method="nystrom", rank=20, n_iter=1,
-                                                     backend=b)
+    yield (
+        "vendi nystrom q=1",
+        lambda X, b: gm.vendi(
+            X, q=1, kernel="rbf", bandwidth=3.0, method="nystrom", rank=25, n_iter=1, seed=3, backend=b
+        ),
+    )
+    yield (
+        "vendi nystrom q=2",
+        lambda X, b: gm.vendi(X, q=2, kernel="cosine", method="nystrom", rank=20, n_iter=1, backend=b),
+    )
     yield "vendi rff q=1", lambda X, b: gm.vendi(X, q=1, kernel="rbf", bandwidth=3.0, method="rff", rank=40, backend=b)
-    yield "vendi rff q=2", lambda X, b: gm.vendi(X, q=2, kernel="laplacian", bandwidth=4.0, method="rff", rank=40,
-                                                 backend=b)
+    yield (
+        "vendi rff q=2",
+        lambda X, b: gm.vendi(X, q=2, kernel="laplacian", bandwidth=4.0, method="rff", rank=40, backend=b),
+    )
     yield "rke", lambda X, b: gm.rke(X, bandwidth=3.0, backend=b)
     yield "rke median bandwidth", lambda X, b: gm.rke(X, backend=b)
     yield "intdiv q=1 cosine", lambda X, b: gm.intdiv(X, q=1, backend=b)
@@ -798,11 +856,15 @@ def vendi_rtol(method, dtype):
 
 @real_only  # sizes for a real device: the emulated one runs each method in test_diversity_scores_match_cpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("kernel,bw,method,n,d,extra", VENDI_CASES,
-                         ids=[f"{c[0]}-{c[2]}" + ("-iter" if "n_iter" in c[5] else "") for c in VENDI_CASES])
+@pytest.mark.parametrize(
+    "kernel,bw,method,n,d,extra",
+    VENDI_CASES,
+    ids=[f"{c[0]}-{c[2]}" + ("-iter" if "n_iter" in c[5] else "") for c in VENDI_CASES],
+)
 def test_vendi_matches_cpu(gpu, gpu_backend, kernel, bw, method, n, d, extra, dtype):
-    X = gaussian(np.random.default_rng(seed_of("vendi", kernel, method, n, d, np.dtype(dtype).name)), n, d, dtype,
-                 offset=0.2)
+    X = gaussian(
+        np.random.default_rng(seed_of("vendi", kernel, method, n, d, np.dtype(dtype).name)), n, d, dtype, offset=0.2
+    )
     gx = gpu.device(X)
     rtol = vendi_rtol(method, dtype)
     for q in (0.5, 1, 2, math.inf):
@@ -852,6 +914,7 @@ def test_rrke_matches_cpu(gpu, gpu_backend, kernel, dtype):
 # --------------------------------------------------------------------------------------------
 # tiles of the Gram family: several tiles, uneven sizes, symmetric off-diagonal tiles mirrored
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["MAX_TILE=64", "free memory"])
 def small_tiles(request, gpu, monkeypatch):
@@ -939,15 +1002,19 @@ def test_kernel_row_sums_per_row_over_many_tiles(gpu, small_tiles, dtype):
 
     X, Y = gram_data(dtype, n=150, m=100, d=10)
     cpu, cuda_backend = _backend._BACKENDS["cpu"], gpu.engine.CudaBackend()
-    for spec, power in ((KernelSpec("rbf", bandwidth=2.0), 1.0), (KernelSpec("cosine"), 2.0),
-                        (KernelSpec("laplacian", bandwidth=3.0), 0.5)):
+    for spec, power in (
+        (KernelSpec("rbf", bandwidth=2.0), 1.0),
+        (KernelSpec("cosine"), 2.0),
+        (KernelSpec("laplacian", bandwidth=3.0), 0.5),
+    ):
         for B in (None, Y):
             want, want_ok = cpu.kernel_row_sums(spec, X, B, power)
             got, ok = cuda_backend.kernel_row_sums(spec, gpu.device(X), gpu.device(B), power)
             assert ok is True and want_ok
             assert isinstance(got, FakeArray) and got.dtype == np.float64 and got.shape == (150,)
-            np.testing.assert_allclose(gpu.host(got), want, rtol=rtol_of(dtype),
-                                       err_msg=f"{spec.name}, Y={B is not None}")
+            np.testing.assert_allclose(
+                gpu.host(got), want, rtol=rtol_of(dtype), err_msg=f"{spec.name}, Y={B is not None}"
+            )
     assert any(c["col_out"] for c in gpu.cuda.calls_of("power_sums"))
 
 
@@ -975,16 +1042,21 @@ def test_random_shapes_tiles_and_blocks(data):
         assert_same_knn(gpu, gm.knn(gx, gy, k=k, backend="cuda"), gm.knn(X, Y, k=k, backend="cpu"))
         radii = np.sqrt(rng.integers(0, 7, size=n).astype(np.float64))  # squared distances here are integers
         for inclusive in (False, True):
-            assert_same_radius_query(gpu, gm.radius_query(gx, gy, radii, inclusive=inclusive, backend="cuda"),
-                                     gm.radius_query(X, Y, radii, inclusive=inclusive, backend="cpu"))
+            assert_same_radius_query(
+                gpu,
+                gm.radius_query(gx, gy, radii, inclusive=inclusive, backend="cuda"),
+                gm.radius_query(X, Y, radii, inclusive=inclusive, backend="cpu"),
+            )
         if m >= 2:
             got, want = quiet(gm.prdc, gx, gy, k=1, backend="cuda"), quiet(gm.prdc, X, Y, k=1, backend="cpu")
             assert_same_fields(got, want, ("precision", "recall", "density", "coverage"))
         for kernel, B, gb in (("cosine", None, None), ("rbf", Y, gy), ("linear", None, None)):
-            want = gm.kernel_sum(X, B, kernel=kernel, power=2, bandwidth=1.5 if kernel == "rbf" else None,
-                                 backend="cpu")
-            got = gm.kernel_sum(gx, gb, kernel=kernel, power=2, bandwidth=1.5 if kernel == "rbf" else None,
-                                backend="cuda")
+            want = gm.kernel_sum(
+                X, B, kernel=kernel, power=2, bandwidth=1.5 if kernel == "rbf" else None, backend="cpu"
+            )
+            got = gm.kernel_sum(
+                gx, gb, kernel=kernel, power=2, bandwidth=1.5 if kernel == "rbf" else None, backend="cuda"
+            )
             assert got == pytest.approx(want, rel=rtol_of(dtype), abs=rtol_of(dtype)), kernel
 
 
@@ -992,13 +1064,17 @@ def test_random_shapes_tiles_and_blocks(data):
 # out of device memory
 # --------------------------------------------------------------------------------------------
 
+
 @emulated_only
 def test_out_of_memory_is_retried_with_a_smaller_share(gpu, monkeypatch):
     engine, cp = gpu.engine, gpu.cupy
     shares = []
     original_side = engine.CudaBackend._tile_side
-    monkeypatch.setattr(engine.CudaBackend, "_tile_side",
-                        lambda self, share, *a, **k: shares.append(share) or original_side(self, share, *a, **k))
+    monkeypatch.setattr(
+        engine.CudaBackend,
+        "_tile_side",
+        lambda self, share, *a, **k: shares.append(share) or original_side(self, share, *a, **k),
+    )
     X, Y = gram_data(np.float64)
     gx = gpu.device(X)
     want = gm.kernel_sum(X, kernel="rbf", bandwidth=2.0, backend="cpu")
@@ -1010,8 +1086,11 @@ def test_out_of_memory_is_retried_with_a_smaller_share(gpu, monkeypatch):
     # k-NN: the retry builds new distance operations with the smaller share
     ops_shares = []
     original_init = engine.CudaDistanceOps.__init__
-    monkeypatch.setattr(engine.CudaDistanceOps, "__init__",
-                        lambda self, share=engine.MEMORY_SHARE: ops_shares.append(share) or original_init(self, share))
+    monkeypatch.setattr(
+        engine.CudaDistanceOps,
+        "__init__",
+        lambda self, share=engine.MEMORY_SHARE: ops_shares.append(share) or original_init(self, share),
+    )
     cp.fail_allocations(2, names=("matmul",))
     assert_same_knn(gpu, gm.knn(gx, k=4, backend="cuda"), gm.knn(X, k=4, backend="cpu"))
     assert ops_shares == [0.5, 0.25, 0.125]
@@ -1054,6 +1133,7 @@ def test_out_of_memory_every_time_is_a_named_memory_error(gpu, call):
 # results: types and devices
 # --------------------------------------------------------------------------------------------
 
+
 def test_results_stay_on_the_device_and_metrics_are_floats(gpu):
     needs_cuda(gpu)
     X, Y = gram_data(np.float32)
@@ -1062,9 +1142,14 @@ def test_results_stay_on_the_device_and_metrics_are_floats(gpu):
         K = gm.gram(gx, gy, backend="cuda")
         dist, idx = gm.knn(gx, gy, k=2, backend="cuda")
         rq = gm.radius_query(gx, gy, np.full(X.shape[0], 1.5), backend="cuda")
-        scores = [gm.kernel_sum(gx, backend="cuda"), gm.vendi(gx, backend="cuda"), gm.rke(gx, backend="cuda"),
-                  gm.intdiv(gx, backend="cuda"), gm.rrke(gx, gy, backend="cuda"),
-                  gm.authenticity(gx, gy, backend="cuda")]
+        scores = [
+            gm.kernel_sum(gx, backend="cuda"),
+            gm.vendi(gx, backend="cuda"),
+            gm.rke(gx, backend="cuda"),
+            gm.intdiv(gx, backend="cuda"),
+            gm.rrke(gx, gy, backend="cuda"),
+            gm.authenticity(gx, gy, backend="cuda"),
+        ]
         prdc = gm.prdc(gx, gy, backend="cuda")
     from_gram = gm.vendi_from_gram(gm.gram(gx, backend="cuda").astype(np.float64), backend="cuda")
     assert float(from_gram) == pytest.approx(float(gm.vendi(X, method="exact", backend="cpu")), rel=1e-5)
@@ -1092,6 +1177,7 @@ def test_tiny_cluster_next_to_far_points(gpu, dtype, far, magnitude):
 # inputs: device views, torch tensors; bad input
 # --------------------------------------------------------------------------------------------
 
+
 def layout_data():
     rng = np.random.default_rng(seed_of("layouts"))
     big_real, big_fake = gaussian(rng, 400, 24, np.float32), gaussian(rng, 350, 24, np.float32, offset=0.1)
@@ -1109,7 +1195,8 @@ def test_device_views_give_the_same_answer(gpu, gpu_backend):
         view_vendi = gm.vendi(vreal, kernel="rbf", bandwidth=3.0, method="exact", backend=gpu_backend)
     assert view_prdc == gm.prdc(greal, gfake, k=5, backend=gpu_backend)
     assert float(view_vendi) == pytest.approx(
-        float(gm.vendi(greal, kernel="rbf", bandwidth=3.0, method="exact", backend=gpu_backend)), rel=1e-12)
+        float(gm.vendi(greal, kernel="rbf", bandwidth=3.0, method="exact", backend=gpu_backend)), rel=1e-12
+    )
 
 
 @real_only
@@ -1125,12 +1212,16 @@ def test_torch_cuda_tensors_give_the_same_answer(gpu, gpu_backend):
     assert_same_knn(gpu, gm.knn(treal, tfake, k=5, backend=gpu_backend), want_knn)
     assert gm.prdc(treal, tfake, k=5, backend=gpu_backend) == gm.prdc(greal, gfake, k=5, backend=gpu_backend)
     assert float(gm.vendi(treal, kernel="cosine", method="exact", backend=gpu_backend)) == pytest.approx(
-        float(gm.vendi(greal, kernel="cosine", method="exact", backend=gpu_backend)), rel=1e-12)
+        float(gm.vendi(greal, kernel="cosine", method="exact", backend=gpu_backend)), rel=1e-12
+    )
     # a non-contiguous tensor view
     vreal, vfake = treal[:, ::2], tfake[:, ::2]
     assert not vreal.is_contiguous()
-    assert_same_knn(gpu, gm.knn(vreal, vfake, k=5, backend=gpu_backend),
-                    device_knn(gpu, greal[:, ::2], gfake[:, ::2], 5, gpu_backend))
+    assert_same_knn(
+        gpu,
+        gm.knn(vreal, vfake, k=5, backend=gpu_backend),
+        device_knn(gpu, greal[:, ::2], gfake[:, ::2], 5, gpu_backend),
+    )
     for b, t in zip(before, (treal, tfake)):
         assert torch.equal(b, t), "the caller's tensor was modified"
 

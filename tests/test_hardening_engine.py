@@ -1,6 +1,7 @@
 """Regression tests of issue 10's engine items, on every backend (cpu, numpy, and the emulated GPU's cuda/cupy):
 float32 rows of tiny, denormal or wildly different norms (5), exp underflow without a floor (7), tiny bandwidths
 and huge values on the array engine (11), ties of k-NN distances whose squares differ (14)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import genmetrics as gm
-from genmetrics import engine as _backend
 from _fake_gpu import installed
+from genmetrics import engine as _backend
 
 BACKENDS = ["cpu", "numpy", "cuda", "cupy"]
 
@@ -36,10 +37,12 @@ def host(a):
 
 def cosine_reference(X, Y=None):
     """Cosines of float64 directions, each row divided by its norm after an exact power-of-two rescaling."""
+
     def unit(A):
         A = np.asarray(A, dtype=np.float64)
         A = A * np.ldexp(1.0, -np.frexp(np.abs(A).max(axis=1))[1])[:, None]
         return A / np.linalg.norm(A, axis=1)[:, None]
+
     U = unit(X)
     V = U if Y is None else unit(Y)
     return np.clip(U @ V.T, -1, 1)
@@ -48,6 +51,7 @@ def cosine_reference(X, Y=None):
 # ---------------------------------------------------------------------------------------------------------
 # 5. float32 rows of tiny, denormal or wildly different norms
 # ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cosine_of_identical_tiny_float32_rows_is_one(backend):
@@ -87,8 +91,11 @@ def test_rbf_of_a_float32_cluster_far_from_the_mean(backend):
         assert K[0, 1] == 0.0
 
 
-@given(exponents=st.lists(st.integers(-44, 37), min_size=2, max_size=12),
-       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    exponents=st.lists(st.integers(-44, 37), min_size=2, max_size=12),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_cosine_with_row_norms_spanning_many_decades(exponents, seed, dtype):
     rng = np.random.default_rng(seed)
     directions = rng.standard_normal((len(exponents), 3))
@@ -106,6 +113,7 @@ def test_cosine_with_row_norms_spanning_many_decades(exponents, seed, dtype):
 # ---------------------------------------------------------------------------------------------------------
 # 7. exp underflows to the true tiny value or 0, never to a floor
 # ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -182,6 +190,7 @@ def test_rke_score_readme_rrke_example_matches_rke_score():
 # 11. tiny bandwidths and huge values on the array engine (Python floats used to overflow)
 # ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
 def test_tiny_bandwidth_gives_the_identity(backend, kernel):
@@ -208,10 +217,12 @@ def test_rbf_of_values_near_1e200(backend):
 
 # Two references whose squared distances to the origin differ by one ulp but share the square root: the lower
 # index must come first, although its square is the larger one.
-TIE_LOWER_INDEX_LARGER_SQUARE = np.array([
-    [-1.303157231604361, 0.9053558666731177, 0.44637457236401135],
-    [-1.303157231604361, 0.9053558666731177, 0.4463745723640113],
-])
+TIE_LOWER_INDEX_LARGER_SQUARE = np.array(
+    [
+        [-1.303157231604361, 0.9053558666731177, 0.44637457236401135],
+        [-1.303157231604361, 0.9053558666731177, 0.4463745723640113],
+    ]
+)
 
 
 def test_tie_case_is_a_tie_of_distances_only():

@@ -41,6 +41,7 @@ RADII_ = r"\bradii\b"
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 def run_knn(X, Y, k, backend):
     """gm.knn with the checks every answer must pass (types, shapes), inputs not modified."""
     before = [np.array(A, copy=True) for A in (X, Y) if A is not None]
@@ -69,8 +70,12 @@ def run_radius_query(X, Y, radii, inclusive, backend):
     for b, a in zip(before, (X, Y, radii)):
         assert np.array_equal(a, b), "radius_query modified its input"
     m = Y.shape[0]
-    for name, dtype in (("counts", np.int64), ("any", np.bool_), ("nearest_index", np.int64),
-                        ("nearest_distance", np.float64)):
+    for name, dtype in (
+        ("counts", np.int64),
+        ("any", np.bool_),
+        ("nearest_index", np.int64),
+        ("nearest_distance", np.float64),
+    ):
         v = getattr(res, name)
         assert isinstance(v, np.ndarray), name
         assert v.dtype == dtype, (name, v.dtype)
@@ -85,13 +90,22 @@ def check_radius_query(res, X, Y, radii, inclusive, rtol):
     bad = np.flatnonzero((res.counts < lo) | (res.counts > hi))
     if bad.size:
         j = int(bad[0])
-        raise AssertionError(f"counts[{j}] = {res.counts[j]}, reference {lo[j]}..{hi[j]} "
-                             f"(inclusive={inclusive}); {bad.size} queries wrong")
+        raise AssertionError(
+            f"counts[{j}] = {res.counts[j]}, reference {lo[j]}..{hi[j]} "
+            f"(inclusive={inclusive}); {bad.size} queries wrong"
+        )
     a_lo, a_hi = ref["any"]
     assert np.all(res.any >= a_lo) and np.all(res.any <= a_hi), "any differs from the reference"
     # nearest over all of X: a 1-NN query
-    rf.check_knn_answer(ref["D"], res.nearest_distance[:, None], res.nearest_index[:, None],
-                        self_query=False, rtol=rtol, X=X, what="nearest")
+    rf.check_knn_answer(
+        ref["D"],
+        res.nearest_distance[:, None],
+        res.nearest_index[:, None],
+        self_query=False,
+        rtol=rtol,
+        X=X,
+        what="nearest",
+    )
 
 
 def draw_k(data, k_max):
@@ -112,14 +126,16 @@ def copy_some_rows(data, Y, X):
 # knn: arbitrary floats
 # --------------------------------------------------------------------------------------------
 
+
 @given(data=st.data())
 def test_knn_self_matches_reference(backend, data):
     X = data.draw(rf.point_sets(min_n=2), label="X")
     k = draw_k(data, X.shape[0] - 1)
     Xl = with_layout(X, data.draw(st.sampled_from(LAYOUTS), label="layout"))
     dist, idx = run_knn(Xl, None, k, backend)
-    rf.check_knn_answer(rf.ref_distances(X), dist, idx, self_query=True,
-                        rtol=rf.dist_rtol(X.shape[1]), X=X, what="knn(X)")
+    rf.check_knn_answer(
+        rf.ref_distances(X), dist, idx, self_query=True, rtol=rf.dist_rtol(X.shape[1]), X=X, what="knn(X)"
+    )
 
 
 @given(data=st.data())
@@ -131,13 +147,15 @@ def test_knn_queries_match_reference(backend, data):
     Xl = with_layout(X, data.draw(st.sampled_from(LAYOUTS), label="X layout"))
     Yl = with_layout(Y, data.draw(st.sampled_from(LAYOUTS), label="Y layout"))
     dist, idx = run_knn(Xl, Yl, k, backend)
-    rf.check_knn_answer(rf.ref_distances(X, Y), dist, idx, self_query=False,
-                        rtol=rf.dist_rtol(X.shape[1]), X=X, what="knn(X, Y)")
+    rf.check_knn_answer(
+        rf.ref_distances(X, Y), dist, idx, self_query=False, rtol=rf.dist_rtol(X.shape[1]), X=X, what="knn(X, Y)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # knn: lattices, exact ties, float32 cancellation
 # --------------------------------------------------------------------------------------------
+
 
 @given(data=st.data())
 def test_knn_exact_ties_on_lattices(backend, data):
@@ -161,19 +179,22 @@ def test_knn_float32_cancellation_does_not_flip_neighbours(backend, dtype):
     these apart (its error is ~0.2 in d^2), a float64 one misjudges the exact ties; the float64
     explicit-difference distances decide them exactly."""
     o = 1000.0
-    h = 2.0 ** -7
+    h = 2.0**-7
     X = np.array([[o, o], [o + 2 * h, o], [o + h, o + h], [o + h, o - h]], dtype=dtype)
-    Y = np.array([
-        [o + h, o],                  # at exactly h from all four points: a four-way tie
-        [o + h + 2.0 ** -14, o],     # a hair nearer to 1 than to 0
-        [o + h - 2.0 ** -14, o],     # a hair nearer to 0 than to 1
-        [o + 2 * h, o],              # exactly on x1
-    ], dtype=dtype)
+    Y = np.array(
+        [
+            [o + h, o],  # at exactly h from all four points: a four-way tie
+            [o + h + 2.0**-14, o],  # a hair nearer to 1 than to 0
+            [o + h - 2.0**-14, o],  # a hair nearer to 0 than to 1
+            [o + 2 * h, o],  # exactly on x1
+        ],
+        dtype=dtype,
+    )
     dist, idx = run_knn(X, Y, 4, backend)
     D = rf.ref_distances(X, Y)
     rf.check_knn_answer(D, dist, idx, self_query=False, what="knn offset")
     # the intended structure, spelled out (so that the test also fails if the reference were wrong)
-    assert idx[0].tolist() == [0, 1, 2, 3]          # four exact ties at distance h
+    assert idx[0].tolist() == [0, 1, 2, 3]  # four exact ties at distance h
     assert np.all(dist[0] == h)
     assert idx[1, 0] == 1 and idx[2, 0] == 0
     assert idx[3, 0] == 1 and dist[3, 0] == 0.0
@@ -184,8 +205,8 @@ def test_knn_float32_cancellation_does_not_flip_neighbours(backend, dtype):
 def test_knn_float32_offset_lattice_bulk(backend):
     """Many points on a fine lattice far from the origin, in float32: every tie exact."""
     rng = np.random.default_rng(7)
-    X = (1000.0 + rng.integers(-3, 4, size=(300, 4)) * 2.0 ** -6).astype(np.float32)
-    Y = (1000.0 + rng.integers(-3, 4, size=(200, 4)) * 2.0 ** -6).astype(np.float32)
+    X = (1000.0 + rng.integers(-3, 4, size=(300, 4)) * 2.0**-6).astype(np.float32)
+    Y = (1000.0 + rng.integers(-3, 4, size=(200, 4)) * 2.0**-6).astype(np.float32)
     dist, idx = run_knn(X, Y, 9, backend)
     rf.check_knn_answer(rf.ref_distances(X, Y), dist, idx, self_query=False, what="knn f32 lattice")
     dist, idx = run_knn(X, None, 9, backend)
@@ -196,12 +217,16 @@ def test_knn_float32_offset_lattice_bulk(backend):
 # knn: sizes that cross tile edges (rows of 256 / 512, columns of 1024), long feature vectors
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, m, d, k", [
-    (700, 1500, 3, 5),
-    (700, None, 3, 699),    # self, k = n - 1
-    (1100, None, 3, 4),     # self, more than two 512-row tiles
-    (257, 1025, 2, 257),    # k = n, one past the tile edges
-])
+
+@pytest.mark.parametrize(
+    "n, m, d, k",
+    [
+        (700, 1500, 3, 5),
+        (700, None, 3, 699),  # self, k = n - 1
+        (1100, None, 3, 4),  # self, more than two 512-row tiles
+        (257, 1025, 2, 257),  # k = n, one past the tile edges
+    ],
+)
 def test_knn_across_tiles_lattice(backend, n, m, d, k):
     rng = np.random.default_rng(n + (m or 0) + d)
     X = rng.integers(-2, 3, size=(n, d)).astype(np.float64)
@@ -214,19 +239,27 @@ def test_knn_across_tiles_lattice(backend, n, m, d, k):
 def test_knn_across_tiles_floats(backend, n, m, d):
     rng = np.random.default_rng(n * d)
     X = rng.normal(size=(n, d))
-    X[5] = X[600 % n]                       # a duplicate
+    X[5] = X[600 % n]  # a duplicate
     Y = None if m is None else rng.normal(size=(m, d)).astype(np.float32)
     if Y is not None:
         Y[3] = X[7]
     k = 6
     dist, idx = run_knn(X, Y, k, backend)
-    rf.check_knn_answer(rf.ref_distances(X, Y), dist, idx, self_query=Y is None,
-                        rtol=rf.dist_rtol(d), X=X, what=f"knn floats {n}x{m}x{d}")
+    rf.check_knn_answer(
+        rf.ref_distances(X, Y),
+        dist,
+        idx,
+        self_query=Y is None,
+        rtol=rf.dist_rtol(d),
+        X=X,
+        what=f"knn floats {n}x{m}x{d}",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # knn: small shapes and conventions
 # --------------------------------------------------------------------------------------------
+
 
 def test_knn_single_reference_point(backend):
     X = np.array([[1.0, 2.0]])
@@ -253,8 +286,15 @@ def test_knn_extreme_magnitudes(backend, value):
     X7 = np.full((7, 1), value)
     for A, Y, k in ((X, None, 3), (X, X[::-1].copy(), 5), (X7, None, 6), (np.zeros((1, 1)), X, 1)):
         dist, idx = run_knn(A, Y, k, backend)
-        rf.check_knn_answer(rf.ref_distances(A, Y), dist, idx, self_query=Y is None, rtol=rf.dist_rtol(1),
-                            X=A, what=f"knn at magnitude {value}")
+        rf.check_knn_answer(
+            rf.ref_distances(A, Y),
+            dist,
+            idx,
+            self_query=Y is None,
+            rtol=rf.dist_rtol(1),
+            X=A,
+            what=f"knn at magnitude {value}",
+        )
     radii = np.array([0.0, value, 0.5 * value, value, 0.0])
     for inclusive in (False, True):
         res = run_radius_query(X, X[::-1].copy(), radii, inclusive, backend)
@@ -347,6 +387,7 @@ def test_knn_not_two_dimensional(backend):
 # radius_query
 # --------------------------------------------------------------------------------------------
 
+
 @st.composite
 def radii_for(draw, D, exact_distances):
     """radii[i]: 0, a reference distance D[i, j] (exactly when ``exact_distances``, else 1 +- 1e-9 times
@@ -402,7 +443,7 @@ def test_radius_query_exact_on_lattices(backend, data):
 def test_radius_query_float32_cancellation(backend, dtype):
     """Radii equal to the distance to another point, at an offset of 1e3 with differences of 2**-14."""
     o = 1000.0
-    e = 2.0 ** -14
+    e = 2.0**-14
     X = np.array([[o, o, o], [o + 4 * e, o, o], [o, o + 3 * e, o]], dtype=dtype)
     Y = np.array([[o + 3 * e, o + 4 * e, o], [o - 4 * e, o + 3 * e, o], [o + 4 * e, o, o + 3 * e]], dtype=dtype)
     # every squared distance here is an integer multiple of e^2 (so exactly computed in float64)
@@ -426,7 +467,7 @@ def test_radius_query_across_tiles(backend, n, m, d):
     rng = np.random.default_rng(n + m)
     X = rng.integers(-2, 3, size=(n, d)).astype(np.float32)
     Y = rng.integers(-2, 3, size=(m, d)).astype(np.float64)
-    radii = np.sqrt(rng.integers(0, 6, size=n).astype(np.float64))   # exactly some lattice distances
+    radii = np.sqrt(rng.integers(0, 6, size=n).astype(np.float64))  # exactly some lattice distances
     for inclusive in (False, True):
         res = run_radius_query(X, Y, radii, inclusive, backend)
         check_radius_query(res, X, Y, radii, inclusive, rtol=0.0)
@@ -441,7 +482,7 @@ def test_radius_query_small_example(backend):
     # y1: x0 (5 < 2.5 no), x1 (4 < 5), x2 (3 < 0 no)
     # y2: x0 (2.5 < 2.5 no), x1 (2.5 < 5), x2 (2.5 < 0 no)
     assert res.counts.tolist() == [2, 1, 1]
-    assert res.nearest_index.tolist() == [0, 2, 0]           # y2: three exact ties at 2.5 -> index 0
+    assert res.nearest_index.tolist() == [0, 2, 0]  # y2: three exact ties at 2.5 -> index 0
     assert res.nearest_distance.tolist() == [0.0, 3.0, 2.5]
     res = run_radius_query(X, Y, radii, True, backend)
     assert res.counts.tolist() == [2, 1, 2]
@@ -457,17 +498,20 @@ def test_radius_query_result_pickles(backend):
         assert np.array_equal(getattr(back, name), getattr(res, name))
 
 
-@pytest.mark.parametrize("radii", [
-    np.ones(7),                 # one too few
-    np.ones(9),                 # one too many
-    np.ones(5),                 # the length of Y, not of X
-    np.ones((8, 1)),            # 2-D
-    np.full(8, -1.0),           # negative
-    np.array([1.0] * 7 + [-1e-300]),
-    np.array([1.0] * 7 + [np.nan]),
-    np.array([1.0] * 7 + [np.inf]),
-    np.array(1.0),              # a scalar
-])
+@pytest.mark.parametrize(
+    "radii",
+    [
+        np.ones(7),  # one too few
+        np.ones(9),  # one too many
+        np.ones(5),  # the length of Y, not of X
+        np.ones((8, 1)),  # 2-D
+        np.full(8, -1.0),  # negative
+        np.array([1.0] * 7 + [-1e-300]),
+        np.array([1.0] * 7 + [np.nan]),
+        np.array([1.0] * 7 + [np.inf]),
+        np.array(1.0),  # a scalar
+    ],
+)
 def test_radius_query_bad_radii(backend, radii):
     with pytest.raises(ValueError, match=RADII_):
         gm.radius_query(GOOD, GOOD_Y, radii, backend=backend)

@@ -6,6 +6,7 @@ against sklearn where it is installed (not a dependency), and on analytic cases.
 float64 brute force on the normalised rows (bit for bit on the rows as the function stores them), on every
 backend, and for its invariances and argument checks.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 
 import reference_ood as ro
 from conftest import LAYOUTS, fix_small_rows, matrices, with_layout
-from genmetrics.support.results import OODMetrics
 from genmetrics.ood import _normalise_rows, knn_ood_score, ood_metrics
+from genmetrics.support.results import OODMetrics
 
 METRICS = ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr")
 
@@ -381,14 +382,14 @@ def test_knn_score_is_scale_invariant(backend):
     queries = rng.normal(size=(30, 7))
     want = knn_ood_score(bank, queries, k=5, backend=backend)
     # arbitrary positive factors per row: equal up to the rounding of the normalised rows
-    scaled = knn_ood_score(bank * rng.uniform(0.01, 100, (120, 1)), queries * rng.uniform(0.01, 100, (30, 1)),
-                           k=5, backend=backend)
+    scaled = knn_ood_score(
+        bank * rng.uniform(0.01, 100, (120, 1)), queries * rng.uniform(0.01, 100, (30, 1)), k=5, backend=backend
+    )
     np.testing.assert_allclose(scaled, want, rtol=0, atol=1e-14)
     # powers of two, as far as 2^+-600 (whose squares would overflow or underflow): exactly equal
     exponents_bank = rng.integers(-600, 601, (120, 1))
     exponents_queries = rng.integers(-600, 601, (30, 1))
-    exact = knn_ood_score(np.ldexp(bank, exponents_bank), np.ldexp(queries, exponents_queries), k=5,
-                          backend=backend)
+    exact = knn_ood_score(np.ldexp(bank, exponents_bank), np.ldexp(queries, exponents_queries), k=5, backend=backend)
     np.testing.assert_array_equal(exact, want)
 
 
@@ -413,8 +414,9 @@ def test_knn_score_of_a_bank_member_is_zero(backend):
     assert np.array_equal(got, np.zeros(3)) and not np.any(np.signbit(got))  # +0.0, not -0.0
     # k = n: the farthest row; n = 1
     far = knn_ood_score(bank, bank[:3], k=20, backend=backend)
-    np.testing.assert_array_equal(far, -ro.kth_squared_distance(_normalise_rows(bank, "b"),
-                                                                _normalise_rows(bank[:3], "q"), 20))
+    np.testing.assert_array_equal(
+        far, -ro.kth_squared_distance(_normalise_rows(bank, "b"), _normalise_rows(bank[:3], "q"), 20)
+    )
     assert knn_ood_score([[1.0, 0.0]], [[0.0, 2.0], [-3.0, 0.0]], k=1, backend=backend).tolist() == [-2.0, -4.0]
 
 
@@ -455,13 +457,16 @@ def test_zero_row_beyond_the_first_chunk_is_named():
         knn_ood_score(bank, np.ones((1, 2)), k=1)
 
 
-@pytest.mark.parametrize("k, error, message", [
-    (0, ValueError, "must be >= 1"),
-    (-1, ValueError, "must be >= 1"),
-    (6, ValueError, "memory_bank offers only 5"),
-    (2.0, TypeError, "integer"),
-    (True, TypeError, "integer"),
-])
+@pytest.mark.parametrize(
+    "k, error, message",
+    [
+        (0, ValueError, "must be >= 1"),
+        (-1, ValueError, "must be >= 1"),
+        (6, ValueError, "memory_bank offers only 5"),
+        (2.0, TypeError, "integer"),
+        (True, TypeError, "integer"),
+    ],
+)
 def test_k_is_checked(k, error, message):
     with pytest.raises(error, match=rf"^k: .*{message}"):
         knn_ood_score(np.eye(5), np.eye(5)[:2], k=k)

@@ -25,8 +25,7 @@ from conftest import LAYOUTS, with_layout
 try:  # the installed package, once it ships the module
     from genmetrics.engine import pairwise as pw
 except ImportError:  # an installed build older than the source tree: load the source file itself
-    _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python", "genmetrics",
-                         "_pairwise.py")
+    _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python", "genmetrics", "_pairwise.py")
     _SPEC = importlib.util.spec_from_file_location("genmetrics_pairwise_source", _PATH)
     pw = importlib.util.module_from_spec(_SPEC)
     _SPEC.loader.exec_module(pw)
@@ -41,6 +40,7 @@ LARGE_D = (128, 129, 135, 136, 137, 255, 256, 257, 263, 264, 511, 1000, 1024, 20
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 def bits(a):
     """The int64 bit patterns of a float64 array (exact comparison, -0.0 != +0.0, nan by payload)."""
     a = np.asarray(a)
@@ -52,8 +52,9 @@ def assert_bits_equal(got, want):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, (got.shape, want.shape)
     diff = np.flatnonzero(bits(got) != bits(want))
-    assert diff.size == 0, (f"{diff.size} of {got.size} differ, first at {diff[0]}: "
-                            f"{got.flat[diff[0]]!r} != {want.flat[diff[0]]!r}")
+    assert diff.size == 0, (
+        f"{diff.size} of {got.size} differ, first at {diff[0]}: {got.flat[diff[0]]!r} != {want.flat[diff[0]]!r}"
+    )
 
 
 def wide_rows(seed, rows, d):
@@ -137,10 +138,11 @@ WRONG_ORDERS = {
 # the rule itself, and the power of the data to tell orders apart
 # --------------------------------------------------------------------------------------------
 
+
 def test_scalar_rule_is_numpys_sum():
     """The documented rule, written independently in Python floats, is np.sum over the last axis."""
     for data in (SMALL_D_DATA, LARGE_D_DATA):
-        for d, T in data.items():
+        for T in data.values():
             assert_bits_equal(scalar_rows(T), np.sum(T, axis=-1))
 
 
@@ -166,8 +168,9 @@ def test_data_discriminates_orders():
 # pairwise_sum_rows
 # --------------------------------------------------------------------------------------------
 
+
 def test_rows_every_d_up_to_300():
-    for d, T in SMALL_D_DATA.items():
+    for T in SMALL_D_DATA.values():
         assert_bits_equal(pairwise_sum_rows(np, T), np.sum(T, axis=-1))
 
 
@@ -220,8 +223,13 @@ def test_rows_rejects_bad_input():
         pairwise_sum_rows(np, np.zeros((2, 5), dtype=np.float32))
 
 
-@given(hnp.arrays(np.float64, st.tuples(st.integers(0, 20), st.integers(0, 700)),
-                  elements=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)))
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(0, 20), st.integers(0, 700)),
+        elements=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False),
+    )
+)
 def test_rows_property_hypothesis_values(T):
     """Hypothesis's own values (subnormals, signed zeros, repeats); bounded so that no sum overflows."""
     assert_bits_equal(pairwise_sum_rows(np, T), np.sum(T, axis=-1))
@@ -238,6 +246,7 @@ def test_rows_property_wide_random(rows, d, seed, decades):
 # --------------------------------------------------------------------------------------------
 # exact_sq_distances_pairwise
 # --------------------------------------------------------------------------------------------
+
 
 def reference_distances(Q, R, qi, ri):
     return np.sum((Q[qi].astype(np.float64) - R[ri].astype(np.float64)) ** 2, axis=-1)
@@ -325,8 +334,14 @@ def test_distances_reject_bad_input():
         exact_sq_distances_pairwise(np, Q[0], Q, [0], [0])
 
 
-@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 8), st.integers(1, 8),
-       st.integers(1, 300), st.integers(0, 40), st.integers(0, 2**32 - 1))
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(1, 8),
+    st.integers(1, 8),
+    st.integers(1, 300),
+    st.integers(0, 40),
+    st.integers(0, 2**32 - 1),
+)
 def test_distances_property(dtype, n, m, d, pairs, seed):
     rng = np.random.default_rng(seed)
     Q = (rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-6, 6, (n, d))).astype(dtype)

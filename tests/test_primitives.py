@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import genmetrics as gm
 import reference as ref
-from conftest import bandwidths, fix_small_rows, matrices, with_layout, LAYOUTS, FLOAT_DTYPES
+from conftest import FLOAT_DTYPES, LAYOUTS, bandwidths, fix_small_rows, matrices, with_layout
 
 KERNELS = ("linear", "cosine", "rbf", "gaussian", "laplacian", "polynomial")
 
@@ -37,7 +37,8 @@ def assert_within(got, want, tol, what=""):
         i = np.unravel_index(int(np.argmax(excess)), want.shape) if want.ndim else ()
         raise AssertionError(
             f"{what}: {int(np.sum(excess > 0))} of {want.size} entries out of tolerance; worst at {i}: "
-            f"got {got[i]!r}, want {want[i]!r}, |err| {err[i]:.3e} > tol {tol[i]:.3e}")
+            f"got {got[i]!r}, want {want[i]!r}, |err| {err[i]:.3e} > tol {tol[i]:.3e}"
+        )
 
 
 @st.composite
@@ -47,8 +48,7 @@ def kernel_setups(draw, kernels=KERNELS):
     bandwidth = draw(bandwidths) if kernel in ("rbf", "gaussian", "laplacian") else None
     params = {}
     if kernel == "polynomial" and draw(st.booleans()):
-        params = dict(gamma=draw(st.floats(0.01, 1.0)), coef0=draw(st.floats(0.0, 2.0)),
-                      degree=draw(st.integers(1, 3)))
+        params = dict(gamma=draw(st.floats(0.01, 1.0)), coef0=draw(st.floats(0.0, 2.0)), degree=draw(st.integers(1, 3)))
     return kernel, bandwidth, params
 
 
@@ -74,6 +74,7 @@ def _result_dtype(X, Y):
 # --------------------------------------------------------------------------------------------
 # gram
 # --------------------------------------------------------------------------------------------
+
 
 @given(data=st.data())
 def test_gram_matches_reference(backend, data):
@@ -135,8 +136,10 @@ def test_gram_mixed_dtypes_promote(backend, dx, dy):
 def test_gaussian_is_an_alias_of_rbf(backend):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(20, 3))
-    np.testing.assert_array_equal(gm.gram(X, kernel="gaussian", bandwidth=1.3, backend=backend),
-                                  gm.gram(X, kernel="rbf", bandwidth=1.3, backend=backend))
+    np.testing.assert_array_equal(
+        gm.gram(X, kernel="gaussian", bandwidth=1.3, backend=backend),
+        gm.gram(X, kernel="rbf", bandwidth=1.3, backend=backend),
+    )
 
 
 def test_gram_hand_computed_values(backend):
@@ -144,25 +147,33 @@ def test_gram_hand_computed_values(backend):
     X = np.array([[3.0, 4.0], [0.0, 1.0]])
     Y = np.array([[1.0, 0.0]])
     np.testing.assert_allclose(gm.gram(X, Y, kernel="linear", backend=backend), [[3.0], [0.0]])
-    np.testing.assert_allclose(gm.gram(X, Y, kernel="cosine", backend=backend), [[0.6], [0.0]],
-                               atol=1e-15)
+    np.testing.assert_allclose(gm.gram(X, Y, kernel="cosine", backend=backend), [[0.6], [0.0]], atol=1e-15)
     # |x1 - y|^2 = 4 + 16 = 20, |x2 - y|^2 = 2
-    np.testing.assert_allclose(gm.gram(X, Y, kernel="rbf", bandwidth=2.0, backend=backend),
-                               [[math.exp(-20 / 8)], [math.exp(-2 / 8)]], rtol=1e-12)
-    np.testing.assert_allclose(gm.gram(X, Y, kernel="laplacian", bandwidth=2.0, backend=backend),
-                               [[math.exp(-math.sqrt(20) / 2)], [math.exp(-math.sqrt(2) / 2)]],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        gm.gram(X, Y, kernel="rbf", bandwidth=2.0, backend=backend),
+        [[math.exp(-20 / 8)], [math.exp(-2 / 8)]],
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        gm.gram(X, Y, kernel="laplacian", bandwidth=2.0, backend=backend),
+        [[math.exp(-math.sqrt(20) / 2)], [math.exp(-math.sqrt(2) / 2)]],
+        rtol=1e-12,
+    )
     # polynomial defaults: gamma = 1/d = 1/2, coef0 = 1, degree = 3
-    np.testing.assert_allclose(gm.gram(X, Y, kernel="polynomial", backend=backend),
-                               [[(1.5 + 1) ** 3], [1.0]], rtol=1e-12)
+    np.testing.assert_allclose(
+        gm.gram(X, Y, kernel="polynomial", backend=backend), [[(1.5 + 1) ** 3], [1.0]], rtol=1e-12
+    )
     np.testing.assert_allclose(
         gm.gram(X, Y, kernel="polynomial", gamma=2.0, coef0=0.5, degree=2, backend=backend),
-        [[(6.5) ** 2], [0.25]], rtol=1e-12)
+        [[(6.5) ** 2], [0.25]],
+        rtol=1e-12,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # bandwidth heuristic
 # --------------------------------------------------------------------------------------------
+
 
 def _median_tol(X, dtype):
     """Bound on the error of a computed median distance: the median is 1-Lipschitz in the sup norm
@@ -216,7 +227,7 @@ def test_gram_default_bandwidth_is_median_distance(backend, X, kernel):
     want = ref.ref_gram(X, kernel=kernel, bandwidth=sigma)
     D = ref.ref_pairwise_distances(X)
     # the bandwidth error propagates: d k / d sigma = k D^2 / sigma^3 (rbf), k D / sigma^2 (laplacian)
-    dk = want * (D ** 2 / sigma ** 3 if kernel == "rbf" else D / sigma ** 2) * dsig
+    dk = want * (D**2 / sigma**3 if kernel == "rbf" else D / sigma**2) * dsig
     tol = ref.gram_tol(X, kernel=kernel, bandwidth=sigma, dtype=X.dtype) + 2 * dk
     assert_within(K, want, tol, f"gram[{kernel}, heuristic bandwidth]")
     # the value chosen is reported back by the scores
@@ -233,7 +244,7 @@ def test_default_bandwidth_on_more_than_1000_rows(backend):
     sigma = c * math.sqrt(2)
     assert s.bandwidth == pytest.approx(sigma, rel=1e-12)
     off = math.exp(-0.5)  # |x - y|^2 / (2 sigma^2) = 2 c^2 / (4 c^2)
-    assert float(s) == pytest.approx(n ** 2 / (n + n * (n - 1) * off ** 2), rel=1e-10)
+    assert float(s) == pytest.approx(n**2 / (n + n * (n - 1) * off**2), rel=1e-10)
 
 
 def test_default_bandwidth_subsample_is_seeded_and_representative(backend):
@@ -252,6 +263,7 @@ def test_default_bandwidth_subsample_is_seeded_and_representative(backend):
 # kernel_sum
 # --------------------------------------------------------------------------------------------
 
+
 @given(data=st.data())
 def test_kernel_sum_matches_reference(backend, data):
     kernel, bw, params = data.draw(kernel_setups())
@@ -262,8 +274,7 @@ def test_kernel_sum_matches_reference(backend, data):
     got = gm.kernel_sum(Xl, Y, kernel=kernel, bandwidth=bw, power=power, backend=backend, **params)
     assert isinstance(got, float)
     want = ref.ref_kernel_sum(X, Y, kernel=kernel, bandwidth=bw, power=power, **params)
-    tol = ref.kernel_sum_tol(X, Y, kernel=kernel, bandwidth=bw, power=power, dtype=_result_dtype(X, Y),
-                             **params)
+    tol = ref.kernel_sum_tol(X, Y, kernel=kernel, bandwidth=bw, power=power, dtype=_result_dtype(X, Y), **params)
     assert abs(got - want) <= tol, (got, want, tol)
 
 
@@ -285,7 +296,8 @@ def test_kernel_sum_accumulates_in_float64(backend, dtype):
     assert gm.kernel_sum(X, kernel="linear", backend=backend) == pytest.approx(float(s @ s), rel=rtol)
     C = Xf.T @ Xf
     assert gm.kernel_sum(X, kernel="linear", power=2, backend=backend) == pytest.approx(
-        float(np.sum(C * C)), rel=2 * rtol)
+        float(np.sum(C * C)), rel=2 * rtol
+    )
     Z = Xf / np.linalg.norm(Xf, axis=1, keepdims=True)
     t = Z.sum(axis=0)
     assert gm.kernel_sum(X, kernel="cosine", backend=backend) == pytest.approx(float(t @ t), rel=rtol)
@@ -340,6 +352,7 @@ def test_backends_agree_on_default_bandwidth(both_backends):
 # --------------------------------------------------------------------------------------------
 # backend selection
 # --------------------------------------------------------------------------------------------
+
 
 def test_backends_listing():
     info = gm.backends()

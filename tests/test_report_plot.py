@@ -1,4 +1,5 @@
 """Report.plot: the figure of an evaluation (matplotlib, an optional extra; skipped without it)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ from genmetrics.report.demo import make_demo
 def test_plot_writes_a_png_with_every_panel(tmp_path):
     pytest.importorskip("matplotlib")
     train, real, generated = make_demo(n=300, seed=1)
-    report = gm.evaluate(real, generated["faithful"], train=train,
-                         metrics=["prdc", "alpha_precision", "diversity_curve", "fd"])
+    report = gm.evaluate(
+        real, generated["faithful"], train=train, metrics=["prdc", "alpha_precision", "diversity_curve", "fd"]
+    )
     path = tmp_path / "report.png"
     assert report.plot(path) == path
     data = path.read_bytes()
@@ -65,8 +67,9 @@ def test_the_table_says_what_each_authenticity_was_measured_against():
     from genmetrics.report.plot import draw_report
 
     train, real, generated = make_demo(n=300, seed=1)
-    figure = draw_report(gm.evaluate(real, generated["faithful"], train=train,
-                                     metrics=["alpha_precision", "authenticity"]))
+    figure = draw_report(
+        gm.evaluate(real, generated["faithful"], train=train, metrics=["alpha_precision", "authenticity"])
+    )
     try:
         texts = _table_texts_and_title(figure)[0]
     finally:

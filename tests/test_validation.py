@@ -32,8 +32,7 @@ def _x_calls():
         "vendi": lambda X, **kw: gm.vendi(X, **kw),
         "vendi_dual": lambda X, **kw: gm.vendi(X, method="dual", **kw),
         "rke": lambda X, **kw: gm.rke(X, bandwidth=1.0, **kw),
-        "rrke": lambda X, **kw: gm.rrke(X, GOOD_Y[:, : X.shape[-1]] if X.ndim == 2 else GOOD_Y,
-                                         bandwidth=1.0, **kw),
+        "rrke": lambda X, **kw: gm.rrke(X, GOOD_Y[:, : X.shape[-1]] if X.ndim == 2 else GOOD_Y, bandwidth=1.0, **kw),
         "intdiv": lambda X, **kw: gm.intdiv(X, **kw),
     }
 
@@ -97,9 +96,11 @@ def test_Y_must_be_two_dimensional(backend):
 
 def test_mismatched_feature_dimensions(backend):
     Y = RNG.normal(size=(9, 5))
-    for call in (lambda: gm.gram(GOOD, Y, backend=backend),
-                 lambda: gm.kernel_sum(GOOD, Y, backend=backend),
-                 lambda: gm.rrke(GOOD, Y, bandwidth=1.0, backend=backend)):
+    for call in (
+        lambda: gm.gram(GOOD, Y, backend=backend),
+        lambda: gm.kernel_sum(GOOD, Y, backend=backend),
+        lambda: gm.rrke(GOOD, Y, bandwidth=1.0, backend=backend),
+    ):
         with pytest.raises(ValueError, match=Y_):
             call()
 
@@ -179,10 +180,12 @@ def test_zero_norm_rows_with_cosine(backend, where):
     with pytest.raises(ValueError, match=pat):
         gm.kernel_sum(X, Y, kernel="cosine", backend=backend)
     if where == "X":
-        for call in (lambda: gm.vendi(X, kernel="cosine", backend=backend),
-                     lambda: gm.vendi(X, kernel="cosine", method="dual", backend=backend),
-                     lambda: gm.intdiv(X, kernel="cosine", backend=backend),
-                     lambda: gm.rke(X, kernel="cosine", backend=backend)):
+        for call in (
+            lambda: gm.vendi(X, kernel="cosine", backend=backend),
+            lambda: gm.vendi(X, kernel="cosine", method="dual", backend=backend),
+            lambda: gm.intdiv(X, kernel="cosine", backend=backend),
+            lambda: gm.rke(X, kernel="cosine", backend=backend),
+        ):
             with pytest.raises(ValueError, match=X_):
                 call()
 
@@ -220,8 +223,7 @@ def test_unknown_method(backend, method):
 @pytest.mark.parametrize("kernel", ["rbf", "laplacian", "polynomial"])
 def test_dual_needs_a_linear_or_cosine_kernel(backend, kernel):
     with pytest.raises(ValueError, match="method|kernel"):
-        gm.vendi(GOOD, kernel=kernel, bandwidth=1.0 if kernel != "polynomial" else None,
-                 method="dual", backend=backend)
+        gm.vendi(GOOD, kernel=kernel, bandwidth=1.0 if kernel != "polynomial" else None, method="dual", backend=backend)
 
 
 @pytest.mark.parametrize("kernel", ["cosine", "linear", "polynomial"])
@@ -237,18 +239,23 @@ def test_unknown_backend():
         gm.vendi(GOOD, backend="gpu0")
 
 
-@pytest.mark.parametrize("bad", [
-    np.array([["a", "b"], ["c", "d"]]),
-    np.array([[b"1", b"2"]]),
-    np.array([[1.0, 2.0], [3.0, 4.0]], dtype=object),
-    np.array([[{}, None]], dtype=object),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([["a", "b"], ["c", "d"]]),
+        np.array([[b"1", b"2"]]),
+        np.array([[1.0, 2.0], [3.0, 4.0]], dtype=object),
+        np.array([[{}, None]], dtype=object),
+    ],
+)
 def test_non_numeric_dtypes_are_type_errors(backend, bad):
-    for call in (lambda: gm.gram(bad, backend=backend),
-                 lambda: gm.kernel_sum(bad, backend=backend),
-                 lambda: gm.vendi(bad, backend=backend),
-                 lambda: gm.rke(bad, bandwidth=1.0, backend=backend),
-                 lambda: gm.intdiv(bad, backend=backend)):
+    for call in (
+        lambda: gm.gram(bad, backend=backend),
+        lambda: gm.kernel_sum(bad, backend=backend),
+        lambda: gm.vendi(bad, backend=backend),
+        lambda: gm.rke(bad, bandwidth=1.0, backend=backend),
+        lambda: gm.intdiv(bad, backend=backend),
+    ):
         with pytest.raises(TypeError, match=X_):
             call()
     with pytest.raises(TypeError, match=Y_):
@@ -275,6 +282,7 @@ def test_vendi_from_gram_and_eigenvalues_bad_input():
 # --------------------------------------------------------------------------------------------
 # inputs unchanged; layouts
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("order", ["C", "F"])
@@ -319,15 +327,19 @@ def test_strided_and_fortran_inputs_give_the_same_numbers(backend, dtype, layout
     Y = RNG.normal(size=(21, 9)).astype(dtype)
     Xl, Yl = with_layout(X, layout), with_layout(Y, layout)
     assert not (Xl.flags.c_contiguous and layout != "C")
-    for kernel, bw in (("cosine", None), ("rbf", 2.5), ("laplacian", 2.5), ("linear", None),
-                       ("polynomial", None)):
+    for kernel, bw in (("cosine", None), ("rbf", 2.5), ("laplacian", 2.5), ("linear", None), ("polynomial", None)):
         T = ref.gram_tol(X, Y, kernel=kernel, bandwidth=bw, dtype=dtype)
         Kl = gm.gram(Xl, Yl, kernel=kernel, bandwidth=bw, backend=backend)
         K = gm.gram(X, Y, kernel=kernel, bandwidth=bw, backend=backend)
         assert np.all(np.abs(Kl.astype(np.float64) - K) <= 2 * T), kernel
         tol = ref.kernel_sum_tol(X, kernel=kernel, bandwidth=bw, dtype=dtype)
-        assert abs(gm.kernel_sum(Xl, kernel=kernel, bandwidth=bw, backend=backend)
-                   - gm.kernel_sum(X, kernel=kernel, bandwidth=bw, backend=backend)) <= 2 * tol, kernel
+        assert (
+            abs(
+                gm.kernel_sum(Xl, kernel=kernel, bandwidth=bw, backend=backend)
+                - gm.kernel_sum(X, kernel=kernel, bandwidth=bw, backend=backend)
+            )
+            <= 2 * tol
+        ), kernel
     for q in (0, 1, 2, math.inf):
         a = float(gm.vendi(Xl, q=q, backend=backend))
         b = float(gm.vendi(X, q=q, backend=backend))
@@ -336,13 +348,15 @@ def test_strided_and_fortran_inputs_give_the_same_numbers(backend, dtype, layout
     bw_rel = 1e-12 if dtype == np.float64 else 1e-5
     a, b = gm.rke(Xl, backend=backend), gm.rke(X, backend=backend)
     assert a.bandwidth == pytest.approx(b.bandwidth, rel=bw_rel)
-    assert float(a) == pytest.approx(float(b), rel=2 * ref.rke_rtol(X, bandwidth=b.bandwidth, dtype=dtype)
-                                     + 1e-3 * bw_rel)
+    assert float(a) == pytest.approx(
+        float(b), rel=2 * ref.rke_rtol(X, bandwidth=b.bandwidth, dtype=dtype) + 1e-3 * bw_rel
+    )
     a, b = gm.rrke(Xl, Yl, bandwidth=2.0, backend=backend), gm.rrke(X, Y, bandwidth=2.0, backend=backend)
     assert float(a) == pytest.approx(float(b), abs=2 * ref.rrke_tol(X, Y, bandwidth=2.0, dtype=dtype))
     tol = float(np.mean(ref.gram_tol(X, dtype=dtype)))
-    assert float(gm.intdiv(Xl, backend=backend)) == pytest.approx(float(gm.intdiv(X, backend=backend)),
-                                                                  abs=2 * tol + 1e-15)
+    assert float(gm.intdiv(Xl, backend=backend)) == pytest.approx(
+        float(gm.intdiv(X, backend=backend)), abs=2 * tol + 1e-15
+    )
 
 
 def test_documented_strided_views(backend):
@@ -350,10 +364,12 @@ def test_documented_strided_views(backend):
     big = RNG.normal(size=(60, 16)) + 0.3
     for view in (big[::2], big[:, ::2], big[::2, ::2], big.T[:5].T):
         copy = np.ascontiguousarray(view)
-        np.testing.assert_allclose(gm.gram(view, backend=backend), gm.gram(copy, backend=backend),
-                                   rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(
+            gm.gram(view, backend=backend), gm.gram(copy, backend=backend), rtol=1e-12, atol=1e-13
+        )
         assert float(gm.vendi(view, backend=backend)) == pytest.approx(
-            float(gm.vendi(copy, backend=backend)), rel=1e-12)
+            float(gm.vendi(copy, backend=backend)), rel=1e-12
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
@@ -369,6 +385,7 @@ def test_integer_inputs_are_accepted(backend, dtype):
 # (issue 10, items 9, 11 and 12)
 # --------------------------------------------------------------------------------------------
 
+
 def _argument_calls():
     """name -> (call(arguments) -> result, the valid arguments): every array argument of the public API and of
     the compat shims, each spoiled in turn by the tests below."""
@@ -382,43 +399,67 @@ def _argument_calls():
         "gram": (lambda a: gm.gram(a["X"], a["Y"]), {"X": X, "Y": Y}),
         "kernel_sum": (lambda a: gm.kernel_sum(a["X"], a["Y"]), {"X": X, "Y": Y}),
         "knn": (lambda a: gm.knn(a["X"], a["Y"], k=2), {"X": X, "Y": Y}),
-        "radius_query": (lambda a: gm.radius_query(a["X"], a["Y"], a["radii"]),
-                         {"X": X, "Y": Y, "radii": np.full(X.shape[0], 1.5)}),
+        "radius_query": (
+            lambda a: gm.radius_query(a["X"], a["Y"], a["radii"]),
+            {"X": X, "Y": Y, "radii": np.full(X.shape[0], 1.5)},
+        ),
         "vendi": (lambda a: gm.vendi(a["X"]), {"X": X}),
         "rke": (lambda a: gm.rke(a["X"]), {"X": X}),
         "rrke": (lambda a: gm.rrke(a["X"], a["Y"]), {"X": X, "Y": Y}),
         "intdiv": (lambda a: gm.intdiv(a["X"]), {"X": X}),
         "vendi_from_gram": (lambda a: gm.vendi_from_gram(a["K"]), {"K": K}),
-        "vendi_from_eigenvalues": (lambda a: gm.vendi_from_eigenvalues(a["eigenvalues"]),
-                                   {"eigenvalues": np.array([0.5, 0.3, 0.2])}),
+        "vendi_from_eigenvalues": (
+            lambda a: gm.vendi_from_eigenvalues(a["eigenvalues"]),
+            {"eigenvalues": np.array([0.5, 0.3, 0.2])},
+        ),
         "prdc": (lambda a: gm.prdc(a["real"], a["fake"], k=2), {"real": X, "fake": Y}),
         "precision_recall": (lambda a: gm.precision_recall(a["real"], a["fake"], k=2), {"real": X, "fake": Y}),
-        "alpha_precision": (lambda a: gm.alpha_precision(a["real"], a["fake"], center=a["center"]),
-                            {"real": X, "fake": Y, "center": np.zeros(4)}),
+        "alpha_precision": (
+            lambda a: gm.alpha_precision(a["real"], a["fake"], center=a["center"]),
+            {"real": X, "fake": Y, "center": np.zeros(4)},
+        ),
         "authenticity": (lambda a: gm.authenticity(a["train"], a["fake"]), {"train": X, "fake": Y}),
         "fd": (lambda a: gm.fd(a["real"], a["fake"]), {"real": X, "fake": Y}),
-        "frechet_from_statistics": (lambda a: gm.frechet_from_statistics(a["mu1"], a["sigma1"], a["mu2"], a["sigma2"]),
-                                    {"mu1": mu, "sigma1": S, "mu2": mu + 1, "sigma2": 2 * S}),
+        "frechet_from_statistics": (
+            lambda a: gm.frechet_from_statistics(a["mu1"], a["sigma1"], a["mu2"], a["sigma2"]),
+            {"mu1": mu, "sigma1": S, "mu2": mu + 1, "sigma2": 2 * S},
+        ),
         "gaussian_kl": (lambda a: gm.gaussian_kl(a["real"], a["fake"], ridge=0.1), {"real": X, "fake": Y}),
         "mmd": (lambda a: gm.mmd(a["real"], a["fake"]), {"real": X, "fake": Y}),
         "kid": (lambda a: gm.kid(a["real"], a["fake"], subsets=2, subset_size=5), {"real": X, "fake": Y}),
-        "knn_ood_score": (lambda a: gm.knn_ood_score(a["memory_bank"], a["queries"], k=2),
-                          {"memory_bank": X, "queries": Y}),
-        "ood_metrics": (lambda a: gm.ood_metrics(a["scores_in"], a["scores_out"]),
-                        {"scores_in": X[:, 0], "scores_out": Y[:, 0]}),
-        "compat.prdc.compute_prdc": (lambda a: compat_prdc.compute_prdc(a["real_features"], a["fake_features"], 2),
-                                     {"real_features": X, "fake_features": Y}),
+        "knn_ood_score": (
+            lambda a: gm.knn_ood_score(a["memory_bank"], a["queries"], k=2),
+            {"memory_bank": X, "queries": Y},
+        ),
+        "ood_metrics": (
+            lambda a: gm.ood_metrics(a["scores_in"], a["scores_out"]),
+            {"scores_in": X[:, 0], "scores_out": Y[:, 0]},
+        ),
+        "compat.prdc.compute_prdc": (
+            lambda a: compat_prdc.compute_prdc(a["real_features"], a["fake_features"], 2),
+            {"real_features": X, "fake_features": Y},
+        ),
         "compat.prdc.compute_pairwise_distance": (
-            lambda a: compat_prdc.compute_pairwise_distance(a["data_x"], a["data_y"]), {"data_x": X, "data_y": Y}),
+            lambda a: compat_prdc.compute_pairwise_distance(a["data_x"], a["data_y"]),
+            {"data_x": X, "data_y": Y},
+        ),
         "compat.prdc.get_kth_value": (lambda a: compat_prdc.get_kth_value(a["unsorted"], 2), {"unsorted": K}),
         "compat.prdc.compute_nearest_neighbour_distances": (
-            lambda a: compat_prdc.compute_nearest_neighbour_distances(a["input_features"], 2), {"input_features": X}),
-        "compat.rke_score.compute_rke_mc": (lambda a: compat_rke.RKE(kernel_bandwidth=1.0).compute_rke_mc(a["X"]),
-                                            {"X": X}),
+            lambda a: compat_prdc.compute_nearest_neighbour_distances(a["input_features"], 2),
+            {"input_features": X},
+        ),
+        "compat.rke_score.compute_rke_mc": (
+            lambda a: compat_rke.RKE(kernel_bandwidth=1.0).compute_rke_mc(a["X"]),
+            {"X": X},
+        ),
         "compat.rke_score.compute_rrke": (
-            lambda a: compat_rke.RKE(kernel_bandwidth=1.0).compute_rrke(a["X"], a["Y"]), {"X": X, "Y": Y}),
-        "compat.rke_score.gaussian_kernel": (lambda a: compat_rke.gaussian_kernel(a["x"], a["y"], 1.0),
-                                             {"x": X[0], "y": Y[0]}),
+            lambda a: compat_rke.RKE(kernel_bandwidth=1.0).compute_rrke(a["X"], a["Y"]),
+            {"X": X, "Y": Y},
+        ),
+        "compat.rke_score.gaussian_kernel": (
+            lambda a: compat_rke.gaussian_kernel(a["x"], a["y"], 1.0),
+            {"x": X[0], "y": Y[0]},
+        ),
     }
 
 
@@ -548,7 +589,8 @@ def test_kernel_functions_must_return_real_numbers():
         k = lambda a, b, v=value: 1.0 if a is b or np.array_equal(a, b) else v  # noqa: E731
         assert compat_rke.RKE(kernel_function=k).compute_rke_mc(samples) == pytest.approx(9 / (3 + 6 * 0.25))
     assert compat_rke.RKE(kernel_function=lambda a, b: a == b).compute_rke_mc(["ab", "cd", "ab"]) == pytest.approx(
-        9 / 5)
+        9 / 5
+    )
 
 
 def test_gaussian_kernel_of_extreme_bandwidths():

@@ -7,16 +7,25 @@ KL of Gaussian fits), out-of-distribution scores (kNN score, AUROC, FPR at 95 % 
 exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
-from .engine import backends
-from .support.results import (KID, PRDC, AlphaPrecision, DiversityCurve, DiversityScore, OODMetrics,
-                              PrecisionRecall, Score)
+
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
-from .report import METRICS, Report, evaluate
-from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, precision_recall, prdc
+from .engine import backends
+from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
 from .ood import knn_ood_score, ood_metrics
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query
+from .report import METRICS, Report, evaluate
+from .support.results import (
+    KID,
+    PRDC,
+    AlphaPrecision,
+    DiversityCurve,
+    DiversityScore,
+    OODMetrics,
+    PrecisionRecall,
+    Score,
+)
 
 __version__ = "0.1.0"
 

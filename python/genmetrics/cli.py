@@ -13,6 +13,7 @@ file or option, with exit code 2, before any work. Outputs (``--json``, ``--plot
 the same command, and replace another existing file only with ``--force``. Warnings of a command that succeeds
 are printed after its output, one line each (``genmetrics: warning: ...``); a failing one prints its error alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,7 +115,9 @@ def _check_outputs(outputs: dict, inputs, force: bool):
         formats = Figure().canvas.get_supported_filetypes()
         extension = os.path.splitext(plot_path)[1].lstrip(".").lower()
         if extension not in formats:
-            raise UsageError(f"{plot_path}: unknown image format {extension!r}; use one of {', '.join(sorted(formats))}")
+            raise UsageError(
+                f"{plot_path}: unknown image format {extension!r}; use one of {', '.join(sorted(formats))}"
+            )
 
 
 def _write(path: str, write):
@@ -136,11 +139,21 @@ def evaluate_files(args) -> int:
     train = None if args.train is None else _embeddings(args.train, args.key)
     for path, X in ((args.fake, fake), (args.train, train)):
         if X is not None and X.shape[1] != real.shape[1]:
-            raise UsageError(f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; "
-                             "both must be embedded alike")
+            raise UsageError(
+                f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; both must be embedded alike"
+            )
     try:
-        report = evaluate(real, fake, train=train, metrics=args.metrics, k=args.k, seed=args.seed,
-                          backend=args.backend, progress=not args.quiet, ridge=args.ridge)
+        report = evaluate(
+            real,
+            fake,
+            train=train,
+            metrics=args.metrics,
+            k=args.k,
+            seed=args.seed,
+            backend=args.backend,
+            progress=not args.quiet,
+            ridge=args.ridge,
+        )
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     # the files first: a failure is then the only thing printed
@@ -159,8 +172,17 @@ DEMO_EXPECTATIONS = {
     "memoriser": ("copies training samples", ("authenticity",)),
     "noisy": ("adds noise to faithful samples", ("prdc.precision", "prdc.density", "fd", "kid.mean")),
 }
-DEMO_COLUMNS = ("prdc.precision", "prdc.recall", "prdc.density", "prdc.coverage", "authenticity", "vendi.fake",
-                "rke.fake", "fd", "kid.mean")
+DEMO_COLUMNS = (
+    "prdc.precision",
+    "prdc.recall",
+    "prdc.density",
+    "prdc.coverage",
+    "authenticity",
+    "vendi.fake",
+    "rke.fake",
+    "fd",
+    "kid.mean",
+)
 
 
 def demo(args) -> int:
@@ -172,13 +194,22 @@ def demo(args) -> int:
 
     _check_size(args.n, "--n", low=100)  # 10 classes of at least 10 samples
     train, real, generated = make_demo(args.n, args.seed)
-    print(f"genmetrics {gm.__version__} demo: a 10-class data set in d = 64 made here (training and held-out real "
-          f"sets of {args.n}), and four generators fitted to the training set.\n")
+    print(
+        f"genmetrics {gm.__version__} demo: a 10-class data set in d = 64 made here (training and held-out real "
+        f"sets of {args.n}), and four generators fitted to the training set.\n"
+    )
     rows, start = {}, time.perf_counter()
     for name, fake in generated.items():
         try:
-            report = evaluate(real, fake, train=train, metrics=["prdc", "authenticity", "vendi", "rke", "fd", "kid"],
-                              seed=args.seed, backend=args.backend, progress=False)
+            report = evaluate(
+                real,
+                fake,
+                train=train,
+                metrics=["prdc", "authenticity", "vendi", "rke", "fd", "kid"],
+                seed=args.seed,
+                backend=args.backend,
+                progress=False,
+            )
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         rows[name] = report.numbers()
@@ -187,13 +218,17 @@ def demo(args) -> int:
     print("-" * len(header))
     for name, numbers in rows.items():
         print(f"{name:14s}" + "".join(f"{numbers.get(c, float('nan')):15.4g}" for c in DEMO_COLUMNS))
-    print(f"\n(real set: Vendi {rows['faithful']['vendi.real']:.3g}, RKE {rows['faithful']['rke.real']:.3g}; "
-          f"{time.perf_counter() - start:.1f} s on backend {report.info['backend']!r})\n")
+    print(
+        f"\n(real set: Vendi {rows['faithful']['vendi.real']:.3g}, RKE {rows['faithful']['rke.real']:.3g}; "
+        f"{time.perf_counter() - start:.1f} s on backend {report.info['backend']!r})\n"
+    )
     for name, (what, caught_by) in DEMO_EXPECTATIONS.items():
         print(f"- {name}: {what}" + (f"; caught by {', '.join(caught_by)}" if caught_by else ""))
-    print("\nPrecision and density fall when samples leave the real data's support; recall, coverage and the "
-          "diversity scores fall when modes are missing; only authenticity (against the training set) sees "
-          "copies, which look real and diverse to every other metric.")
+    print(
+        "\nPrecision and density fall when samples leave the real data's support; recall, coverage and the "
+        "diversity scores fall when modes are missing; only authenticity (against the training set) sees "
+        "copies, which look real and diverse to every other metric."
+    )
     return 0
 
 
@@ -224,8 +259,10 @@ def diversity_demo(args) -> int:
     bandwidth = 15.0
     heuristic = float(gm.rke(sets["real (10 balanced modes)"]).bandwidth)
     print(f"genmetrics {gm.__version__} demo: sets of n = {n} samples in d = {d}, from 10 Gaussian modes")
-    print(f"rbf bandwidth {bandwidth:g} (between the mode radius 2.8 and the gaps ~80; the median heuristic "
-          f"would give {heuristic:.3g})\n")
+    print(
+        f"rbf bandwidth {bandwidth:g} (between the mode radius 2.8 and the gaps ~80; the median heuristic "
+        f"would give {heuristic:.3g})\n"
+    )
     header = f"{'set':36s} {'Vendi q=1':>10s} {'Vendi q=inf':>11s} {'RKE modes':>10s} {'intdiv':>7s} {'Vendi cos':>10s}"
     print(header)
     print("-" * len(header))
@@ -238,14 +275,18 @@ def diversity_demo(args) -> int:
         vcos = gm.vendi(X, q=1, kernel="cosine")
         print(f"{name:36s} {v1:10.2f} {vinf:11.2f} {modes_rke:10.2f} {div:7.3f} {vcos:10.2f}")
     print(f"\n({time.perf_counter() - start:.2f} s on backend {v1.backend!r})")
-    print("Vendi and RKE count about 10 modes for the real set and about 3 under mode collapse; with one dominant "
-          "mode the effective number drops (q = inf weighs the largest mode alone); the copies look as diverse as "
-          "their 50 sources, which diversity alone cannot tell from real samples (memorisation metrics can).")
+    print(
+        "Vendi and RKE count about 10 modes for the real set and about 3 under mode collapse; with one dominant "
+        "mode the effective number drops (q = inf weighs the largest mode alone); the copies look as diverse as "
+        "their 50 sources, which diversity alone cannot tell from real samples (memorisation metrics can)."
+    )
     big = rng.standard_normal((big_n, 256)).astype(np.float32)
     start = time.perf_counter()
     score = gm.rke(big)
-    print(f"\nExact RKE of {big_n} samples x 256 features (no n x n matrix held): {score:.2f} in "
-          f"{time.perf_counter() - start:.2f} s")
+    print(
+        f"\nExact RKE of {big_n} samples x 256 features (no n x n matrix held): {score:.2f} in "
+        f"{time.perf_counter() - start:.2f} s"
+    )
     return 0
 
 
@@ -257,10 +298,15 @@ def diversity(args) -> int:
     results = {}
     try:
         for q in args.q:
-            results[f"vendi_q{q}"] = gm.vendi(X, q=q, kernel=args.kernel, bandwidth=args.bandwidth,
-                                               method=args.method, backend=args.backend).as_dict()
-        results["rke"] = gm.rke(X, kernel="rbf" if args.kernel in ("cosine", "linear") else args.kernel,
-                                bandwidth=args.bandwidth, backend=args.backend).as_dict()
+            results[f"vendi_q{q}"] = gm.vendi(
+                X, q=q, kernel=args.kernel, bandwidth=args.bandwidth, method=args.method, backend=args.backend
+            ).as_dict()
+        results["rke"] = gm.rke(
+            X,
+            kernel="rbf" if args.kernel in ("cosine", "linear") else args.kernel,
+            bandwidth=args.bandwidth,
+            backend=args.backend,
+        ).as_dict()
         results["intdiv"] = gm.intdiv(X, kernel=args.kernel, bandwidth=args.bandwidth, backend=args.backend).as_dict()
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{args.file}: {exc}") from None
@@ -291,9 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array name inside .npz files")
     p.add_argument("--metrics", nargs="+", default="all", help="metric names or groups (default: all)")
     p.add_argument("--k", type=int, default=5, help="neighbourhood size of PRDC (default 5)")
-    p.add_argument("--ridge", type=float, default=0.0,
-                   help="added to both covariance diagonals of the Gaussian KL divergence: > 0 defines it for "
-                        "singular covariances (n <= d), which otherwise skip it (default 0)")
+    p.add_argument(
+        "--ridge",
+        type=float,
+        default=0.0,
+        help="added to both covariance diagonals of the Gaussian KL divergence: > 0 defines it for "
+        "singular covariances (n <= d), which otherwise skip it (default 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend")
     p.add_argument("--json", help="write the report to this JSON file")
@@ -308,8 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=demo)
     p = sub.add_parser("diversity-demo", help="the diversity metrics on synthetic embeddings with known modes")
     p.add_argument("--n", type=int, default=2000, help=f"samples per set, 50 to {MAX_DEMO_SIZE} (default 2000)")
-    p.add_argument("--big-n", type=int, default=20000,
-                   help=f"samples of the large exact-RKE run, 2 to {MAX_DEMO_SIZE} (default 20000)")
+    p.add_argument(
+        "--big-n",
+        type=int,
+        default=20000,
+        help=f"samples of the large exact-RKE run, 2 to {MAX_DEMO_SIZE} (default 20000)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=diversity_demo)
     p = sub.add_parser("diversity", help="Vendi, RKE and intdiv of one .npy/.npz embedding file")

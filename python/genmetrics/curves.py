@@ -19,19 +19,27 @@ each size ``n_boot`` draws of ``rng.choice(n, size=s, replace=False)``, each sor
 on the order of the rows; sorted indices read memory in order). At s = n every draw would be the whole set:
 the score is computed once, no random numbers are consumed, and the band collapses to that value.
 """
+
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
 
-from .support.arrays import array_namespace
+from .diversity import rke, vendi
 from .engine import get_backend
 from .engine.kernels import resolve_kernel
+from .support.arrays import array_namespace
 from .support.results import DiversityComparison, DiversityCurve
-from .support.validation import (check_choice, check_embeddings, check_int, check_kernel, check_nonzero_rows, check_order,
-                          check_pair)
-from .diversity import rke, vendi
+from .support.validation import (
+    check_choice,
+    check_embeddings,
+    check_int,
+    check_kernel,
+    check_nonzero_rows,
+    check_order,
+    check_pair,
+)
 
 #: The diversity scores that have curves and comparisons.
 CURVE_METRICS = ("vendi", "rke")
@@ -55,8 +63,9 @@ def _check_metric_and_order(metric, q):
     if metric == "rke":
         # RKE mode count = VS_2; the default q=1 of the shared signature is accepted and means nothing here.
         if q not in (1.0, 2.0):
-            raise ValueError(f"q: the RKE mode count is the order-2 score; got q={q}. "
-                             "Use metric='vendi' for other orders")
+            raise ValueError(
+                f"q: the RKE mode count is the order-2 score; got q={q}. Use metric='vendi' for other orders"
+            )
         q = 2.0
     return metric, q
 
@@ -131,8 +140,14 @@ class _Scorer:
         self.kernel_params = kernel_params
 
     def __call__(self, Xs) -> float:
-        common = dict(kernel=self.kernel, bandwidth=self.bandwidth, rank=self.rank, seed=self.seed,
-                      backend=self.engine_name, **self.kernel_params)
+        common = dict(
+            kernel=self.kernel,
+            bandwidth=self.bandwidth,
+            rank=self.rank,
+            seed=self.seed,
+            backend=self.engine_name,
+            **self.kernel_params,
+        )
         if self.metric == "vendi":
             return float(vendi(Xs, q=self.q, method=self.method or "auto", **common))
         return float(rke(Xs, method=self.method or "exact", **common))
@@ -177,8 +192,22 @@ def _resolve(metric, kernel, X, bandwidth, kernel_params):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def diversity_curve(X, *, sizes=None, metric="vendi", q=1, kernel=None, bandwidth=None, n_boot=20, level=0.95,
-                    seed=0, method=None, rank=None, backend=None, **kernel_params) -> DiversityCurve:
+def diversity_curve(
+    X,
+    *,
+    sizes=None,
+    metric="vendi",
+    q=1,
+    kernel=None,
+    bandwidth=None,
+    n_boot=20,
+    level=0.95,
+    seed=0,
+    method=None,
+    rank=None,
+    backend=None,
+    **kernel_params,
+) -> DiversityCurve:
     """A diversity score of X against the sample size, with bootstrap bands.
 
     The plug-in Vendi and RKE scores grow with the number of samples (Farnia, Jalali & Ospanov 2026): a score
@@ -272,8 +301,23 @@ def diversity_curve(X, *, sizes=None, metric="vendi", q=1, kernel=None, bandwidt
 # ----------------------------------------------------------------------------------------------------------
 
 
-def compare_diversity(X, Y, *, metric="vendi", size=None, n_boot=20, seed=0, q=1, kernel=None, bandwidth=None,
-                      level=0.95, method=None, rank=None, backend=None, **kernel_params) -> DiversityComparison:
+def compare_diversity(
+    X,
+    Y,
+    *,
+    metric="vendi",
+    size=None,
+    n_boot=20,
+    seed=0,
+    q=1,
+    kernel=None,
+    bandwidth=None,
+    level=0.95,
+    method=None,
+    rank=None,
+    backend=None,
+    **kernel_params,
+) -> DiversityComparison:
     """Compare the diversity of two sets at the same sample size.
 
     The plug-in Vendi and RKE scores grow with the number of samples (Farnia, Jalali & Ospanov 2026): scoring
@@ -360,11 +404,27 @@ def compare_diversity(X, Y, *, metric="vendi", size=None, n_boot=20, seed=0, q=1
         _, d_std, d_lower, d_upper = _summary(x_values - y_values, level)
         d_mean = x_mean - y_mean
     return DiversityComparison(
-        metric=metric, size=size, x_mean=x_mean, y_mean=y_mean, difference=d_mean,
-        x_std=x_std, y_std=y_std, difference_std=d_std,
-        x_lower=x_lower, x_upper=x_upper, y_lower=y_lower, y_upper=y_upper,
-        difference_lower=d_lower, difference_upper=d_upper,
-        n_x=n_x, n_y=n_y, level=level, n_boot=n_boot, seed=seed, kernel=spec.name, bandwidth=spec.bandwidth,
+        metric=metric,
+        size=size,
+        x_mean=x_mean,
+        y_mean=y_mean,
+        difference=d_mean,
+        x_std=x_std,
+        y_std=y_std,
+        difference_std=d_std,
+        x_lower=x_lower,
+        x_upper=x_upper,
+        y_lower=y_lower,
+        y_upper=y_upper,
+        difference_lower=d_lower,
+        difference_upper=d_upper,
+        n_x=n_x,
+        n_y=n_y,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
+        kernel=spec.name,
+        bandwidth=spec.bandwidth,
         q=q,
     )
 

@@ -13,6 +13,7 @@ the unbiased sample covariance (divided by n - 1), as pytorch-fid (``np.cov``) a
 accumulated in float64 whatever the input dtype. The kernel metrics never hold an n x m matrix: they are sums
 of fused kernel reductions (:func:`genmetrics.primitives.kernel_sum`'s engine path).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,11 +21,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .support.arrays import array_namespace, to_float
 from .engine import get_backend
 from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale, prepare_inputs, resolve_kernel
-from .support.results import KID, Score
 from .engine.spectral import linalg_call
+from .primitives import check_finite_result, row_sums_checked
+from .support.arrays import array_namespace, to_float
+from .support.results import KID, Score
 from .support.validation import (
     as_real_array,
     check_bool,
@@ -36,7 +38,6 @@ from .support.validation import (
     check_pair,
     check_positive,
 )
-from .primitives import check_finite_result, row_sums_checked
 
 __all__ = ["fd", "frechet_from_statistics", "gaussian_kl", "mmd", "kid", "MMD_PRESETS"]
 
@@ -54,9 +55,11 @@ MAX_KID_SUBSETS = 100_000
 #: MMD settings published with a metric. ``mmd(real, fake, preset=name)`` uses them.
 #: cmmd: Jayasumana et al., "Rethinking FID: Towards a Better Evaluation Metric for Image Generation" (CVPR 2024):
 #: rbf kernel exp(-|x - y|^2 / (2 sigma^2)) with sigma = 10, the biased (all pairs) estimator, times 1000.
-MMD_PRESETS = MappingProxyType({
-    "cmmd": MappingProxyType({"kernel": "rbf", "bandwidth": 10.0, "unbiased": False, "scale": 1000.0}),
-})
+MMD_PRESETS = MappingProxyType(
+    {
+        "cmmd": MappingProxyType({"kernel": "rbf", "bandwidth": 10.0, "unbiased": False, "scale": 1000.0}),
+    }
+)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -284,8 +287,12 @@ def fd(real, fake, *, backend=None) -> Score:
     singular_values = linalg_call(xp.linalg.svd, R1 @ R2.T, "real", compute_uv=False)
     trace_sqrt = to_float(singular_values.sum()) / math.sqrt((n - 1) * (m - 1))
     diff = mu1 - mu2
-    value = (to_float(diff @ diff) + to_float((R1 * R1).sum()) / (n - 1) + to_float((R2 * R2).sum()) / (m - 1)
-             - 2.0 * trace_sqrt)
+    value = (
+        to_float(diff @ diff)
+        + to_float((R1 * R1).sum()) / (n - 1)
+        + to_float((R2 * R2).sum()) / (m - 1)
+        - 2.0 * trace_sqrt
+    )
     return Score(_scaled_back(value, scale), **info)
 
 
@@ -318,8 +325,10 @@ def _check_psd(w, name, d, xp):
     largest = to_float(xp.abs(w).max())
     smallest = to_float(w.min())
     if smallest < -max(1e-6, 100 * d * float(np.finfo(np.float64).eps)) * largest:
-        raise ValueError(f"{name}: has a negative eigenvalue {smallest:.3g} (largest {largest:.3g}); "
-                         "a covariance must be positive semi-definite")
+        raise ValueError(
+            f"{name}: has a negative eigenvalue {smallest:.3g} (largest {largest:.3g}); "
+            "a covariance must be positive semi-definite"
+        )
 
 
 def frechet_from_statistics(mu1, sigma1, mu2, sigma2) -> Score:
@@ -378,13 +387,18 @@ def _singular_rtol(d: int) -> float:
 def _singular_error(name, X, w, ridge, scale):
     """The ValueError for a singular covariance; ``w`` its eigenvalues in the units of the scaled sets (or None)."""
     n, d = X.shape
-    why = (f"it has {n} samples for {d} features, so its covariance has rank <= n - 1 < d"
-           if n <= d else "its covariance is singular to float64 precision (constant, duplicated or linearly "
-           "dependent features)")
+    why = (
+        f"it has {n} samples for {d} features, so its covariance has rank <= n - 1 < d"
+        if n <= d
+        else "its covariance is singular to float64 precision (constant, duplicated or linearly dependent features)"
+    )
     largest = to_float(w.max()) / scale / scale if w is not None else 0.0
     example = f", e.g. ridge={1e-6 * largest:.3g}" if 1e-6 * largest > 0 else ""
-    remedy = (f"pass a ridge larger than {ridge:g}{example}" if ridge > 0
-              else f"pass ridge > 0 (added to both covariance diagonals{example})")
+    remedy = (
+        f"pass a ridge larger than {ridge:g}{example}"
+        if ridge > 0
+        else f"pass ridge > 0 (added to both covariance diagonals{example})"
+    )
     return ValueError(f"{name}: {why}; the Gaussian KL divergence needs invertible covariances: {remedy}")
 
 
@@ -462,8 +476,14 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
     trace_terms = to_float(xp.clip(excess - xp.log1p(excess), 0.0, None).sum())
     t = V.T @ (mu_q - mu_p)
     mahalanobis = to_float((t * t / w_q).sum())
-    return Score(_finite_result(0.5 * (trace_terms + mahalanobis), "fake"), metric="gaussian_kl", backend=engine.name,
-                 n=real.shape[0], m=fake.shape[0], details={"ridge": ridge})
+    return Score(
+        _finite_result(0.5 * (trace_terms + mahalanobis), "fake"),
+        metric="gaussian_kl",
+        backend=engine.name,
+        n=real.shape[0],
+        m=fake.shape[0],
+        details={"ridge": ridge},
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -511,13 +531,15 @@ def _resolve_preset(preset, kernel, bandwidth, unbiased, scale):
         else:
             same = check_positive(value, name) == float(wanted)
         if not same:
-            raise ValueError(f"{name}: {value!r} conflicts with preset={preset!r}, which sets {name}={wanted!r}; "
-                             "drop one of the two")
+            raise ValueError(
+                f"{name}: {value!r} conflicts with preset={preset!r}, which sets {name}={wanted!r}; drop one of the two"
+            )
     return tuple(table[k] for k in given)
 
 
-def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, preset=None, backend=None,
-        **kernel_params) -> Score:
+def mmd(
+    real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, preset=None, backend=None, **kernel_params
+) -> Score:
     r"""Squared maximum mean discrepancy between two embedding sets (Gretton et al., JMLR 2012).
 
     MMD^2 = E k(x, x') + E k(y, y') - 2 E k(x, y), x, x' ~ real, y, y' ~ fake, estimated by
@@ -532,8 +554,9 @@ def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, p
     times ``scale``. The linear kernel's MMD^2 is homogeneous (c^2 for sets times c): sets whose products would
     over- or underflow are multiplied by a power of two first and the result divided by its square, so float32
     values from ~1e-38 to ~3e38 give the float64 answer; a result beyond float64's range, and a polynomial kernel
-    that overflows, are ValueErrors naming the set. Computed from fused kernel row sums (the engine of :func:`genmetrics.kernel_sum`), O(n + m)
-    memory, never an n x m matrix, with sums accumulated in float64; sum_{i != j} = sum_ij - sum_i k(x_i, x_i).
+    that overflows, are ValueErrors naming the set. Computed from fused kernel row sums (the engine of
+    :func:`genmetrics.kernel_sum`), O(n + m) memory, never an n x m matrix, with sums accumulated in float64;
+    sum_{i != j} = sum_ij - sum_i k(x_i, x_i).
     Round-off can leave tiny negative values of either estimator for (nearly) identical sets.
 
     Parameters
@@ -585,9 +608,17 @@ def mmd(real, fake, *, kernel=None, bandwidth=None, unbiased=None, scale=None, p
     # real and fake together: rbf/laplacian shift both by real's mean (and the bandwidth comes from real)
     spec, engine_spec, X, Y = kernel_inputs(real, fake, name, bandwidth, kernel_params, device=engine.device)
     value = scale * _mmd2(engine, engine_spec, X, Y, unbiased) / units / units
-    return Score(_finite_result(value, "real"), metric="mmd", kernel=spec.name, bandwidth=spec.bandwidth,
-                 method="unbiased" if unbiased else "biased", backend=engine.name, n=real.shape[0], m=fake.shape[0],
-                 details={"scale": scale})
+    return Score(
+        _finite_result(value, "real"),
+        metric="mmd",
+        kernel=spec.name,
+        bandwidth=spec.bandwidth,
+        method="unbiased" if unbiased else "biased",
+        backend=engine.name,
+        n=real.shape[0],
+        m=fake.shape[0],
+        details={"scale": scale},
+    )
 
 
 def _mean_std(values):
@@ -652,8 +683,9 @@ def kid(real, fake, *, subsets=100, subset_size=1000, degree=3, gamma=None, coef
     n, m = real.shape[0], fake.shape[0]
     for name, rows in (("real", n), ("fake", m)):
         if subset_size > rows:
-            raise ValueError(f"subset_size: {subset_size} is larger than the {rows} rows of {name}; "
-                             f"pass subset_size <= {min(n, m)}")
+            raise ValueError(
+                f"subset_size: {subset_size} is larger than the {rows} rows of {name}; pass subset_size <= {min(n, m)}"
+            )
     spec = resolve_kernel("polynomial", real, gamma=gamma, coef0=coef0, degree=degree)
     xp = array_namespace(real)
     rng = np.random.default_rng(seed)

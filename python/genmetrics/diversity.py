@@ -12,6 +12,7 @@ X (for kernels with k(x, x) = 1, trace(K) = n and this is K / n; shared/METRICS.
 
 Plug-in Vendi and RKE grow with the sample size n (Farnia, Jalali & Ospanov 2026): compare sets at equal n.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,14 +20,13 @@ import warnings
 
 import numpy as np
 
-from .engine import spectral
-from .engine.spectral import Spectrum
-from .support.arrays import array_namespace, to_float, to_host
-from .engine import get_backend
+from .engine import get_backend, spectral
 from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale
+from .engine.spectral import Spectrum
+from .primitives import check_finite_result, row_sums_checked
+from .support.arrays import array_namespace, to_float, to_host
 from .support.results import Score
 from .support.validation import as_real_array, check_choice, check_embeddings, check_int, check_order
-from .primitives import check_finite_result, row_sums_checked
 
 METHODS = ("auto", "exact", "dual", "nystrom", "rff")
 #: method="auto" computes the dense eigendecomposition up to this many samples (about 10 s here), and
@@ -40,7 +40,6 @@ MAX_RFF_RANK = 100_000
 #: Most subspace iterations after the Nystrom step: each costs O(n^2 (d + rank)), and a few (2 to 10)
 #: already converge the leading eigenvalues; more than this is a mistake, not a refinement.
 MAX_N_ITER = 100
-
 
 
 def hill_number(spectrum: Spectrum, q: float) -> float:
@@ -166,8 +165,19 @@ def _spectrum(engine, spec, X, method, rank, seed, n_iter):
     return spectral.rff_spectrum(spec, X, rank, seed)
 
 
-def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, seed=0, n_iter=0, backend=None,
-          **kernel_params) -> Score:
+def vendi(
+    X,
+    *,
+    q=1,
+    kernel="cosine",
+    bandwidth=None,
+    method="auto",
+    rank=None,
+    seed=0,
+    n_iter=0,
+    backend=None,
+    **kernel_params,
+) -> Score:
     """Vendi score of order q: the effective number of distinct samples in X.
 
     VS_q = exp(H_q) with H_q the Renyi entropy of order q of the eigenvalues lambda of K / trace(K)
@@ -242,8 +252,9 @@ def vendi(X, *, q=1, kernel="cosine", bandwidth=None, method="auto", rank=None, 
     engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=True)
     n, d = X.shape
     method, rank = _choose_method(method, spec, n, d, q, rank)
-    info = dict(metric="vendi", q=q, kernel=spec.name, bandwidth=spec.bandwidth, method=method,
-                backend=engine.name, n=n)
+    info = dict(
+        metric="vendi", q=q, kernel=spec.name, bandwidth=spec.bandwidth, method=method, backend=engine.name, n=n
+    )
     if q == 2 and method == "exact":
         return Score(_sum_of_squares_score(engine, engine_spec, X), **info)
     if q == 2 and method == "dual":
@@ -270,8 +281,10 @@ def _check_positive_semidefinite(w, name: str, eps: float):
     """Round-off makes tiny negative eigenvalues; a clearly negative one means the input is not a kernel."""
     smallest = _negative_eigenvalue(w, eps)
     if smallest is not None:
-        raise ValueError(f"{name}: has a negative eigenvalue {smallest:.3g} (largest {float(np.abs(w).max()):.3g}); "
-                         "a kernel matrix must be positive semi-definite")
+        raise ValueError(
+            f"{name}: has a negative eigenvalue {smallest:.3g} (largest {float(np.abs(w).max()):.3g}); "
+            "a kernel matrix must be positive semi-definite"
+        )
 
 
 def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> Score:
@@ -309,8 +322,9 @@ def vendi_from_eigenvalues(eigenvalues, *, q=1, backend=None) -> Score:
     if not np.all(np.isfinite(w)):
         raise ValueError("eigenvalues: contains NaN or infinite values")
     _check_positive_semidefinite(w, "eigenvalues", float(np.finfo(np.float64).eps))
-    spectrum = spectral.spectrum_from_eigenvalues(w, w.size, float(np.finfo(np.float64).eps), "exact", w.size,
-                                                 name="eigenvalues")
+    spectrum = spectral.spectrum_from_eigenvalues(
+        w, w.size, float(np.finfo(np.float64).eps), "exact", w.size, name="eigenvalues"
+    )
     return Score(hill_number(spectrum, q), metric="vendi", q=q, method="exact", n=w.size)
 
 
@@ -369,8 +383,12 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> Score:
     if asymmetry > 1e-6 * largest:
         if not_psd == "raise":
             raise ValueError("K: must be symmetric (pass not_psd='clip' to use (K + K^T) / 2)")
-        warnings.warn(f"K: is not symmetric (largest |K - K^T| = {asymmetry / largest:.3g} of its largest entry); "
-                      "using (K + K^T) / 2", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"K: is not symmetric (largest |K - K^T| = {asymmetry / largest:.3g} of its largest entry); "
+            "using (K + K^T) / 2",
+            UserWarning,
+            stacklevel=2,
+        )
     if not to_float(xp.trace(K)) > 0:
         raise ValueError("K: trace must be > 0")
     w = spectral.linalg_call(xp.linalg.eigvalsh, (K + K.T) / 2, "K")
@@ -381,15 +399,18 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> Score:
         if smallest is not None:
             negative = to_host(w)
             clipped = float(-negative[negative < 0].sum() / np.abs(negative).sum())
-            warnings.warn(f"K: is not positive semi-definite (smallest eigenvalue {smallest:.3g} of largest "
-                          f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
-                          "spectrum's absolute mass) are clipped to 0", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"K: is not positive semi-definite (smallest eigenvalue {smallest:.3g} of largest "
+                f"{to_float(xp.abs(w).max()):.3g}); its negative eigenvalues ({clipped:.3g} of the "
+                "spectrum's absolute mass) are clipped to 0",
+                UserWarning,
+                stacklevel=2,
+            )
     spectrum = spectral.spectrum_from_eigenvalues(w, n, eps, "exact", n, name="K")
     return Score(hill_number(spectrum, q), metric="vendi", q=q, method="exact", backend=engine.name, n=n)
 
 
-def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, backend=None,
-        **kernel_params) -> Score:
+def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, backend=None, **kernel_params) -> Score:
     """RKE mode count (Jalali, Li, Ospanov & Farnia, NeurIPS 2023): 1 / sum lambda^2 = VS_2.
 
     method="exact" (default) computes trace(K)^2 / sum_ij k(x_i, x_j)^2 with one fused pass over the Gram
@@ -429,8 +450,17 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     5.856
     """
     method = check_choice(method, "method", ("exact", "nystrom", "rff"))
-    score = vendi(X, q=2, kernel=kernel, bandwidth=bandwidth, method=method, rank=rank, seed=seed,
-                  backend=backend, **kernel_params)
+    score = vendi(
+        X,
+        q=2,
+        kernel=kernel,
+        bandwidth=bandwidth,
+        method=method,
+        rank=rank,
+        seed=seed,
+        backend=backend,
+        **kernel_params,
+    )
     info = score.as_dict()
     info.pop("value")
     info["metric"] = "rke"
@@ -461,8 +491,9 @@ def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -
     Score
     """
     if Y is None:  # _inputs would take None as "X against itself"; RRKE(X, X) = 0 says nothing
-        raise TypeError("Y: rrke compares two sets and needs the second one (got None); "
-                        "for the diversity of X alone use rke(X)")
+        raise TypeError(
+            "Y: rrke compares two sets and needs the second one (got None); for the diversity of X alone use rke(X)"
+        )
     engine = get_backend(backend, X, Y)
     spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     xp = array_namespace(X)
@@ -470,8 +501,9 @@ def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -
     K = check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(xp.float64) / math.sqrt(n * m)
     nuclear = to_float(spectral.linalg_call(xp.linalg.svd, K, "X, Y", compute_uv=False).sum())
     value = -2.0 * math.log(nuclear) if nuclear > 0 else math.inf
-    return Score(value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact",
-                 backend=engine.name, n=n, m=m)
+    return Score(
+        value, metric="rrke", kernel=spec.name, bandwidth=spec.bandwidth, method="exact", backend=engine.name, n=n, m=m
+    )
 
 
 def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_params) -> Score:
@@ -502,5 +534,13 @@ def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_pa
     engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=False)
     n = X.shape[0]
     total = to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, None, q, name="q").sum(), spec))
-    return Score(1.0 - total / (n * n), metric="intdiv", q=q, kernel=spec.name, bandwidth=spec.bandwidth,
-                 method="exact", backend=engine.name, n=n)
+    return Score(
+        1.0 - total / (n * n),
+        metric="intdiv",
+        q=q,
+        kernel=spec.name,
+        bandwidth=spec.bandwidth,
+        method="exact",
+        backend=engine.name,
+        n=n,
+    )

@@ -12,16 +12,17 @@ differences, ties included (see :mod:`genmetrics.engine.points`). Definitions: s
 :func:`authenticity`         the memorisation score alone
 ===========================  ===============================================================================
 """
+
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 
-from .support.arrays import to_float, to_host
 from .engine import get_backend
 from .engine.points import as_numpy
 from .engine.protocol import BallQuery
+from .support.arrays import to_float, to_host
 from .support.results import PRDC, AlphaPrecision, PrecisionRecall, Score
 from .support.validation import (
     as_real_array,
@@ -83,8 +84,12 @@ class SharedPasses:
         """(fake's nearest real point, real's nearest fake point), each a BallQueryResult."""
         if self._nearest is None:
             self._nearest = self.engine.ball_query(
-                self.fake_points, self.real_points, inclusive=False,
-                a_queries=BallQuery(nearest=True), b_queries=BallQuery(nearest=True))
+                self.fake_points,
+                self.real_points,
+                inclusive=False,
+                a_queries=BallQuery(nearest=True),
+                b_queries=BallQuery(nearest=True),
+            )
         return self._nearest
 
 
@@ -164,9 +169,12 @@ def prdc_on(passes: SharedPasses, k: int, inclusive: bool) -> PRDC:
     if not inclusive:
         _warn_zero_radii(real=real_radius, fake=fake_radius)
     in_real_balls, in_fake_balls = passes.engine.ball_query(
-        passes.fake_points, passes.real_points, inclusive=inclusive,
+        passes.fake_points,
+        passes.real_points,
+        inclusive=inclusive,
         a_queries=BallQuery(ball_radius=real_radius, nearest=passes.nearest_in_prdc),
-        b_queries=BallQuery(ball_radius=fake_radius, nearest=True))
+        b_queries=BallQuery(ball_radius=fake_radius, nearest=True),
+    )
     if passes.nearest_in_prdc and passes._nearest is None:
         passes._nearest = (in_real_balls, in_fake_balls)  # the nearest points do not depend on the radii
     real_balls_holding = as_numpy(in_real_balls.counts)  # per fake y_j: #{i : d(x_i, y_j) < r_i}
@@ -196,8 +204,8 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
 
     The realism score uses only the real balls up to the median radius (the paper drops the largest, which
     are outliers'); it is inf for a fake equal to such a real point (even one whose ball has radius 0), and
-    values of at least 1 mean y_j lies inside a ball. The paper writes it with distances, as here; the authors' code divides squared distances (the square
-    of this value, up to their epsilon).
+    values of at least 1 mean y_j lies inside a ball. The paper writes it with distances, as here; the authors'
+    code divides squared distances (the square of this value, up to their epsilon).
 
     Parameters
     ----------
@@ -224,9 +232,12 @@ def precision_recall_on(passes: SharedPasses, k: int) -> PrecisionRecall:
     fake_radius = passes.radius("fake", k)
     realism_weight = np.where(real_radius <= np.median(real_radius), real_radius, -1.0)  # -1: not used
     in_real_balls, in_fake_balls = passes.engine.ball_query(
-        passes.fake_points, passes.real_points, inclusive=True,
+        passes.fake_points,
+        passes.real_points,
+        inclusive=True,
         a_queries=BallQuery(ball_radius=real_radius, ball_weight=realism_weight),
-        b_queries=BallQuery(ball_radius=fake_radius))
+        b_queries=BallQuery(ball_radius=fake_radius),
+    )
     return PrecisionRecall(
         precision=_mean(as_numpy(in_real_balls.counts) > 0),
         recall=_mean(as_numpy(in_fake_balls.counts) > 0),
@@ -270,8 +281,9 @@ def _authentic_share(nearest_real_distance, nearest_real_index, real_rho) -> flo
     return 1.0 - float(np.mean(copied))
 
 
-def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, integration="trapezoid",
-                    backend=None) -> AlphaPrecision:
+def alpha_precision(
+    real, fake, *, n_alphas=30, center=None, embedding=None, integration="trapezoid", backend=None
+) -> AlphaPrecision:
     r"""alpha-precision, beta-coverage and authenticity (Alaa et al., ICML 2022).
 
     With alphas = linspace(0, 1, n_alphas), c the centre of the real set (its mean, or ``center``), c_hat the
@@ -312,7 +324,9 @@ def alpha_precision(real, fake, *, n_alphas=30, center=None, embedding=None, int
     engine = get_backend(backend, real, fake)
     if embedding is not None:
         if not callable(embedding):
-            raise TypeError(f"embedding: expected a callable that maps an (n, d) array to (n, d'), got {type(embedding).__name__}")
+            raise TypeError(
+                f"embedding: expected a callable that maps an (n, d) array to (n, d'), got {type(embedding).__name__}"
+            )
         real, fake = embedding(real), embedding(fake)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
     if real.shape[0] < 2:
@@ -385,8 +399,10 @@ def authenticity(train, fake, *, backend=None) -> Score:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
     train_points, fake_points = engine.points(train, fake, names=("train", "fake"))
     train_rho = kth_neighbor_radius(engine, train_points, 1)
-    fake_nearest_train, _ = engine.ball_query(fake_points, train_points, inclusive=False,
-                                              a_queries=BallQuery(nearest=True))
-    share = _authentic_share(as_numpy(fake_nearest_train.nearest_distance), as_numpy(fake_nearest_train.nearest_index),
-                             train_rho)
+    fake_nearest_train, _ = engine.ball_query(
+        fake_points, train_points, inclusive=False, a_queries=BallQuery(nearest=True)
+    )
+    share = _authentic_share(
+        as_numpy(fake_nearest_train.nearest_distance), as_numpy(fake_nearest_train.nearest_index), train_rho
+    )
     return Score(share, metric="authenticity", backend=engine.name, n=train.shape[0], m=fake.shape[0])

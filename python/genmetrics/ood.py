@@ -10,13 +10,14 @@ Scores follow one convention throughout: **higher means more in-distribution** (
 detector whose scores grow with "outlierness" (pytorch-ood's detectors) is evaluated on its negated scores.
 Definitions: shared/METRICS.md, section "Out-of-distribution evaluation".
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from .support.arrays import array_namespace
 from .engine import get_backend
 from .engine.points import exact_sq_distances
+from .support.arrays import array_namespace
 from .support.results import OODMetrics
 from .support.validation import as_real_array, check_choice, check_neighbor_count, check_pair
 
@@ -52,8 +53,7 @@ def _normalise_rows(X, name: str):
         if bool(zero.any()):
             row = start + int(xp.argmax(zero))
             raise ValueError(
-                f"{name}: row {row} has zero norm; it cannot be L2-normalised (the kNN score compares "
-                "directions)"
+                f"{name}: row {row} has zero norm; it cannot be L2-normalised (the kNN score compares directions)"
             )
         block = block / largest[:, None]
         norm = xp.sqrt((block * block).sum(axis=1))

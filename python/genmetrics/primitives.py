@@ -10,14 +10,15 @@ rounding and more comparisons are re-checked in float64. Results come back as Py
 the engine's device: CuPy arrays from ``cuda``/``cupy`` (GPU inputs go there by default), NumPy arrays from
 ``cpu``/``numpy``; a backend named explicitly takes the inputs to its device first.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from .support.arrays import array_namespace, to_float
 from .engine import get_backend
 from .engine.kernels import kernel_inputs
 from .engine.protocol import BallQuery
+from .support.arrays import array_namespace, to_float
 from .support.results import Score
 from .support.validation import (
     check_bool,
@@ -101,8 +102,16 @@ def kernel_sum(X, Y=None, *, kernel="cosine", bandwidth=None, power=1, backend=N
         raise ValueError("power: must be finite")
     spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
     total = to_float(check_finite_result(row_sums_checked(engine, engine_spec, X, Y, power).sum(), spec))
-    return Score(total, metric="kernel_sum", kernel=spec.name, bandwidth=spec.bandwidth, backend=engine.name,
-                 n=X.shape[0], m=None if Y is None else Y.shape[0], details={"power": power})
+    return Score(
+        total,
+        metric="kernel_sum",
+        kernel=spec.name,
+        bandwidth=spec.bandwidth,
+        backend=engine.name,
+        n=X.shape[0],
+        m=None if Y is None else Y.shape[0],
+        details={"power": power},
+    )
 
 
 def row_sums_checked(engine, spec, X, Y, power, name="power"):
@@ -206,7 +215,8 @@ def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
     radii = check_radii(radii, X.shape[0])
     inclusive = check_bool(inclusive, "inclusive")
     refs, queries = engine.points(X, Y, names=("X", "Y"))
-    in_balls, _ = engine.ball_query(queries, refs, inclusive=inclusive,
-                                    a_queries=BallQuery(ball_radius=radii, nearest=True))
+    in_balls, _ = engine.ball_query(
+        queries, refs, inclusive=inclusive, a_queries=BallQuery(ball_radius=radii, nearest=True)
+    )
     counts = in_balls.counts
     return RadiusQuery(counts, counts > 0, in_balls.nearest_index, in_balls.nearest_distance)

@@ -1,4 +1,5 @@
 """Kernel matrices from a user's Python similarity function, shared by the compat shims."""
+
 from __future__ import annotations
 
 import numbers
@@ -22,8 +23,9 @@ def gram_from_callable(kernel, samples, others=None, name: str = "k"):
     """K[i, j] = kernel(samples[i], others[j]) in float64, one Python call per pair.
 
     With ``others=None`` the function is assumed symmetric and called once per unordered pair (i <= j),
-    as the reference packages do. Each value must be a real number (Python or NumPy, bool included, or a one-element array of one): a
-    complex, a string or anything else is a TypeError naming ``name``; NaN/inf a ValueError.
+    as the reference packages do. Each value must be a real number (Python or NumPy, bool included, or a
+    one-element array of one): a complex, a string or anything else is a TypeError naming ``name``; NaN/inf a
+    ValueError.
     """
     if not callable(kernel):
         raise TypeError(f"{name} must be a callable similarity function {name}(a, b)")

@@ -66,8 +66,9 @@ def compute_pairwise_distance(data_x, data_y=None):
     x = check_embeddings(data_x, "data_x", device="host").astype(np.float64)
     y = x if same else check_embeddings(data_y, "data_y", device="host").astype(np.float64)
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"data_y: has {y.shape[1]} features but data_x has {x.shape[1]}; both must have the same "
-                         "number of features")
+        raise ValueError(
+            f"data_y: has {y.shape[1]} features but data_x has {x.shape[1]}; both must have the same number of features"
+        )
     centre = x.mean(axis=0)
     x = x - centre
     y = x if same else y - centre

@@ -158,8 +158,7 @@ def _elementwise_power(K, q):
     with np.errstate(over="ignore"):  # overflow is reported below, by name
         Kq = K**q
     if not bool(xp.all(xp.isfinite(Kq))):
-        raise ValueError(f"K ** q overflows float64 (largest |K| = {float(xp.abs(K).max()):.3g}, q = {q!r}); "
-                         "rescale K")
+        raise ValueError(f"K ** q overflows float64 (largest |K| = {float(xp.abs(K).max()):.3g}, q = {q!r}); rescale K")
     return Kq
 
 

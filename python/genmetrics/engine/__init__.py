@@ -11,6 +11,7 @@ its inputs to its own device: host arrays given to ``cuda`` are copied to the GP
 are copied to the host. Metric modules only call the primitives below: the Gram family (gram,
 kernel_row_sums, kernel_matvec, column_gram) and the distance family (points, knn, ball_query).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ from .cpu import _CORE, _CORE_ERROR, CpuBackend
 from .threads import MAX_THREADS_PER_CORE, num_threads
 
 __all__ = ["ArrayBackend", "CpuBackend", "MAX_THREADS_PER_CORE", "backends", "get_backend", "num_threads"]
+
 
 def _gpu_status():
     """(CuPy usable with a device, why not) and (the CUDA engine usable, why not), probed once."""
@@ -41,8 +43,10 @@ def _gpu_status():
                 built = getattr(_cuda, "built_runtime_version", lambda: 0)()
                 hint = ""
                 if "insufficient" in reason:
-                    hint = (f": no NVIDIA driver, or one older than the CUDA {built // 1000}.{built % 1000 // 10} this "
-                            "module was built with; update the driver, or rebuild genmetrics with the driver's toolkit")
+                    hint = (
+                        f": no NVIDIA driver, or one older than the CUDA {built // 1000}.{built % 1000 // 10} this "
+                        "module was built with; update the driver, or rebuild genmetrics with the driver's toolkit"
+                    )
                 cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason}{hint})")
             elif not cupy_status[0]:
                 cuda_status = (False, f"genmetrics._cuda is built; {cupy_status[1]}")

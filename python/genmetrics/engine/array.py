@@ -4,6 +4,7 @@ One implementation written against ``xp``. It walks the pair matrix in blocks of
 O(block x m), never n x m unless the caller asks for the matrix itself. Products run in the input's dtype;
 sums are accumulated in float64, as in the compiled engine.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@
 fused epilogues, the distance family takes the prepared point sets (tiles and exact values) of
 :mod:`genmetrics.engine.points`.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -68,6 +69,19 @@ class CpuBackend:
 
     def ball_query(self, a, b, *, inclusive, a_queries=NOTHING, b_queries=NOTHING):
         sides = as_side_arguments(a_queries, b_queries)
-        return results_from(_CORE.ball_query(a.tile, a.exact, b.tile, b.exact, a.scale, inclusive, sides["a_radius"],
-                                             sides["a_nearest"], sides["a_weight"], sides["b_radius"],
-                                             sides["b_nearest"], num_threads()))
+        return results_from(
+            _CORE.ball_query(
+                a.tile,
+                a.exact,
+                b.tile,
+                b.exact,
+                a.scale,
+                inclusive,
+                sides["a_radius"],
+                sides["a_nearest"],
+                sides["a_weight"],
+                sides["b_radius"],
+                sides["b_nearest"],
+                num_threads(),
+            )
+        )

@@ -19,6 +19,7 @@ Memory: tiles are sized from the free device memory (a share of it, :data:`MEMOR
 fails all the same, the call is repeated with half the share, down to :data:`MIN_SHARE`, then a MemoryError
 names the sizes.
 """
+
 from __future__ import annotations
 
 import math
@@ -126,8 +127,7 @@ class CudaDistanceOps(ArrayDistanceOps):
             q_sq = _sq_norms(Q)
             q_sq_tile = q_sq.astype(Q.dtype)  # held until the launch is queued (any allocator, not only the pool's)
             approx = cupy.matmul(Q, R.T)
-            _cuda.sq_distances(*_tile(approx), _ptr(q_sq_tile), _ptr(r_sq_tile), start if symmetric else -1,
-                               _stream())
+            _cuda.sq_distances(*_tile(approx), _ptr(q_sq_tile), _ptr(r_sq_tile), start if symmetric else -1, _stream())
             yield decisions.DistanceBlock(start, stop, approx, q_sq, r_sq)
 
     def kth_smallest(self, approx, k: int):
@@ -140,8 +140,17 @@ class CudaDistanceOps(ArrayDistanceOps):
         r_index = cupy.ascontiguousarray(r_index, dtype=cupy.int64)
         out = cupy.empty(q_index.shape[0], dtype=cupy.float64)
         Q, R = queries.exact, refs.exact
-        _cuda.exact_sq_distances(_ptr(Q), _ptr(R), _dtype(Q), Q.shape[1], _ptr(q_index), _ptr(r_index),
-                                 q_index.shape[0], _ptr(out), _stream())
+        _cuda.exact_sq_distances(
+            _ptr(Q),
+            _ptr(R),
+            _dtype(Q),
+            Q.shape[1],
+            _ptr(q_index),
+            _ptr(r_index),
+            q_index.shape[0],
+            _ptr(out),
+            _stream(),
+        )
         return out
 
     def ball_tests(self, block, coefficient, floor, radius2, per_row: bool):
@@ -155,9 +164,21 @@ class CudaDistanceOps(ArrayDistanceOps):
             pair_rows = cupy.empty(capacity, dtype=cupy.int64)
             pair_cols = cupy.empty(capacity, dtype=cupy.int64)
             count = cupy.zeros(1, dtype=cupy.uint64)
-            _cuda.ball_tests(*_tile(approx), _ptr(q_sq), _ptr(r_sq), float(coefficient), float(floor),
-                             _ptr(radius2), bool(per_row), _ptr(sure), _ptr(pair_rows), _ptr(pair_cols),
-                             _ptr(count), capacity, _stream())
+            _cuda.ball_tests(
+                *_tile(approx),
+                _ptr(q_sq),
+                _ptr(r_sq),
+                float(coefficient),
+                float(floor),
+                _ptr(radius2),
+                bool(per_row),
+                _ptr(sure),
+                _ptr(pair_rows),
+                _ptr(pair_cols),
+                _ptr(count),
+                capacity,
+                _stream(),
+            )
             found = int(count.get()[0])
             if found <= capacity:
                 return sure, (pair_rows[:found], pair_cols[:found])
@@ -268,8 +289,15 @@ class CudaBackend:
             scratch = cupy.empty(_cuda.power_sums_scratch(side, side), dtype=cupy.float64)
             for rows, cols, diagonal, tile in self._kernel_tiles(spec, X, Y, side):
                 mirrored = Y is None and diagonal < 0  # an off-diagonal tile stands for its transpose too
-                _cuda.power_sums(*_tile(tile), float(power), _ptr(sums[rows]), _ptr(sums[cols]) if mirrored else 0,
-                                 _ptr(negative), _ptr(scratch), _stream())
+                _cuda.power_sums(
+                    *_tile(tile),
+                    float(power),
+                    _ptr(sums[rows]),
+                    _ptr(sums[cols]) if mirrored else 0,
+                    _ptr(negative),
+                    _ptr(scratch),
+                    _stream(),
+                )
             return sums, int(negative.get()[0]) == 0
 
         return self._shrinking(work)
@@ -303,4 +331,5 @@ class CudaBackend:
         sides = as_side_arguments(a_queries, b_queries)
         sides = {key: cupy.asarray(value) if isinstance(value, np.ndarray) else value for key, value in sides.items()}
         return results_from(
-            self._shrinking(lambda share: decisions.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides)))
+            self._shrinking(lambda share: decisions.ball_query(a, b, inclusive, ops=CudaDistanceOps(share), **sides))
+        )

@@ -7,6 +7,7 @@ methods of :class:`ArrayDistanceOps` (float64 tiles in the array namespace); the
 (:mod:`genmetrics.engine.cuda`) overrides the hot ones with fused kernels on float32 tiles and cuBLAS products,
 and the decisions, written once here, stay alike. cpp/neighbors.cpp makes the same decisions in C++.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -18,6 +19,7 @@ from .points import exact_sq_distances, margin_coefficient, underflow_margin
 
 #: Bytes of one block of approximate distances (rows x references) held at a time.
 BLOCK_BYTES = 64 * 2**20
+
 
 class DistanceBlock(NamedTuple):
     """Query rows [start, stop) against every reference: approximate squared distances and the tile norms."""
@@ -68,7 +70,9 @@ class ArrayDistanceOps:
             Q = self.tile(queries, start, stop)
             Q64 = Q.astype(xp.float64)
             q_sq = (Q64 * Q64).sum(axis=1)
-            yield DistanceBlock(start, stop, self.sq_distances(Q, R, q_sq, r_sq, start if symmetric else -1), q_sq, r_sq)
+            yield DistanceBlock(
+                start, stop, self.sq_distances(Q, R, q_sq, r_sq, start if symmetric else -1), q_sq, r_sq
+            )
 
     def rounding(self, queries):
         """(unit roundoff of the tiles' dot products, smallest normal number of the tiles' dtype): float64 here."""
@@ -137,8 +141,17 @@ def knn(queries, refs=None, k: int = 1, ops: ArrayDistanceOps = ARRAY_OPS):
     return distance, index
 
 
-def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=None, b_radius=None,
-               b_nearest=False, ops: ArrayDistanceOps = ARRAY_OPS):
+def ball_query(
+    a,
+    b,
+    inclusive: bool,
+    a_radius=None,
+    a_nearest=False,
+    a_weight=None,
+    b_radius=None,
+    b_nearest=False,
+    ops: ArrayDistanceOps = ARRAY_OPS,
+):
     """One pass over the (a, b) pairs, both directions; returns a dict like the compiled engine's."""
     xp = array_namespace(a.exact)
     coefficient, floor = ops.margin_terms(a)
@@ -165,7 +178,9 @@ def ball_query(a, b, inclusive: bool, a_radius=None, a_nearest=False, a_weight=N
         if a_radius is not None:  # queries a against the balls of b: per row
             sure, (qi, ri) = ops.ball_tests(block, coefficient, floor, a_r2, per_row=True)
             hit = inside(xp.sqrt(ops.exact(a, b, qi + start, ri)), a_radius[ri])
-            out["a_counts"][start:stop] += sure + xp.bincount(qi, weights=hit.astype(xp.float64), minlength=rows).astype(xp.int64)
+            out["a_counts"][start:stop] += sure + xp.bincount(
+                qi, weights=hit.astype(xp.float64), minlength=rows
+            ).astype(xp.int64)
         if b_radius is not None:  # queries b against the balls of a: per column
             sure, (qi, ri) = ops.ball_tests(block, coefficient, floor, b_r2[start:stop], per_row=False)
             hit = inside(xp.sqrt(ops.exact(a, b, qi + start, ri)), b_radius[qi + start])

@@ -12,6 +12,7 @@ laplacian      exp(-|x - y| / sigma)                       sigma = ``bandwidth``
 polynomial     (gamma x.y + coef0)^degree                  gamma = 1/d, coef0 = 1, degree = 3
 =============  ==========================================  =============================
 """
+
 from __future__ import annotations
 
 import math
@@ -105,7 +106,11 @@ def resolve_kernel(kernel, X, bandwidth=None, gamma=None, coef0=None, degree=Non
     if name == "polynomial":
         gamma = 1.0 / X.shape[1] if gamma is None else check_positive(gamma, "gamma")
         coef0 = 1.0 if coef0 is None else coef0
-        if isinstance(coef0, bool) or not isinstance(coef0, (int, float, np.floating, np.integer)) or not math.isfinite(coef0):
+        if (
+            isinstance(coef0, bool)
+            or not isinstance(coef0, (int, float, np.floating, np.integer))
+            or not math.isfinite(coef0)
+        ):
             raise ValueError(f"coef0: expected a finite number, got {coef0!r}")
         degree = check_int(3 if degree is None else degree, "degree", low=1, high=64)
         return KernelSpec(name, gamma=gamma, coef0=float(coef0), degree=degree)

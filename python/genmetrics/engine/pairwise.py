@@ -36,6 +36,7 @@ Fortran-ordered ``T`` NumPy iterates over the rows innermost and adds each row s
 the pairwise order above, whatever the memory layout of ``terms`` (it equals
 ``np.sum(np.ascontiguousarray(terms), axis=-1)``).
 """
+
 from __future__ import annotations
 
 __all__ = ["SCRATCH_BYTES", "exact_sq_distances_pairwise", "pairwise_sum_rows"]

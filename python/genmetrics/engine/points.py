@@ -15,6 +15,7 @@ with NumPy's own summation order, so that exact ties (duplicates, integer data) 
 Where coordinates differ by less than ~1e-154 the squares of this formula underflow; the rounding margin
 includes that underflow, so the re-check follows the formula there too.
 """
+
 from __future__ import annotations
 
 import math

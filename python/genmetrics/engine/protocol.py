@@ -12,6 +12,7 @@ A ball query serves both directions of one pass over the pairs of two sets ``a``
 says what the rows of one set, as queries, want of the balls around the rows of the other, and
 :class:`BallQueryResult` holds the answers, one value per query.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,15 +62,26 @@ def as_side_arguments(a_queries: BallQuery, b_queries: BallQuery) -> dict:
     The C++ engine serves a ball weight for ``a``'s queries only."""
     if b_queries.ball_weight is not None:
         raise NotImplementedError("ball_weight is served for the queries of the first set (a) only")
-    return dict(a_radius=a_queries.ball_radius, a_nearest=a_queries.nearest, a_weight=a_queries.ball_weight,
-                b_radius=b_queries.ball_radius, b_nearest=b_queries.nearest)
+    return dict(
+        a_radius=a_queries.ball_radius,
+        a_nearest=a_queries.nearest,
+        a_weight=a_queries.ball_weight,
+        b_radius=b_queries.ball_radius,
+        b_nearest=b_queries.nearest,
+    )
 
 
 def results_from(out: dict) -> tuple[BallQueryResult, BallQueryResult]:
     """(a's results, b's results) from the internal functions' dict keyed ``a_counts``, ``b_nearest_distance``..."""
+
     def side(prefix: str) -> BallQueryResult:
-        return BallQueryResult(counts=out.get(prefix + "counts"), nearest_distance=out.get(prefix + "nearest_distance"),
-                               nearest_index=out.get(prefix + "nearest_index"), max_ratio=out.get(prefix + "max_ratio"))
+        return BallQueryResult(
+            counts=out.get(prefix + "counts"),
+            nearest_distance=out.get(prefix + "nearest_distance"),
+            nearest_index=out.get(prefix + "nearest_index"),
+            max_ratio=out.get(prefix + "max_ratio"),
+        )
+
     return side("a_"), side("b_")
 
 
@@ -82,8 +94,9 @@ class Engine(Protocol):
     def gram(self, spec: KernelSpec, X: Array, Y: Array | None = None) -> Array:
         """K(X, Y), n x m, in X's dtype."""
 
-    def kernel_row_sums(self, spec: KernelSpec, X: Array, Y: Array | None = None,
-                        power: float = 1.0) -> tuple[Array, bool]:
+    def kernel_row_sums(
+        self, spec: KernelSpec, X: Array, Y: Array | None = None, power: float = 1.0
+    ) -> tuple[Array, bool]:
         """(row sums of k^power in float64, ok): ok is False when a negative value met a non-integer power."""
 
     def kernel_matvec(self, spec: KernelSpec, X: Array, Y: Array | None, V: Array) -> Array:
@@ -98,6 +111,7 @@ class Engine(Protocol):
     def knn(self, queries: Points, refs: Points | None, k: int) -> tuple[Array, Array]:
         """(distances (m, k) float64, indices (m, k) int64); refs None: the queries against themselves."""
 
-    def ball_query(self, a: Points, b: Points, *, inclusive: bool, a_queries: BallQuery = NOTHING,
-                   b_queries: BallQuery = NOTHING) -> tuple[BallQueryResult, BallQueryResult]:
+    def ball_query(
+        self, a: Points, b: Points, *, inclusive: bool, a_queries: BallQuery = NOTHING, b_queries: BallQuery = NOTHING
+    ) -> tuple[BallQueryResult, BallQueryResult]:
         """One pass over the (a, b) pairs: a's rows as queries against b's balls, and b's against a's."""

@@ -5,6 +5,7 @@ mass they missed. The Hill numbers (Vendi scores) of such a spectrum are in :fun
 This module is written against the array namespace, so NumPy and CuPy run the same code; only the Gram
 products go through the backend (the compiled engine when there is one).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Threads of the compiled engine: how many it may run (``GENMETRICS_NUM_THREADS``, capped per CPU)."""
+
 from __future__ import annotations
 
 import os

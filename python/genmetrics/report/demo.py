@@ -13,6 +13,7 @@ memoriser          training samples with a little noise (copies)                
 noisy              the faithful generator's samples with Gaussian noise added    precision, density
 =================  ============================================================  ==============================
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +46,10 @@ def make_demo(n: int = 2000, seed: int = 0):
     real, _ = _draw(rng, means, factors, n)
 
     fitted_means = np.stack([train[train_labels == c].mean(axis=0) for c in range(CLASSES)])
-    fitted_factors = [np.linalg.cholesky(np.cov(train[train_labels == c].T.astype(np.float64)) + 1e-6 * np.eye(DIM))
-                      for c in range(CLASSES)]
+    fitted_factors = [
+        np.linalg.cholesky(np.cov(train[train_labels == c].T.astype(np.float64)) + 1e-6 * np.eye(DIM))
+        for c in range(CLASSES)
+    ]
     spread = float(np.sqrt(np.mean(np.var(train, axis=0))))
     within = float(np.sqrt(np.mean([np.var(train[train_labels == c], axis=0).mean() for c in range(CLASSES)])))
     faithful = _draw(rng, fitted_means, fitted_factors, n)[0]
@@ -54,7 +57,8 @@ def make_demo(n: int = 2000, seed: int = 0):
         "faithful": faithful,
         "mode collapse": _draw(rng, fitted_means, fitted_factors, n, classes=[0, 1, 2])[0],
         "memoriser": (train[rng.choice(n, size=n)] + 0.01 * spread * rng.standard_normal((n, DIM))).astype(np.float32),
-        "noisy": (_draw(rng, fitted_means, fitted_factors, n)[0]
-                  + 0.5 * within * rng.standard_normal((n, DIM))).astype(np.float32),
+        "noisy": (_draw(rng, fitted_means, fitted_factors, n)[0] + 0.5 * within * rng.standard_normal((n, DIM))).astype(
+            np.float32
+        ),
     }
     return train, real, generated

@@ -7,6 +7,7 @@ sample size), and distances between the two distributions (FD, KID, CMMD-style M
 Each entry carries its parameters and its time; the report collects the warnings (unequal sizes, duplicates,
 too few samples for k) and prints as JSON or as a markdown table a paper can paste.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..support.arrays import array_namespace
 from ..engine import get_backend, num_threads
+from ..support.arrays import array_namespace
 from ..support.validation import check_bool, check_choice, check_int, check_kernel, check_nonnegative, check_pair
 
 #: Every metric evaluate() knows, by group, in the order of the report.
@@ -112,12 +113,16 @@ class Report:
         return out
 
     def to_dict(self) -> dict:
-        return _plain({
-            "info": self.info,
-            "warnings": list(self.warnings),
-            "metrics": {e.name: {"group": e.group, "value": e.value, "parameters": e.parameters,
-                                 "seconds": e.seconds} for e in self.entries},
-        })
+        return _plain(
+            {
+                "info": self.info,
+                "warnings": list(self.warnings),
+                "metrics": {
+                    e.name: {"group": e.group, "value": e.value, "parameters": e.parameters, "seconds": e.seconds}
+                    for e in self.entries
+                },
+            }
+        )
 
     def to_json(self, path=None, indent: int = 2) -> str:
         """The report as JSON (written to ``path`` too when given)."""
@@ -133,10 +138,14 @@ class Report:
         An entry's time stands on its first row only: the numbers of one entry (``prdc.precision``,
         ``prdc.recall``, ...) are computed together. Authenticity rows say what they were measured against.
         """
-        lines = [f"Real: {self.info['n_real']} samples, generated: {self.info['n_fake']}"
-                 + (f", training: {self.info['n_train']}" if self.info.get("n_train") else "")
-                 + f"; d = {self.info['d']}; backend {self.info['backend']}.", "",
-                 "| group | metric | value | parameters | seconds |", "|---|---|---|---|---|"]
+        lines = [
+            f"Real: {self.info['n_real']} samples, generated: {self.info['n_fake']}"
+            + (f", training: {self.info['n_train']}" if self.info.get("n_train") else "")
+            + f"; d = {self.info['d']}; backend {self.info['backend']}.",
+            "",
+            "| group | metric | value | parameters | seconds |",
+            "|---|---|---|---|---|",
+        ]
         for entry in self.entries:
             params = ", ".join(f"{k}={_short(v)}" for k, v in entry.parameters.items())
             seconds = f"{entry.seconds:.3g}"
@@ -169,24 +178,32 @@ def _short(value) -> str:
 def _selected(metrics, have_train: bool, notes: list):
     """The metric names asked for ("all", groups and names, alone or in a list), each once, in the order asked."""
     if not isinstance(metrics, (str, list, tuple)):
-        raise TypeError(f"metrics: expected 'all', a group or metric name, or a list of them, got {type(metrics).__name__}")
+        raise TypeError(
+            f"metrics: expected 'all', a group or metric name, or a list of them, got {type(metrics).__name__}"
+        )
     items = [metrics] if isinstance(metrics, str) else list(metrics)
-    names = [x for item in items
-             for x in ((METRICS if item == "all" else METRIC_GROUPS.get(item, (item,))) if isinstance(item, str)
-                       else (item,))]
+    names = [
+        x
+        for item in items
+        for x in (
+            (METRICS if item == "all" else METRIC_GROUPS.get(item, (item,))) if isinstance(item, str) else (item,)
+        )
+    ]
     for name in names:
         check_choice(name, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all",))
     names = list(dict.fromkeys(names))  # each once, in the order asked
     if "authenticity" in names and not have_train:
         names.remove("authenticity")
         if "all" not in items:
-            notes.append("authenticity skipped: it needs train= (alpha_precision reports authenticity against the "
-                         "real set)")
+            notes.append(
+                "authenticity skipped: it needs train= (alpha_precision reports authenticity against the real set)"
+            )
     return names
 
 
-def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, progress=False, ridge=0.0,
-             backend=None) -> Report:
+def evaluate(
+    real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, progress=False, ridge=0.0, backend=None
+) -> Report:
     r"""Every metric that the inputs allow, in one call.
 
     Parameters
@@ -266,8 +283,10 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
         notes.append(f"k-NN metrics skipped: k = {k} needs at least {k + 1} samples in each set (real {n}, fake {m})")
         names = [x for x in names if x not in ("prdc", "precision_recall", "alpha_precision")]
     if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve")):
-        notes.append(f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
-                     "(plug-in Vendi and RKE grow with the sample size)")
+        notes.append(
+            f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
+            "(plug-in Vendi and RKE grow with the sample size)"
+        )
     runner = _Runner(engine, real, fake, train, k, kernel, seed, ridge)
     runner.names = tuple(names)
     entries = []
@@ -295,9 +314,16 @@ def evaluate(real, fake, train=None, *, metrics="all", k=5, kernel="cosine", see
         entries.append(MetricEntry(name, GROUP_OF[name], value, parameters, time.perf_counter() - start))
     from .. import __version__  # noqa: PLC0415 (the package imports this module)
 
-    info = dict(n_real=int(n), n_fake=int(m), n_train=None if train is None else int(train.shape[0]),
-                d=int(real.shape[1]), dtype=str(real.dtype), backend=engine.name, seed=seed,
-                genmetrics=__version__)
+    info = dict(
+        n_real=int(n),
+        n_fake=int(m),
+        n_train=None if train is None else int(train.shape[0]),
+        d=int(real.shape[1]),
+        dtype=str(real.dtype),
+        backend=engine.name,
+        seed=seed,
+        genmetrics=__version__,
+    )
     return Report(tuple(entries), info, tuple(notes))
 
 
@@ -356,8 +382,9 @@ class _Runner:
         if self._passes is None:
             from ..fidelity import SharedPasses  # noqa: PLC0415
 
-            self._passes = SharedPasses(self.engine, self.real, self.fake, k_max=self.k,
-                                        nearest_in_prdc="alpha_precision" in self.names)
+            self._passes = SharedPasses(
+                self.engine, self.real, self.fake, k_max=self.k, nearest_in_prdc="alpha_precision" in self.names
+            )
         return self._passes
 
     def prdc(self):
@@ -377,9 +404,14 @@ class _Runner:
         from ..fidelity import INTEGRATIONS, alpha_precision_on  # noqa: PLC0415
 
         r = alpha_precision_on(self.fidelity_passes(), n_alphas=30, center=None, integration=INTEGRATIONS[0])
-        value = {"delta_precision_alpha": r.delta_precision_alpha, "delta_coverage_beta": r.delta_coverage_beta,
-                 "authenticity": r.authenticity, "alphas": r.alphas, "alpha_precision_curve": r.alpha_precision_curve,
-                 "beta_coverage_curve": r.beta_coverage_curve}
+        value = {
+            "delta_precision_alpha": r.delta_precision_alpha,
+            "delta_coverage_beta": r.delta_coverage_beta,
+            "authenticity": r.authenticity,
+            "alphas": r.alphas,
+            "alpha_precision_curve": r.alpha_precision_curve,
+            "beta_coverage_curve": r.beta_coverage_curve,
+        }
         against = AUTHENTICITY_AGAINST["alpha_precision.authenticity"]
         return value, {"integration": r.integration, "authenticity_against": against}
 
@@ -398,8 +430,13 @@ class _Runner:
         sigma = self.vendi_bandwidth()
         r = vendi(real, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
         f = vendi(fake, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
-        return {"real": float(r), "fake": float(f)}, {"q": 1, "kernel": self.kernel, "bandwidth": sigma,
-                                                       "n": real.shape[0], "method": f.method}
+        return {"real": float(r), "fake": float(f)}, {
+            "q": 1,
+            "kernel": self.kernel,
+            "bandwidth": sigma,
+            "n": real.shape[0],
+            "method": f.method,
+        }
 
     def rke(self):
         from ..diversity import rke  # noqa: PLC0415
@@ -416,8 +453,15 @@ class _Runner:
         real, fake = self.equal_size()
         curves = {}
         for name, X in (("real", real), ("fake", fake)):
-            c = diversity_curve(X, metric="vendi", kernel=self.kernel, bandwidth=self.vendi_bandwidth(), n_boot=10,
-                                seed=self.seed, backend=self.backend)
+            c = diversity_curve(
+                X,
+                metric="vendi",
+                kernel=self.kernel,
+                bandwidth=self.vendi_bandwidth(),
+                n_boot=10,
+                seed=self.seed,
+                backend=self.backend,
+            )
             curves[name] = {"sizes": c.sizes, "mean": c.mean, "lower": c.lower, "upper": c.upper}
         return curves, {"metric": "vendi", "kernel": self.kernel, "bandwidth": self.vendi_bandwidth(), "n_boot": 10}
 
@@ -436,25 +480,32 @@ class _Runner:
         # subsets of whole sets are all the same data (the U-statistic ignores order): one is enough, and its
         # std is 0 by construction, not a measured spread
         whole = size == n == m
-        r = kid(self.real, self.fake, subsets=1 if whole else 100, subset_size=size, seed=self.seed,
-                backend=self.backend)
+        r = kid(
+            self.real, self.fake, subsets=1 if whole else 100, subset_size=size, seed=self.seed, backend=self.backend
+        )
         parameters = {"subsets": 1 if whole else 100, "subset_size": size, "degree": r.degree}
         if whole:
             parameters["std"] = "0 by construction (one subset = the whole sets)"
-            warnings.warn(f"both sets have {n} samples, no more than the subset size 1000: every subset is the "
-                          "whole sets, so KID is computed once and kid.std is 0 by construction, not a measured "
-                          "spread", stacklevel=2)
+            warnings.warn(
+                f"both sets have {n} samples, no more than the subset size 1000: every subset is the "
+                "whole sets, so KID is computed once and kid.std is 0 by construction, not a measured "
+                "spread",
+                stacklevel=2,
+            )
         return {"mean": r.mean, "std": r.std}, parameters
 
     def cmmd(self):
         from ..distances import mmd  # noqa: PLC0415
 
-        return mmd(self.real, self.fake, preset="cmmd", backend=self.backend), {"kernel": "rbf", "bandwidth": 10.0,
-                                                                                 "scale": 1000, "biased": True}
+        return mmd(self.real, self.fake, preset="cmmd", backend=self.backend), {
+            "kernel": "rbf",
+            "bandwidth": 10.0,
+            "scale": 1000,
+            "biased": True,
+        }
 
     def gaussian_kl(self):
         from ..distances import gaussian_kl  # noqa: PLC0415
 
         value = gaussian_kl(self.real, self.fake, ridge=self.ridge, backend=self.backend)  # KL(fake || real)
         return value, {"of": "fake", "from": "real", "ridge": self.ridge}
-

@@ -4,6 +4,7 @@ Up to three panels: the alpha-precision and beta-coverage curves against the dia
 Vendi score of the real and generated sets against the sample size with their bootstrap bands, and the table of
 every number in the report (under its title, the authenticity rows saying what they were measured against).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,17 +31,19 @@ def _alpha_panel(ax, value):
     ax.plot(alphas, np.asarray(value["beta_coverage_curve"]), label="β-coverage")
     ax.set_xlabel("α, β")
     ax.set_ylabel("share of samples")
-    ax.set_title(f"Δα-precision {value['delta_precision_alpha']:.3f}, Δβ-coverage {value['delta_coverage_beta']:.3f}",
-                 fontsize=9)
+    ax.set_title(
+        f"Δα-precision {value['delta_precision_alpha']:.3f}, Δβ-coverage {value['delta_coverage_beta']:.3f}", fontsize=9
+    )
     ax.legend(fontsize=8)
 
 
 def _curve_panel(ax, value):
     for name, curve in value.items():
         sizes = np.asarray(curve["sizes"])
-        line, = ax.plot(sizes, np.asarray(curve["mean"]), marker="o", markersize=3, label=name)
-        ax.fill_between(sizes, np.asarray(curve["lower"]), np.asarray(curve["upper"]), color=line.get_color(),
-                        alpha=0.2)
+        (line,) = ax.plot(sizes, np.asarray(curve["mean"]), marker="o", markersize=3, label=name)
+        ax.fill_between(
+            sizes, np.asarray(curve["lower"]), np.asarray(curve["upper"]), color=line.get_color(), alpha=0.2
+        )
     ax.set_xscale("log")
     ax.set_xlabel("sample size n")
     ax.set_ylabel("Vendi score")
@@ -52,8 +55,9 @@ def _table_rows(report):
     """[metric label, value] of every scalar number of the report."""
     from .evaluate import label  # noqa: PLC0415 (evaluate imports this module lazily)
 
-    return [[label(name), f"{value:.4g}"] for name, value in report.numbers().items()
-            if isinstance(value, (int, float))]
+    return [
+        [label(name), f"{value:.4g}"] for name, value in report.numbers().items() if isinstance(value, (int, float))
+    ]
 
 
 def _table_panel(ax, report):
@@ -64,8 +68,13 @@ def _table_panel(ax, report):
         # long table run over it); rows of ROW_INCHES, or less where the axes are shorter
         axes_inches = ax.get_position().height * ax.figure.get_figheight()
         height = min(1.0, ROW_INCHES * (len(rows) + 1) / axes_inches)
-        table = ax.table(cellText=rows, colLabels=["metric", "value"], cellLoc="left", colWidths=[0.72, 0.28],
-                         bbox=[0.0, 1.0 - height, 1.0, height])
+        table = ax.table(
+            cellText=rows,
+            colLabels=["metric", "value"],
+            cellLoc="left",
+            colWidths=[0.72, 0.28],
+            bbox=[0.0, 1.0 - height, 1.0, height],
+        )
         table.auto_set_font_size(False)
         table.set_fontsize(7)
     info = report.info

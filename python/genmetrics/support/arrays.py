@@ -4,6 +4,7 @@ Host arrays are NumPy's. GPU arrays are CuPy's: CuPy arrays themselves, and anyt
 ``__cuda_array_interface__`` (PyTorch CUDA tensors, Numba, JAX) or a CUDA DLPack capsule, taken by CuPy
 without a copy.
 """
+
 from __future__ import annotations
 
 import numpy as np

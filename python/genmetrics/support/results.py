@@ -1,4 +1,5 @@
 """Result types: numbers that print well and remember how they were computed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,19 @@ class Score(float):
     'cosine'
     """
 
-    __slots__ = ("metric", "q", "kernel", "bandwidth", "method", "backend", "n", "m", "rank", "residual_mass",
-                 "details")
+    __slots__ = (
+        "metric",
+        "q",
+        "kernel",
+        "bandwidth",
+        "method",
+        "backend",
+        "n",
+        "m",
+        "rank",
+        "residual_mass",
+        "details",
+    )
     metric: str | None
     q: float | None
     kernel: str | None
@@ -78,14 +90,36 @@ class Score(float):
     #: The attributes, in the order ``as_dict()`` and the repr give them.
     _FIELDS: ClassVar[tuple[str, ...]] = __slots__
 
-    def __new__(cls, value: float, *, metric: str | None = None, q: float | None = None, kernel: str | None = None,
-                bandwidth: float | None = None, method: str | None = None, backend: str | None = None,
-                n: int | None = None, m: int | None = None, rank: int | None = None,
-                residual_mass: float | None = None, details: Mapping[str, Any] | None = None) -> Score:
+    def __new__(
+        cls,
+        value: float,
+        *,
+        metric: str | None = None,
+        q: float | None = None,
+        kernel: str | None = None,
+        bandwidth: float | None = None,
+        method: str | None = None,
+        backend: str | None = None,
+        n: int | None = None,
+        m: int | None = None,
+        rank: int | None = None,
+        residual_mass: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Score:
         self = super().__new__(cls, value)
-        info = dict(metric=metric, q=q, kernel=kernel, bandwidth=bandwidth, method=method, backend=backend, n=n,
-                    m=m, rank=rank, residual_mass=residual_mass,
-                    details=None if details is None else MappingProxyType(dict(details)))
+        info = dict(
+            metric=metric,
+            q=q,
+            kernel=kernel,
+            bandwidth=bandwidth,
+            method=method,
+            backend=backend,
+            n=n,
+            m=m,
+            rank=rank,
+            residual_mass=residual_mass,
+            details=None if details is None else MappingProxyType(dict(details)),
+        )
         for name, field_value in info.items():
             object.__setattr__(self, name, field_value)
         return self
@@ -270,13 +304,21 @@ class DiversityCurve(_Result):
     _SHOWN = ()
 
     def __repr__(self) -> str:
-        points = [f"n={int(s)} {m:.4g} [{lo:.4g}, {hi:.4g}]"
-                  for s, m, lo, hi in zip(self.sizes, self.mean, self.lower, self.upper)]
+        points = [
+            f"n={int(s)} {m:.4g} [{lo:.4g}, {hi:.4g}]"
+            for s, m, lo, hi in zip(self.sizes, self.mean, self.lower, self.upper)
+        ]
         if len(points) > 5:
             points = points[:2] + ["..."] + points[-2:]
-        settings = f"{self.metric}" + (f" q={self.q:g}" if self.q is not None else "") + (f", {self.kernel}" if self.kernel else "")
-        return (f"DiversityCurve({settings}: {', '.join(points)}; {self.level:.0%} bands, n_boot={self.n_boot}, "
-                f"seed={self.seed})")
+        settings = (
+            f"{self.metric}"
+            + (f" q={self.q:g}" if self.q is not None else "")
+            + (f", {self.kernel}" if self.kernel else "")
+        )
+        return (
+            f"DiversityCurve({settings}: {', '.join(points)}; {self.level:.0%} bands, n_boot={self.n_boot}, "
+            f"seed={self.seed})"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -335,8 +377,10 @@ class DiversityComparison(_Result):
         if self.metric == "vendi":
             params.append(f"q={'inf' if math.isinf(self.q) else self.q}")
         params += [f"n_x={self.n_x}", f"n_y={self.n_y}", f"n_boot={self.n_boot}", f"seed={self.seed}"]
-        return (f"{type(self).__name__}({self.metric} at size={self.size}, {self.level:.0%} bands: "
-                f"X {band(self.x_mean, self.x_lower, self.x_upper)}, "
-                f"Y {band(self.y_mean, self.y_lower, self.y_upper)}, "
-                f"X - Y {band(self.difference, self.difference_lower, self.difference_upper)}; "
-                f"{', '.join(params)})")
+        return (
+            f"{type(self).__name__}({self.metric} at size={self.size}, {self.level:.0%} bands: "
+            f"X {band(self.x_mean, self.x_lower, self.x_upper)}, "
+            f"Y {band(self.y_mean, self.y_lower, self.y_upper)}, "
+            f"X - Y {band(self.difference, self.difference_lower, self.difference_upper)}; "
+            f"{', '.join(params)})"
+        )

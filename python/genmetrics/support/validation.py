@@ -3,6 +3,7 @@
 Each check names the argument it rejects, so that a user reading ``ValueError: X: ...`` knows which
 input to fix. Arrays are validated once, at the public boundary; the engine below trusts them.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,10 @@ def _place(X, name: str, device):
             raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
         current = type(X.device)()  # cupy.cuda.Device(): the device the kernels are launched on
         if X.device.id != current.id:
-            raise ValueError(f"{name}: lives on GPU {X.device.id} but the current device is GPU {current.id}; "
-                             f"run under `with cupy.cuda.Device({X.device.id}):`")
+            raise ValueError(
+                f"{name}: lives on GPU {X.device.id} but the current device is GPU {current.id}; "
+                f"run under `with cupy.cuda.Device({X.device.id}):`"
+            )
         return X
     if device == "host" and is_device_array(X):
         return to_host(X)
@@ -49,8 +52,10 @@ def plain_input(values, name: str):
     if isinstance(values, np.ma.MaskedArray):
         if np.ma.getmask(values) is not np.ma.nomask and bool(np.ma.getmaskarray(values).any()):
             rows = f"{name}[~{name}.mask.any(axis=1)]" if np.ndim(values) == 2 else f"{name}[~{name}.mask]"
-            raise TypeError(f"{name}: a masked array (numpy.ma) with masked entries; genmetrics would read the "
-                            f"values under the mask. Pass the entries to use, e.g. {rows}")
+            raise TypeError(
+                f"{name}: a masked array (numpy.ma) with masked entries; genmetrics would read the "
+                f"values under the mask. Pass the entries to use, e.g. {rows}"
+            )
         return np.ma.getdata(values)
     if getattr(values, "requires_grad", False) is True and callable(getattr(values, "detach", None)):
         return values.detach()
