@@ -34,11 +34,13 @@ from .support.results import DiversityComparison, DiversityCurve
 from .support.validation import (
     check_choice,
     check_embeddings,
+    check_fraction,
     check_int,
     check_kernel,
     check_nonzero_rows,
     check_order,
     check_pair,
+    check_size,
 )
 
 #: The diversity scores that have curves and comparisons.
@@ -70,24 +72,6 @@ def _check_metric_and_order(metric, q):
     return metric, q
 
 
-def _check_level(level) -> float:
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(f"level: expected a number in (0, 1), got {type(level).__name__}")
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level: must be in the open interval (0, 1), got {level}")
-    return level
-
-
-def _check_size(value, name: str, n: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected integers, got {type(value).__name__}")
-    value = int(value)
-    if not 2 <= value <= n:
-        raise ValueError(f"{name}: every size must be an integer in [2, {n}] (the number of samples), got {value}")
-    return value
-
-
 def default_sizes(n: int, num: int = DEFAULT_NUM_SIZES, smallest: int = DEFAULT_SMALLEST) -> np.ndarray:
     """About ``num`` integer sizes spaced geometrically from min(smallest, n) to n: unique, ascending, last = n.
 
@@ -116,7 +100,7 @@ def _check_sizes(sizes, n: int) -> np.ndarray:
         raise ValueError("sizes: is empty; give at least one size in [2, n]")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"sizes: expected integers, got dtype {arr.dtype}")
-    checked = [_check_size(s, "sizes", n) for s in arr.tolist()]
+    checked = [check_size(s, "sizes", n) for s in arr.tolist()]
     return np.unique(np.asarray(checked, dtype=np.int64))  # sorted, duplicates dropped
 
 
@@ -265,7 +249,7 @@ def diversity_curve(
     metric, q = _check_metric_and_order(metric, q)
     sizes = _check_sizes(sizes, n)
     n_boot = check_int(n_boot, "n_boot", low=1, high=MAX_N_BOOT)
-    level = _check_level(level)
+    level = check_fraction(level, "level")
     seed = check_int(seed, "seed", low=0)
     spec = _resolve(metric, kernel, X, bandwidth, kernel_params)
     score = _Scorer(metric, q, spec, engine.name, method, rank, seed, kernel_params)
@@ -370,9 +354,9 @@ def compare_diversity(
             raise ValueError(f"{name}: needs at least 2 rows, got {A.shape[0]}")
     n_x, n_y = X.shape[0], Y.shape[0]
     metric, q = _check_metric_and_order(metric, q)
-    size = min(n_x, n_y) if size is None else _check_size(size, "size", min(n_x, n_y))
+    size = min(n_x, n_y) if size is None else check_size(size, "size", min(n_x, n_y))
     n_boot = check_int(n_boot, "n_boot", low=1, high=MAX_N_BOOT)
-    level = _check_level(level)
+    level = check_fraction(level, "level")
     seed = check_int(seed, "seed", low=0)
     if check_kernel(DEFAULT_KERNELS[metric] if kernel is None else kernel) == "cosine":
         check_nonzero_rows(X, "X")  # before the union, so that the error names the set and its row

@@ -161,6 +161,26 @@ def check_nonnegative(value, name: str) -> float:
     return value
 
 
+def check_fraction(value, name: str) -> float:
+    """A real number in the open interval (0, 1) (a coverage level, a probability), as float; NaN is refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in (0, 1), got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name}: must be in the open interval (0, 1), got {value}")
+    return value
+
+
+def check_size(value, name: str, n: int, low: int = 2) -> int:
+    """A sample (subset) size: an integer in [low, n], where n is the number of samples available."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected integers, got {type(value).__name__}")
+    value = int(value)
+    if not low <= value <= n:
+        raise ValueError(f"{name}: every size must be an integer in [{low}, {n}] (the number of samples), got {value}")
+    return value
+
+
 def check_order(q, name: str = "q") -> float:
     """The order q of an entropy: any real >= 0, or infinity given as np.inf, float('inf') or 'inf'."""
     if isinstance(q, str):
