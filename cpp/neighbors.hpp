@@ -13,9 +13,9 @@
 
 namespace gm {
 
-// A point set as the engine sees it. `tile` (the rows shifted by a common centre and multiplied by a power
+// A point set as the engine sees it. `tile` (the rows shifted by a common center and multiplied by a power
 // of two, `scale`) feeds the GEMM tiles; `exact` (the values the caller gave, same shape) feeds the float64
-// re-checks. Both sets of a query share the centre and the scale.
+// re-checks. Both sets of a query share the center and the scale.
 template <class T>
 struct PointSet {
   Matrix<T> tile;

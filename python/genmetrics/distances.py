@@ -101,9 +101,9 @@ def _moments(engine, X, scale: float = 1.0):
     """(mean, covariance) of the rows of ``X * scale`` in float64; the covariance divided by n - 1.
 
     Two passes over chunks of rows, each chunk copied to float64 (memory O(chunk x d + d^2), never a float64 copy
-    of X): the mean, then X^T X of the rows centred by that mean (``engine.column_gram``, float64 products, so
+    of X): the mean, then X^T X of the rows centered by that mean (``engine.column_gram``, float64 products, so
     float32 inputs lose nothing). Centring first avoids the cancellation of sum x x^T - n mu mu^T; the rounding
-    left in the centred rows (their mean delta, ~eps |mu|) is removed exactly by the corrected two-pass formula
+    left in the centered rows (their mean delta, ~eps |mu|) is removed exactly by the corrected two-pass formula
     sum z z^T - n delta delta^T (Chan, Golub & LeVeque 1983). ``scale`` (a power of two, exact) keeps the products
     of huge or tiny embeddings inside float64's range.
     """
@@ -121,15 +121,15 @@ def _moments(engine, X, scale: float = 1.0):
     return mean + residual, (cov + cov.T) / 2
 
 
-def _centred_factor(X, scale: float = 1.0):
+def _centered_factor(X, scale: float = 1.0):
     """(mean, R) of the rows of ``X * scale`` in float64: R upper triangular, min(n, d) x d, R^T R = Z^T Z.
 
-    Z are the rows centred by the mean, so the unbiased covariance is R^T R / (n - 1), but it is never formed:
+    Z are the rows centered by the mean, so the unbiased covariance is R^T R / (n - 1), but it is never formed:
     R comes from QR factorisations of chunks of Z stacked under the R so far (a streaming "tall and skinny" QR;
     memory O(chunk x d + d^2)). A QR is backward stable: R is the exact factor of Z + E with |E| ~ eps |Z|, so
     quantities taken from R (the singular values in :func:`fd`) carry errors ~ eps |Z|, where the eigenvalues of
     a formed Z^T Z would carry eps |Z|^2 and their square roots sqrt(eps) |Z|. The rounding of the mean is
-    removed by a second centring (the mean delta of the centred rows, ~eps |mu|), as in :func:`_moments`.
+    removed by a second centering (the mean delta of the centered rows, ~eps |mu|), as in :func:`_moments`.
     """
     xp = array_namespace(X)
     n, d = X.shape
@@ -224,7 +224,7 @@ def fd(real, fake, *, backend=None) -> Score:
 
     Two routes to tr sqrt(Sigma_1 Sigma_2), chosen by accuracy:
 
-    - Eigenvalues (fast; when n, m > d): the covariances are accumulated over chunks of rows, centred first (see
+    - Eigenvalues (fast; when n, m > d): the covariances are accumulated over chunks of rows, centered first (see
       ``_moments``: no sum x x^T - n mu mu^T cancellation, memory O(chunk x d + d^2)); the eigenvalues of
       Sigma_1 Sigma_2 are those of the symmetric positive semi-definite Sigma_1^(1/2) Sigma_2 Sigma_1^(1/2)
       (``eigh``, round-off negatives clipped to 0). Each eigenvalue carries a round-off eta ~ eps |Sigma|^2, which
@@ -232,7 +232,7 @@ def fd(real, fake, *, backend=None) -> Score:
       that should be 0. That estimate, summed, is computed; the route is kept when it is at most
       ``FD_EIGEN_RTOL`` (1e-10) times ||mu_1 - mu_2||^2 + tr Sigma_1 + tr Sigma_2.
     - QR (otherwise: n <= d or m <= d, constant or linearly dependent features, nearly singular products): the
-      covariances are never formed. With Z_1, Z_2 the centred rows and their QR factors Z_1 = Q_1 R_1,
+      covariances are never formed. With Z_1, Z_2 the centered rows and their QR factors Z_1 = Q_1 R_1,
       Z_2 = Q_2 R_2, Sigma_1 = R_1^T R_1 / (n - 1) and Sigma_2 = R_2^T R_2 / (m - 1), and the non-zero eigenvalues
       of Sigma_1 Sigma_2 are the squared singular values of R_1 R_2^T / sqrt((n - 1)(m - 1)), so
 
@@ -280,9 +280,9 @@ def fd(real, fake, *, backend=None) -> Score:
         value, _, error, terms = _frechet(mu1, sigma1, mu2, sigma2, ("real", "fake"))
         if error <= FD_EIGEN_RTOL * terms:
             return Score(_scaled_back(value, scale), **info)
-    # (nearly) singular Sigma_1 Sigma_2: from QR factors of the centred rows (see the Notes)
-    mu1, R1 = _centred_factor(real, scale)
-    mu2, R2 = _centred_factor(fake, scale)
+    # (nearly) singular Sigma_1 Sigma_2: from QR factors of the centered rows (see the Notes)
+    mu1, R1 = _centered_factor(real, scale)
+    mu2, R2 = _centered_factor(fake, scale)
     xp = array_namespace(R1)
     singular_values = linalg_call(xp.linalg.svd, R1 @ R2.T, "real", compute_uv=False)
     trace_sqrt = to_float(singular_values.sum()) / math.sqrt((n - 1) * (m - 1))

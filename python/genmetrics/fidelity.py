@@ -255,11 +255,11 @@ def precision_recall_on(passes: SharedPasses, k: int) -> PrecisionRecall:
 INTEGRATIONS = ("trapezoid", "original", "synthcity")
 
 
-def _distance_to(points, centre, chunk_rows=4096):
-    """||p - centre|| for every row of a host array, float64 (in chunks: no float64 copy of the whole set)."""
+def _distance_to(points, center, chunk_rows=4096):
+    """||p - center|| for every row of a host array, float64 (in chunks: no float64 copy of the whole set)."""
     out = np.empty(points.shape[0])
     for start in range(0, points.shape[0], chunk_rows):
-        diff = points[start : start + chunk_rows].astype(np.float64) - centre
+        diff = points[start : start + chunk_rows].astype(np.float64) - center
         out[start : start + chunk_rows] = np.sqrt(np.sum(diff * diff, axis=1))
     return out
 
@@ -286,7 +286,7 @@ def alpha_precision(
 ) -> AlphaPrecision:
     r"""alpha-precision, beta-coverage and authenticity (Alaa et al., ICML 2022).
 
-    With alphas = linspace(0, 1, n_alphas), c the centre of the real set (its mean, or ``center``), c_hat the
+    With alphas = linspace(0, 1, n_alphas), c the center of the real set (its mean, or ``center``), c_hat the
     mean of the fakes, y*(i) the fake nearest to real x_i and rho_i the distance from x_i to its nearest
     other real point::
 
@@ -306,7 +306,7 @@ def alpha_precision(
     n_alphas : int, default 30
         Points of the alpha (and beta) grid, >= 2; 30 in the paper.
     center : array (d,), optional, default None
-        The centre c instead of the mean of the (embedded) real set, e.g. a one-class network's centre.
+        The center c instead of the mean of the (embedded) real set, e.g. a one-class network's center.
     embedding : callable, optional, default None
         Applied to ``real`` and ``fake`` first (for instance the trained one-class embedding of the paper);
         everything is then computed in the embedded space.
@@ -340,30 +340,30 @@ def alpha_precision(
 
 def alpha_precision_on(passes: SharedPasses, n_alphas: int, center, integration: str) -> AlphaPrecision:
     real, fake = passes.real, passes.fake
-    # the O(n d) geometry around the centres runs in NumPy on every backend (same summation order as the CPU)
+    # the O(n d) geometry around the centers runs in NumPy on every backend (same summation order as the CPU)
     real_host, fake_host = to_host(real), to_host(fake)
     if center is None:
-        centre = real_host.astype(np.float64).mean(axis=0)
+        center = real_host.astype(np.float64).mean(axis=0)
     else:
         center = as_real_array(center, "center")
         if center.ndim != 1 or center.shape[0] != real.shape[1]:
             raise ValueError(f"center: expected shape ({real.shape[1]},), got {center.shape}")
-        centre = check_embeddings(center.astype(np.float64).reshape(1, -1), "center")[0]
+        center = check_embeddings(center.astype(np.float64).reshape(1, -1), "center")[0]
 
     alphas = np.linspace(0.0, 1.0, n_alphas)
-    # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the centre
-    real_radii = np.quantile(_distance_to(real_host, centre), alphas)
-    fake_to_centre = np.sort(_distance_to(fake_host, centre))
-    alpha_precision_curve = np.searchsorted(fake_to_centre, real_radii, side="right") / fake.shape[0]
+    # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the center
+    real_radii = np.quantile(_distance_to(real_host, center), alphas)
+    fake_to_center = np.sort(_distance_to(fake_host, center))
+    alpha_precision_curve = np.searchsorted(fake_to_center, real_radii, side="right") / fake.shape[0]
 
     # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
     real_rho = passes.radius("real", 1)
     fake_nearest_real, real_nearest_fake = passes.nearest()
     nearest_fake = as_numpy(real_nearest_fake.nearest_index)
     in_own_ball = as_numpy(real_nearest_fake.nearest_distance) <= real_rho
-    nearest_fake_to_fake_centre = _distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
-    beta_radii = np.quantile(nearest_fake_to_fake_centre, alphas)
-    beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_centre <= r)) for r in beta_radii])
+    nearest_fake_to_fake_center = _distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
+    beta_radii = np.quantile(nearest_fake_to_fake_center, alphas)
+    beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_center <= r)) for r in beta_radii])
 
     return AlphaPrecision(
         delta_precision_alpha=_delta(alpha_precision_curve, alphas, integration),

@@ -193,7 +193,7 @@ def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
     Parameters
     ----------
     X : array (n, d)
-        Reference points, the centres of the balls.
+        Reference points, the centers of the balls.
     Y : array (m, d)
         Queries.
     radii : array (n,)

@@ -57,7 +57,7 @@ def compute_pairwise_distance(data_x, data_y=None):
     ``data_x``; then the diagonal is exactly 0), as a float64 array of shape (N, M).
 
     This needs the whole N x M matrix, as in the reference; :func:`compute_prdc` never forms it.
-    Computed in float64 from :func:`genmetrics.gram` (linear kernel) on copies centred at the mean of
+    Computed in float64 from :func:`genmetrics.gram` (linear kernel) on copies centered at the mean of
     ``data_x``, which keeps the cancellation in ``|x|^2 + |y|^2 - 2 x.y`` small when the features
     share a large offset; negative round-off is clipped to 0.
     """
@@ -69,9 +69,9 @@ def compute_pairwise_distance(data_x, data_y=None):
         raise ValueError(
             f"data_y: has {y.shape[1]} features but data_x has {x.shape[1]}; both must have the same number of features"
         )
-    centre = x.mean(axis=0)
-    x = x - centre
-    y = x if same else y - centre
+    center = x.mean(axis=0)
+    x = x - center
+    y = x if same else y - center
     dots = np.asarray(gm.gram(x, None if same else y, kernel="linear"), dtype=np.float64)
     x_sq = np.einsum("ij,ij->i", x, x)
     y_sq = x_sq if same else np.einsum("ij,ij->i", y, y)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..support.arrays import array_namespace
-from .points import exact_sq_distances, margin_coefficient, underflow_margin
+from .points import Array, exact_sq_distances, margin_coefficient, underflow_margin
 
 #: Bytes of one block of approximate distances (rows x references) held at a time.
 BLOCK_BYTES = 64 * 2**20
@@ -26,9 +26,9 @@ class DistanceBlock(NamedTuple):
 
     start: int
     stop: int
-    approx: object  # (stop - start, references), tile units
-    q_sq: object  # |q|^2 of the tile rows, float64
-    r_sq: object  # |r|^2 of the tile rows, float64
+    approx: Array  # (stop - start, references), tile units
+    q_sq: Array  # |q|^2 of the tile rows, float64
+    r_sq: Array  # |r|^2 of the tile rows, float64
 
 
 class ArrayDistanceOps:

@@ -3,7 +3,7 @@
 Distances are computed twice over, the way FAISS cannot: fast from tiles of dot products,
 |q|^2 + |r|^2 - 2 q.r, and in float64 from explicit differences wherever the fast value lies within its
 rounding margin of a decision. The fast value loses digits when the points sit far from the origin, so the
-tiles are computed on the points shifted by a common centre (the mean of the first set) and multiplied by a
+tiles are computed on the points shifted by a common center (the mean of the first set) and multiplied by a
 power of two (exact) that keeps squared norms far from overflow and underflow. The float64 re-checks always
 use the caller's values: the shift never changes a decision, it only makes re-checks rarer.
 
@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..support.arrays import array_namespace, to_float, to_host
 from .pairwise import exact_sq_distances_pairwise
 
-#: Rows per chunk when the float64 centre, extent and shifted copies are computed (bounds the float64 scratch).
+Array = Any  # a NumPy array (host engines) or a CuPy array (GPU engines), as in engine/protocol.py
+
+#: Rows per chunk when the float64 center, extent and shifted copies are computed (bounds the float64 scratch).
 CHUNK_ROWS = 4096
 
 #: Shifted magnitudes in [2^-32, 2^32] keep |x|^2 summed over any realistic d far inside float32's range.
@@ -35,12 +38,12 @@ SAFE_MAGNITUDE = 2.0**32
 
 @dataclass(frozen=True)
 class Points:
-    """One set of points in a common frame: ``tile = (exact - centre) * scale`` in ``exact``'s dtype."""
+    """One set of points in a common frame: ``tile = (exact - center) * scale`` in ``exact``'s dtype."""
 
-    exact: object  # the caller's values, validated and C-contiguous
-    centre: object  # float64 (d,)
+    exact: Array  # the caller's values, validated and C-contiguous
+    center: Array  # float64 (d,)
     scale: float  # a power of two
-    tile: object = None  # materialised for the compiled engine; the array engine makes float64 blocks itself
+    tile: Array | None = None  # materialised for the compiled engine; the array engine makes float64 blocks itself
 
     @property
     def rows(self) -> int:
@@ -49,7 +52,7 @@ class Points:
     def tile_block(self, start: int, stop: int):
         """Rows [start, stop) of the shifted, scaled set in float64 (the array engine's tiles)."""
         xp = array_namespace(self.exact)
-        return (self.exact[start:stop].astype(xp.float64) - self.centre) * self.scale
+        return (self.exact[start:stop].astype(xp.float64) - self.center) * self.scale
 
 
 def _chunks(n: int):
@@ -57,9 +60,9 @@ def _chunks(n: int):
         yield start, min(n, start + CHUNK_ROWS)
 
 
-#: The shift is skipped (no copies) when the centre's squared norm is below this share of the mean squared
-#: norm: centring would then shrink the norms, and with them the rounding margin, by less than a quarter.
-CENTRE_WORTH_SHIFTING = 0.25
+#: The shift is skipped (no copies) when the center's squared norm is below this share of the mean squared
+#: norm: centering would then shrink the norms, and with them the rounding margin, by less than a quarter.
+CENTER_WORTH_SHIFTING = 0.25
 
 
 def distance_limit(d: int) -> float:
@@ -67,10 +70,10 @@ def distance_limit(d: int) -> float:
     return 0.5 * math.sqrt(np.finfo(np.float64).max / d)
 
 
-def _largest(arrays, centre=None) -> float:
-    """max |a - centre| over the sets, chunk by chunk (no full-size float64 temporary)."""
+def _largest(arrays, center=None) -> float:
+    """max |a - center| over the sets, chunk by chunk (no full-size float64 temporary)."""
     return max(
-        to_float(abs(a[start:stop] - centre).max() if centre is not None else abs(a[start:stop]).max())
+        to_float(abs(a[start:stop] - center).max() if center is not None else abs(a[start:stop]).max())
         for a in arrays
         for start, stop in _chunks(a.shape[0])
     )
@@ -79,7 +82,7 @@ def _largest(arrays, centre=None) -> float:
 def prepare_points(*arrays, tiles: bool, names=None):
     """The sets ``arrays`` (validated, same width and dtype) in one frame: a list of :class:`Points`.
 
-    One float64 pass over the sets measures the centre (the mean of the first set), the mean squared norm
+    One float64 pass over the sets measures the center (the mean of the first set), the mean squared norm
     and the extent. Sets already near the origin, at a safe scale, are used as they are (no copies);
     otherwise shifted (and, outside the safe range, power-of-two scaled) copies are written.
 
@@ -101,21 +104,21 @@ def prepare_points(*arrays, tiles: bool, names=None):
     # The moments are summed on the values times a power of two (exact) that brings the largest near 1, so that
     # neither n |x|^2 near the limit overflows nor denormal values underflow.
     unit = 1.0 if largest == 0 else math.ldexp(1.0, max(-1000, min(1000, -math.frexp(largest)[1])))
-    centre = xp.zeros(d, dtype=xp.float64)
+    center = xp.zeros(d, dtype=xp.float64)
     mean_sq = 0.0
     for start, stop in _chunks(n):
         block = first[start:stop].astype(xp.float64) * unit
-        centre += block.sum(axis=0)
+        center += block.sum(axis=0)
         mean_sq += to_float((block * block).sum())
-    centre /= n
+    center /= n
     mean_sq /= n
     safe = largest == 0 or 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE
-    if safe and to_float((centre * centre).sum()) <= CENTRE_WORTH_SHIFTING * mean_sq:
+    if safe and to_float((center * center).sum()) <= CENTER_WORTH_SHIFTING * mean_sq:
         zero = xp.zeros(d, dtype=xp.float64)
         return [Points(a, zero, 1.0, a if tiles else None) for a in arrays]
-    centre /= unit
+    center /= unit
 
-    largest = _largest(arrays, centre)
+    largest = _largest(arrays, center)
     scale = 1.0
     if largest > 0 and not 1.0 / SAFE_MAGNITUDE <= largest <= SAFE_MAGNITUDE:
         # clamped so that scale^2 stays finite; 2^500 still brings 1e-300 to 1e-150, whose squares are normal
@@ -126,8 +129,8 @@ def prepare_points(*arrays, tiles: bool, names=None):
         if tiles:
             tile = xp.empty(a.shape, dtype=a.dtype)
             for start, stop in _chunks(a.shape[0]):
-                tile[start:stop] = (a[start:stop] - centre) * scale
-        out.append(Points(a, centre, scale, tile))
+                tile[start:stop] = (a[start:stop] - center) * scale
+        out.append(Points(a, center, scale, tile))
     return out
 
 
