@@ -257,7 +257,7 @@ def diversity_demo(args) -> int:
     # (METRICS.md: RKE-MC = m (1 + 4 s^2 / sigma^2)^(d/2) = 10 x 1.07 here). The median heuristic would pick
     # the typical gap between modes, and see one blurred cloud.
     bandwidth = 15.0
-    heuristic = float(gm.rke(sets["real (10 balanced modes)"]).bandwidth)
+    heuristic = float(gm.rke(sets["real (10 balanced modes)"]).bandwidth or 0.0)  # rbf: always chosen
     print(f"genmetrics {gm.__version__} demo: sets of n = {n} samples in d = {d}, from 10 Gaussian modes")
     print(
         f"rbf bandwidth {bandwidth:g} (between the mode radius 2.8 and the gaps ~80; the median heuristic "

@@ -705,7 +705,7 @@ def kid(real, fake, *, subsets=100, subset_size=1000, degree=3, gamma=None, coef
         subsets=subsets,
         subset_size=subset_size,
         degree=spec.degree,
-        gamma=spec.gamma,
+        gamma=float(spec.gamma or 0.0),  # set for the polynomial kernel by resolve_kernel
         coef0=spec.coef0,
         seed=seed,
         values=values,

@@ -16,12 +16,13 @@ differences, ties included (see :mod:`genmetrics.engine.points`). Definitions: s
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
 from .engine import get_backend
 from .engine.points import as_numpy
-from .engine.protocol import BallQuery
+from .engine.protocol import BallQuery, BallQueryResult
 from .support.arrays import to_float, to_host
 from .support.results import PRDC, AlphaPrecision, PrecisionRecall, Score
 from .support.validation import (
@@ -69,8 +70,9 @@ class SharedPasses:
         self.real_points, self.fake_points = engine.points(real, fake, names=("real", "fake"))
         self.k_max = k_max
         self.nearest_in_prdc = nearest_in_prdc
-        self._neighbors = {}
-        self._nearest = None  # (fake's nearest real, real's nearest fake): BallQueryResult each
+        self._neighbors: dict[str, Any] = {}  # the self-k-NN distances of each set, (rows, k_max)
+        # (fake's nearest real, real's nearest fake)
+        self._nearest: tuple[BallQueryResult, BallQueryResult] | None = None
 
     def radius(self, which: str, k: int):
         """Distances from every point of ``which`` ("real" or "fake") to its k-th nearest other point of it."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import Any
 
 from .kernels import KernelSpec
 from .points import prepare_points
 from .protocol import NOTHING, as_side_arguments, results_from
 from .threads import num_threads
 
-_CORE = None
+_CORE: Any = None  # the module genmetrics._core once loaded
 _CORE_ERROR = "not loaded yet"
 
 

@@ -28,7 +28,7 @@ import os
 import cupy
 import numpy as np
 
-from .. import _cuda
+from .. import _cuda  # type: ignore[attr-defined]  # the compiled GPU module, optional
 from . import array, decisions
 from .decisions import ArrayDistanceOps
 from .points import prepare_points

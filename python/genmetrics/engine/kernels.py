@@ -51,6 +51,13 @@ class KernelSpec:
         """k(x, x) = 1 for every x, so trace(K) = n."""
         return self.name in ("cosine", "rbf", "laplacian")
 
+    @property
+    def sigma(self) -> float:
+        """The bandwidth of rbf/laplacian, which :func:`resolve_kernel` always sets for them."""
+        if self.bandwidth is None:
+            raise ValueError(f"bandwidth: the {self.name} kernel has none")
+        return self.bandwidth
+
     def engine_args(self):
         """(kernel, bandwidth, gamma, coef0, degree) as the compiled engines take them."""
         return (self.name, self.bandwidth or 1.0, self.gamma or 1.0, float(self.coef0), int(self.degree))
@@ -234,7 +241,7 @@ def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
         if spread > 0 and not 1.0 / SAFE_MAGNITUDE <= spread <= SAFE_MAGNITUDE:
             post = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(spread)[1])))
         scale = pre * post  # may be far outside float32's range: applied in float64 only
-        bandwidth = spec.bandwidth * scale
+        bandwidth = spec.sigma * scale
         dtype = X.dtype
         if dtype == xp.float32 and (spread * post) ** 2 * X.shape[1] * 2.0**-24 > FLOAT32_EXPONENT_ERROR * bandwidth**2:
             dtype = xp.float64
@@ -294,11 +301,16 @@ def apply_kernel(spec: KernelSpec, dots, x_sq=None, y_sq=None, x_inv=None, y_inv
     if name == "cosine":
         return xp.clip(dots * x_inv[:, None] * y_inv[None, :], -1.0, 1.0)
     if name == "polynomial":
-        return (dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)) ** spec.degree
+        # repeated multiplication, as cpp/numerics.hpp's polynomial_kernel (pow would round differently)
+        base = dots * dots.dtype.type(spec.gamma) + dots.dtype.type(spec.coef0)
+        value = base
+        for _ in range(1, spec.degree):
+            value = value * base
+        return value
     d2 = squared_distances(x_sq[:, None], y_sq[None, :], dots)
     if name == "rbf":
-        return xp.exp(d2 * negative_exponent_scale(0.5, spec.bandwidth * spec.bandwidth, dots.dtype))
-    return xp.exp(xp.sqrt(d2) * negative_exponent_scale(1.0, spec.bandwidth, dots.dtype))
+        return xp.exp(d2 * negative_exponent_scale(0.5, spec.sigma * spec.sigma, dots.dtype))
+    return xp.exp(xp.sqrt(d2) * negative_exponent_scale(1.0, spec.sigma, dots.dtype))
 
 
 def negative_exponent_scale(numerator: float, denominator: float, dtype):

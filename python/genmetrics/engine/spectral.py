@@ -180,7 +180,7 @@ def rff_spectrum(spec: KernelSpec, X, rank: int, seed: int) -> Spectrum:
     xp = array_namespace(X)
     rng = np.random.default_rng(seed)
     d = X.shape[1]
-    omega = rng.standard_normal((d, rank)) / spec.bandwidth
+    omega = rng.standard_normal((d, rank)) / spec.sigma
     if spec.name == "laplacian":
         omega = omega / np.abs(rng.standard_normal(rank))[None, :]
     projections = X.astype(xp.float64) @ xp.asarray(omega)

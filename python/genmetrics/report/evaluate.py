@@ -272,7 +272,7 @@ def evaluate(
     kernel = check_kernel(kernel)
     progress = check_bool(progress, "progress")
     ridge = check_nonnegative(ridge, "ridge")
-    notes = []
+    notes: list[str] = []
     names = _selected(metrics, train is not None, notes)
     engine = get_backend(backend, real, fake, train)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)

@@ -124,10 +124,11 @@ class Score(float):
             object.__setattr__(self, name, field_value)
         return self
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
     @property
     def value(self) -> float:
@@ -189,13 +190,13 @@ class _Result:
 
     def as_dict(self) -> dict:
         """Every field by name; arrays stay NumPy arrays (``.tolist()`` them for JSON)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # subclasses are dataclasses
 
     def __repr__(self) -> str:
         scores = ", ".join(f"{name}={getattr(self, name):.4f}" for name in self._SHOWN)
         params = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
-            for f in fields(self)
+            for f in fields(self)  # type: ignore[arg-type]  # subclasses are dataclasses
             if f.name not in self._SHOWN and not isinstance(getattr(self, f.name), np.ndarray)
         )
         return f"{type(self).__name__}({scores}; {params})"
@@ -225,7 +226,7 @@ class PrecisionRecall(_Result):
     k: int
     n_real: int
     n_fake: int
-    realism: np.ndarray = dataclasses.field(default=None, compare=False)
+    realism: np.ndarray | None = dataclasses.field(default=None, compare=False)
     _SHOWN = ("precision", "recall")
 
 
@@ -239,9 +240,9 @@ class AlphaPrecision(_Result):
     integration: str
     n_real: int
     n_fake: int
-    alphas: np.ndarray = dataclasses.field(default=None, compare=False)
-    alpha_precision_curve: np.ndarray = dataclasses.field(default=None, compare=False)
-    beta_coverage_curve: np.ndarray = dataclasses.field(default=None, compare=False)
+    alphas: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    alpha_precision_curve: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    beta_coverage_curve: np.ndarray | None = dataclasses.field(default=None, compare=False)
     _SHOWN = ("delta_precision_alpha", "delta_coverage_beta", "authenticity")
 
 
@@ -262,7 +263,7 @@ class KID(_Result):
     gamma: float
     coef0: float
     seed: int
-    values: np.ndarray = dataclasses.field(default=None, compare=False)  # the MMD^2 of every subset
+    values: np.ndarray | None = dataclasses.field(default=None, compare=False)  # the MMD^2 of every subset
     _SHOWN = ("mean", "std")
 
 
@@ -298,9 +299,9 @@ class DiversityCurve(_Result):
     level: float = 0.95
     n_boot: int = 0
     seed: int = 0
-    kernel: str = None
-    bandwidth: float = None
-    q: float = None
+    kernel: str | None = None
+    bandwidth: float | None = None
+    q: float | None = None
     _SHOWN = ()
 
     def __repr__(self) -> str:
@@ -350,9 +351,9 @@ class DiversityComparison(_Result):
     level: float = 0.95
     n_boot: int = 0
     seed: int = 0
-    kernel: str = None
-    bandwidth: float = None
-    q: float = None
+    kernel: str | None = None
+    bandwidth: float | None = None
+    q: float | None = None
     _SHOWN = ("x_mean", "y_mean", "difference")
 
     @property
@@ -375,7 +376,7 @@ class DiversityComparison(_Result):
         if self.bandwidth is not None:
             params.append(f"bandwidth={self.bandwidth:.4g}")
         if self.metric == "vendi":
-            params.append(f"q={'inf' if math.isinf(self.q) else self.q}")
+            params.append(f"q={'inf' if self.q is not None and math.isinf(self.q) else self.q}")
         params += [f"n_x={self.n_x}", f"n_y={self.n_y}", f"n_boot={self.n_boot}", f"seed={self.seed}"]
         return (
             f"{type(self).__name__}({self.metric} at size={self.size}, {self.level:.0%} bands: "
