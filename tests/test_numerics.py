@@ -103,3 +103,20 @@ def test_underflow_margin(dtype, d, scale_exponent):
     scale = math.ldexp(1.0, scale_exponent)
     expected = numerics.underflow_margin(d, scale, dtype)
     assert py_points.underflow_margin(d, scale, SMALLEST_NORMAL[dtype]) == expected
+
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("degree", [1, 2, 3, 5, 8])
+def test_polynomial_power_rule(dtype, degree):
+    """The polynomial kernel's power by repeated multiplication, as numerics.hpp's polynomial_kernel.
+
+    ``_numerics`` does not expose that rule; the compiled gram does. With one feature, gamma = 1 and coef0 = 0
+    its dot products and the base gamma x.y + coef0 are exact products (no fused multiply-add can change
+    them), so the power is the only rounding left to compare.
+    """
+    T = DTYPES[dtype]
+    rng = np.random.default_rng(degree)
+    X, Y = rng.normal(size=(97, 1)).astype(T), rng.normal(size=(61, 1)).astype(T)
+    spec = py_kernels.KernelSpec("polynomial", gamma=1.0, coef0=0.0, degree=degree)
+    expected = core.gram(X, Y, "polynomial", 1.0, 1.0, 0.0, degree, 1)
+    assert _bits_equal(py_kernels.apply_kernel(spec, X @ Y.T), expected)
