@@ -68,7 +68,7 @@ def gram(X, Y=None, *, kernel="cosine", bandwidth=None, backend=None, **kernel_p
         X, Y = check_pair(X, Y, device=engine.device)
     dtype = X.dtype
     spec, engine_spec, X, Y = kernel_inputs(X, Y, kernel, bandwidth, kernel_params, device=engine.device)
-    # the engine may compute in float64 where float32 cannot hold the tiles (see _kernels.prepare_inputs)
+    # the engine may compute in float64 where float32 cannot hold the tiles (see engine.kernels.prepare_inputs)
     return check_finite_result(engine.gram(engine_spec, X, Y), spec).astype(dtype, copy=False)
 
 

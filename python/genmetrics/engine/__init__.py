@@ -2,7 +2,7 @@
 
 ``cpu``   the compiled C++ engine (``genmetrics._core``): tiled GEMM with fused kernels, threads, GIL released;
 ``numpy`` the array-namespace fallback (``genmetrics.engine.array``), the same numbers in plain NumPy;
-``cuda``  the GPU engine (``genmetrics._cuda`` kernels on CuPy arrays, cuBLAS tile products; ``_cuda_engine``);
+``cuda``  the GPU engine (``genmetrics._cuda`` kernels on CuPy arrays, cuBLAS tiles; ``genmetrics.engine.cuda``);
 ``cupy``  the array-namespace fallback run on CuPy arrays: the same code as ``numpy``.
 
 The choice: the ``backend=`` argument, else the ``GENMETRICS_BACKEND`` environment variable, else the fastest
