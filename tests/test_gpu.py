@@ -33,6 +33,7 @@ What is checked:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -471,7 +472,7 @@ def radius_case(name, dtype, small):
 
 def assert_same_radius_query(gpu, got, want):
     assert isinstance(got, gm.RadiusQuery)
-    for name in got._fields:
+    for name in (field.name for field in dataclasses.fields(got)):
         assert isinstance(getattr(got, name), gpu.ndarray), f"{name} should stay on the device"
         g, w = gpu.host(getattr(got, name)), gpu.host(getattr(want, name))
         assert g.dtype == w.dtype and g.shape == w.shape, (name, g.dtype, g.shape, w.dtype, w.shape)
@@ -1155,7 +1156,7 @@ def test_results_stay_on_the_device_and_metrics_are_floats(gpu):
     assert float(from_gram) == pytest.approx(float(gm.vendi(X, method="exact", backend="cpu")), rel=1e-5)
     assert isinstance(K, gpu.ndarray) and K.dtype == np.float32
     assert isinstance(dist, gpu.ndarray) and dist.dtype == np.float64 and isinstance(idx, gpu.ndarray)
-    assert all(isinstance(getattr(rq, f), gpu.ndarray) for f in rq._fields)
+    assert all(isinstance(getattr(rq, f), gpu.ndarray) for f in ("counts", "any", "nearest_index", "nearest_distance"))
     for value in scores:
         assert isinstance(value, float) and math.isfinite(value)
     for name in ("precision", "recall", "density", "coverage"):

@@ -490,7 +490,7 @@ def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -
     -------
     Score
     """
-    if Y is None:  # _inputs would take None as "X against itself"; RRKE(X, X) = 0 says nothing
+    if Y is None:  # kernel_inputs would take None as "X against itself"; RRKE(X, X) = 0 says nothing
         raise TypeError(
             "Y: rrke compares two sets and needs the second one (got None); for the diversity of X alone use rke(X)"
         )

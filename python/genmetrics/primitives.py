@@ -13,13 +13,11 @@ the engine's device: CuPy arrays from ``cuda``/``cupy`` (GPU inputs go there by 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .engine import get_backend
 from .engine.kernels import kernel_inputs
 from .engine.protocol import BallQuery
 from .support.arrays import array_namespace, to_float
-from .support.results import Score
+from .support.results import RadiusQuery, Score
 from .support.validation import (
     check_bool,
     check_embeddings,
@@ -178,15 +176,6 @@ def knn(X, Y=None, *, k=5, backend=None):
     return engine.knn(queries, refs, k)
 
 
-class RadiusQuery(NamedTuple):
-    """For every query y_j: how many reference balls hold it, and its nearest reference."""
-
-    counts: object  # int64 (m,): #{i : d(x_i, y_j) < radii[i]} (<= when inclusive)
-    any: object  # bool (m,): counts > 0
-    nearest_index: object  # int64 (m,): argmin_i d(x_i, y_j), ties by the lower index
-    nearest_distance: object  # float64 (m,)
-
-
 def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
     """Per-reference radius queries: which balls B(x_i, radii[i]) hold each query y_j, in one pass.
 
@@ -219,4 +208,6 @@ def radius_query(X, Y, radii, *, inclusive=False, backend=None) -> RadiusQuery:
         queries, refs, inclusive=inclusive, a_queries=BallQuery(ball_radius=radii, nearest=True)
     )
     counts = in_balls.counts
-    return RadiusQuery(counts, counts > 0, in_balls.nearest_index, in_balls.nearest_distance)
+    return RadiusQuery(
+        counts=counts, any=counts > 0, nearest_index=in_balls.nearest_index, nearest_distance=in_balls.nearest_distance
+    )

@@ -385,3 +385,14 @@ class DiversityComparison(_Result):
             f"X - Y {band(self.difference, self.difference_lower, self.difference_upper)}; "
             f"{', '.join(params)})"
         )
+
+
+@dataclass(frozen=True)
+class RadiusQuery:
+    """For every query y_j of :func:`genmetrics.radius_query`: how many reference balls hold it, and its nearest
+    reference. Arrays of the engine's device (NumPy, or CuPy for the GPU backends)."""
+
+    counts: Any  # int64 (m,): #{i : d(x_i, y_j) < radii[i]} (<= when inclusive)
+    any: Any  # bool (m,): counts > 0
+    nearest_index: Any  # int64 (m,): argmin_i d(x_i, y_j), ties by the lower index
+    nearest_distance: Any  # float64 (m,)
