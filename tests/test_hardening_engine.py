@@ -203,6 +203,18 @@ def test_tiny_bandwidth_gives_the_identity(backend, kernel):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
+def test_bandwidth_scaled_below_the_smallest_float64(backend, kernel):
+    # values near 1e300 are scaled by ~2^-997: a bandwidth of 1e-30 became 0 there, which the engines read as
+    # "no bandwidth" (1 in the scaled units, i.e. ~1e300): the cpu gave 0.33 for points 2e300 apart
+    X = np.array([[1e300], [-1e300], [5e299], [5e299]])
+    want = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], dtype=np.float64)
+    with on(backend) as put:
+        K = host(gm.gram(put(X), kernel=kernel, bandwidth=1e-30, backend=backend))
+    np.testing.assert_array_equal(K, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_rbf_of_values_near_1e200(backend):
     X = np.random.default_rng(0).standard_normal((6, 3))
     want = gm.gram(X, kernel="rbf", bandwidth=1.5, backend="numpy")

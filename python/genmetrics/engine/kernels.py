@@ -241,7 +241,9 @@ def prepare_inputs(spec: KernelSpec, X, Y=None, scale_invariant: bool = False):
         if spread > 0 and not 1.0 / SAFE_MAGNITUDE <= spread <= SAFE_MAGNITUDE:
             post = math.ldexp(1.0, max(-1000, min(1000, -math.frexp(spread)[1])))
         scale = pre * post  # may be far outside float32's range: applied in float64 only
-        bandwidth = spec.sigma * scale
+        # a scaled bandwidth below the smallest float64 (sigma 1e-30 on values near 1e300) stays positive: k = 0
+        # beyond distance 0 either way, where 0 would reach the engines as "no bandwidth"
+        bandwidth = max(spec.sigma * scale, math.ulp(0.0))
         dtype = X.dtype
         if dtype == xp.float32 and (spread * post) ** 2 * X.shape[1] * 2.0**-24 > FLOAT32_EXPONENT_ERROR * bandwidth**2:
             dtype = xp.float64
