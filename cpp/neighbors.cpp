@@ -264,10 +264,11 @@ struct TopKCollector final : Collector<T> {
         }
         // Every reference is a candidate, or every reference outside the heap (at least the K-th approximate
         // value, the heap's root, away) is farther than the k-th: squares above d_k^2 (1 + 2^-50) have a
-        // larger square root.
+        // larger square root. The absolute 2^-1073 keeps that true where d_k^2 is denormal, and the relative
+        // factor rounds away.
         if (proven && n != refs.rows - (dir.exclude_self ? 1 : 0)) {
           const double kth = candidates[k - 1].first;
-          proven = kth * kth * (1.0 + 0x1p-50) * dir.scale2 < double(top.value[q * top.K]) - margin;
+          proven = (kth * kth * (1.0 + 0x1p-50) + 0x1p-1073) * dir.scale2 < double(top.value[q * top.K]) - margin;
         }
         if (!proven) {  // ties or near-ties at the k-th place: every reference in float64
           candidates.clear();

@@ -656,8 +656,10 @@ class FakeCudaEngine(types.ModuleType):
                 d2 = np.where(d2 <= total * zero_below, T(0), d2)
                 # the exponent's scale saturates at T's largest magnitude (cuda/gram.cu, negative_exponent_scale)
                 lowest = -float(np.finfo(T).max)
+                with np.errstate(divide="ignore"):  # a bandwidth^2 that underflows: -inf, saturated below
+                    rbf_scale = max(-0.5 / np.float64(bandwidth * bandwidth), lowest)
                 if kind == 2:
-                    out = np.exp(d2 * T(max(-0.5 / np.float64(bandwidth * bandwidth), lowest)))
+                    out = np.exp(d2 * T(rbf_scale))
                 else:
                     out = np.exp(np.sqrt(d2) * T(max(-1.0 / np.float64(bandwidth), lowest)))
             elif kind == 4:  # polynomial: base^degree by repeated multiplication
