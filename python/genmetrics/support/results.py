@@ -387,12 +387,17 @@ class DiversityComparison(_Result):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RadiusQuery:
     """For every query y_j of :func:`genmetrics.radius_query`: how many reference balls hold it, and its nearest
-    reference. Arrays of the engine's device (NumPy, or CuPy for the GPU backends)."""
+    reference. Arrays of the engine's device (NumPy, or CuPy for the GPU backends); compare the arrays (or
+    ``as_dict()``), not the objects."""
 
     counts: Any  # int64 (m,): #{i : d(x_i, y_j) < radii[i]} (<= when inclusive)
     any: Any  # bool (m,): counts > 0
     nearest_index: Any  # int64 (m,): argmin_i d(x_i, y_j), ties by the lower index
     nearest_distance: Any  # float64 (m,)
+
+    def as_dict(self) -> dict:
+        """Every field by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
