@@ -410,7 +410,18 @@ def vendi_from_gram(K, *, q=1, not_psd="raise", backend=None) -> Score:
     return Score(hill_number(spectrum, q), metric="vendi", q=q, method="exact", backend=engine.name, n=n)
 
 
-def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, backend=None, **kernel_params) -> Score:
+def rke(
+    X,
+    *,
+    kernel="rbf",
+    bandwidth=None,
+    method="exact",
+    estimator="plugin",
+    rank=None,
+    seed=0,
+    backend=None,
+    **kernel_params,
+) -> Score:
     """RKE mode count (Jalali, Li, Ospanov & Farnia, NeurIPS 2023): 1 / sum lambda^2 = VS_2.
 
     method="exact" (default) computes trace(K)^2 / sum_ij k(x_i, x_j)^2 with one fused pass over the Gram
@@ -418,6 +429,15 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     from a rank-``rank`` spectrum, as in :func:`vendi`.
     For m well-separated balanced Gaussian modes N(mu_j, s^2 I_d) and rbf bandwidth sigma the population
     value is m (1 + 4 s^2 / sigma^2)^(d/2): about m only when sigma >> s sqrt(d).
+
+    The plug-in value counts the n diagonal terms k(x_i, x_i)^2 = 1 among the n^2 of sum k^2 / n^2, which inflates
+    it by about (1 - E k^2) / n and makes RKE grow with n (Farnia, Jalali & Ospanov 2026): compare sets at equal n,
+    or use ``estimator="unbiased"``: the U-statistic U = mean_{i != j} k(x_i, x_j)^2, an unbiased estimate of
+    E k(x, x')^2, and RKE = (mean_i k(x_i, x_i))^2 / U (= 1 / U for kernels with k(x, x) = 1). Its first-order
+    (Hoeffding) standard error, 2 sd_i(h_i) / sqrt(n) / U^2 times the numerator with h_i = mean_{j != i} k_ij^2, is
+    reported as ``.details["standard_error"]``; ``.details["mean_k2"]`` is U / (mean_i k_ii)^2 (= U when k(x, x)
+    = 1) with its standard error in ``.details["mean_k2_standard_error"]``. U is unbiased; 1 / U is consistent,
+    not unbiased (Jensen).
 
     Parameters
     ----------
@@ -427,6 +447,9 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     bandwidth : float, optional, default None
         sigma of rbf/laplacian; None: the median heuristic, as in :func:`vendi` (reported as ``.bandwidth``).
     method : {"exact", "nystrom", "rff"}, default "exact"
+    estimator : {"plugin", "unbiased"}, default "plugin"
+        "plugin": trace(K)^2 / sum_ij k_ij^2 (= VS_2, the reference packages' number); "unbiased": the
+        U-statistic form above, with its standard error (method="exact" only, n >= 3).
     rank : int, optional, default None
         Landmarks (nystrom) or frequencies (rff), as in :func:`vendi`.
     seed : int, default 0
@@ -450,6 +473,11 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     5.856
     """
     method = check_choice(method, "method", ("exact", "nystrom", "rff"))
+    estimator = check_choice(estimator, "estimator", ("plugin", "unbiased"))
+    if estimator == "unbiased":
+        if method != "exact":
+            raise ValueError(f"estimator: 'unbiased' needs method='exact', not {method!r}")
+        return _unbiased_rke(X, kernel, bandwidth, backend, kernel_params)
     score = vendi(
         X,
         q=2,
@@ -465,6 +493,39 @@ def rke(X, *, kernel="rbf", bandwidth=None, method="exact", rank=None, seed=0, b
     info.pop("value")
     info["metric"] = "rke"
     return Score(float(score), **info)
+
+
+def _unbiased_rke(X, kernel, bandwidth, backend, kernel_params) -> Score:
+    """RKE from the U-statistic of k^2 (see :func:`rke`), from one fused pass of row sums of k^2."""
+    engine, spec, engine_spec, X = _setup(X, kernel, bandwidth, backend, kernel_params, scale_invariant=True)
+    n = X.shape[0]
+    if n < 3:
+        raise ValueError(f"X: the unbiased RKE needs at least 3 rows (pairs i != j and their spread), got {n}")
+    diagonal = to_host(kernel_diagonal(engine_spec, X)).astype(np.float64)
+    row_squares = to_host(row_sums_checked(engine, engine_spec, X, None, 2.0)).astype(np.float64)
+    h = (row_squares - diagonal * diagonal) / (n - 1)  # h_i = mean_{j != i} k_ij^2
+    mean_k2 = float(h.mean())
+    numerator = float(diagonal.mean()) ** 2
+    if not (mean_k2 > 0 and numerator > 0):
+        raise ValueError("X: the kernel matrix is zero off the diagonal (or on it); the unbiased RKE is undefined")
+    mean_k2_se = 2.0 * float(h.std(ddof=1)) / math.sqrt(n)
+    value = numerator / mean_k2
+    details = {  # U and its error relative to (mean_i k_ii)^2: scale free (the engine may have rescaled X)
+        "estimator": "unbiased",
+        "standard_error": value * mean_k2_se / mean_k2,
+        "mean_k2": mean_k2 / numerator,
+        "mean_k2_standard_error": mean_k2_se / numerator,
+    }
+    return Score(
+        value,
+        metric="rke",
+        kernel=spec.name,
+        bandwidth=spec.bandwidth,
+        method="exact",
+        backend=engine.name,
+        n=n,
+        details=details,
+    )
 
 
 def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -> Score:
