@@ -1,0 +1,249 @@
+"""genmetrics.torch: differentiable Vendi and RKE (issue 12): values against genmetrics, gradients against
+gradcheck and finite differences, degenerate spectra, the memory bank, weights, float32, validation."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import genmetrics as gm  # noqa: E402
+from genmetrics import torch as gmt  # noqa: E402
+from genmetrics.compat import vendi_score  # noqa: E402
+
+KERNELS = ["cosine", "linear", "rbf", "laplacian", "polynomial"]
+ORDERS = [0.5, 1, 2, math.inf]
+
+
+def data(n=7, d=3, seed=0, dtype=None):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=generator, dtype=dtype or torch.float64)
+
+
+def bandwidth_of(kernel):
+    return 1.3 if kernel in ("rbf", "laplacian") else None
+
+
+def central_differences(f, X, h):
+    grad = torch.zeros_like(X)
+    for index in np.ndindex(*X.shape):
+        step = torch.zeros_like(X)
+        step[index] = h
+        grad[index] = (f(X + step) - f(X - step)) / (2 * h)
+    return grad
+
+
+def test_import_genmetrics_does_not_import_torch():
+    code = "import genmetrics, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("q", [0, 0.3, 0.5, 0.8, 1, 1.3, 2, 7, 1e300, math.inf])
+@pytest.mark.parametrize("bandwidth", [None, 0.9])
+def test_vendi_equals_genmetrics(kernel, q, bandwidth):
+    X = data(9, 4)
+    value = gmt.vendi(X, q=q, kernel=kernel, bandwidth=bandwidth)
+    expected = float(gm.vendi(X.numpy(), q=q, kernel=kernel, bandwidth=bandwidth, method="exact"))
+    assert value.dtype == torch.float64 and value.ndim == 0
+    assert float(value) == pytest.approx(expected, rel=1e-10, abs=1e-10)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("bandwidth", [None, 0.9])
+def test_rke_equals_genmetrics(kernel, bandwidth):
+    X = data(9, 4)
+    value = gmt.rke(X, kernel=kernel, bandwidth=bandwidth)
+    expected = float(gm.rke(X.numpy(), kernel=kernel, bandwidth=bandwidth))
+    assert float(value) == pytest.approx(expected, rel=1e-10, abs=1e-10)
+    assert float(value) == pytest.approx(float(gmt.vendi(X, q=2, kernel=kernel, bandwidth=bandwidth)), rel=1e-10)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("q", [*ORDERS, 0.3, 0.8, 1.3, 7])
+def test_vendi_gradcheck(kernel, q):
+    X = data(7, 3, seed=1).requires_grad_()  # random data: lambda_max is simple
+    assert torch.autograd.gradcheck(lambda Z: gmt.vendi(Z, q=q, kernel=kernel, bandwidth=bandwidth_of(kernel)), (X,))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_rke_gradcheck(kernel):
+    X = data(7, 3, seed=2).requires_grad_()
+    assert torch.autograd.gradcheck(lambda Z: gmt.rke(Z, kernel=kernel, bandwidth=bandwidth_of(kernel)), (X,))
+
+
+def test_gradcheck_rank_deficient_q_below_one():
+    # linear kernel, d < n: n - d zero eigenvalues below the rank tolerance (counted as 0, no gradient)
+    X = data(8, 2, seed=3).requires_grad_()
+    assert torch.autograd.gradcheck(lambda Z: gmt.vendi(Z, q=0.5, kernel="linear"), (X,))
+
+
+def naive_vendi(Z, q, kernel, bandwidth=1.3):
+    """Plain autograd through torch.linalg.eigvalsh, as guidance code does it."""
+    if kernel == "rbf":
+        K = torch.exp(-((Z[:, None] - Z[None]) ** 2).sum(-1) / (2 * bandwidth**2))
+    else:
+        U = Z / Z.norm(dim=1, keepdim=True)
+        K = U @ U.T
+    w = torch.linalg.eigvalsh(K / K.trace()).clamp_min(0)  # round-off negatives
+    if q == 1:
+        return torch.exp(-torch.special.xlogy(w, w).sum())
+    return (w**q).sum() ** (1 / (1 - q))
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "cosine"])
+@pytest.mark.parametrize("q", [1, 2, math.inf])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_duplicated_rows_gradient_equals_finite_differences(kernel, q, seed):
+    X0 = data(6, 3, seed=seed)
+    X0[3] = X0[0]
+    X0[5] = X0[1]
+    X = X0.clone().requires_grad_()
+    gmt.vendi(X, q=q, kernel=kernel, bandwidth=1.3).backward()
+    assert X.grad is not None and bool(torch.isfinite(X.grad).all())
+    expected = central_differences(lambda Z: gmt.vendi(Z, q=q, kernel=kernel, bandwidth=1.3), X0, 1e-5)
+    torch.testing.assert_close(X.grad, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "cosine"])
+def test_duplicated_rows_q_below_one(kernel):
+    # q < 1 is not differentiable where rows coincide (lambda^q of a new eigenvalue ~ h^2 grows like |h|^(2q)):
+    # the gradient is the symmetric one, which central differences approach (up to the noise of sqrt(round-off))
+    X0 = data(6, 3)
+    X0[3] = X0[0]
+    X = X0.clone().requires_grad_()
+    gmt.vendi(X, q=0.5, kernel=kernel, bandwidth=1.3).backward()
+    expected = central_differences(lambda Z: gmt.vendi(Z, q=0.5, kernel=kernel, bandwidth=1.3), X0, 1e-4)
+    torch.testing.assert_close(X.grad, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "cosine"])
+@pytest.mark.parametrize("q", [0.5, 1])
+def test_collapsed_batch_finite_where_eigvalsh_autograd_is_not(kernel, q):
+    X0 = data(1, 3).repeat(6, 1)  # every row the same: K is all ones, five zero eigenvalues
+    X = X0.clone().requires_grad_()
+    value = gmt.vendi(X, q=q, kernel=kernel, bandwidth=1.3)
+    assert value.item() == pytest.approx(1.0, abs=1e-12)
+    value.backward()
+    assert X.grad is not None and bool(torch.isfinite(X.grad).all())
+    assert float(X.grad.abs().max()) < 1e-12  # a collapse is a stationary point
+    if q == 1:
+        expected = central_differences(lambda Z: gmt.vendi(Z, q=q, kernel=kernel, bandwidth=1.3), X0, 1e-5)
+        torch.testing.assert_close(X.grad, expected, rtol=0, atol=1e-6)
+    Y = X0.clone().requires_grad_()
+    naive = naive_vendi(Y, q, kernel)
+    assert naive.item() == pytest.approx(1.0, abs=1e-6)  # same value (up to round-off counted at q < 1) ...
+    naive.backward()
+    assert Y.grad is not None and not bool(torch.isfinite(Y.grad).all())  # ... but NaN/inf gradient
+
+
+@pytest.mark.parametrize("q", [0.5, 1, 2])
+def test_repeated_eigenvalues_gradcheck(q):
+    # orthogonal rows under the cosine kernel: K = I, one eigenvalue repeated n times
+    X = (torch.eye(5, dtype=torch.float64) * 2.0).requires_grad_()
+    assert torch.autograd.gradcheck(lambda Z: gmt.vendi(Z, q=q, kernel="cosine"), (X,))
+
+
+@pytest.mark.parametrize("kernel", ["cosine", "rbf", "laplacian"])
+@pytest.mark.parametrize("q", [0.5, 1, math.inf])
+def test_memory_bank(kernel, q):
+    X = data(5, 3, seed=4).requires_grad_()
+    bank = data(8, 3, seed=5).requires_grad_()
+    value = gmt.vendi(X, q=q, kernel=kernel, memory_bank=bank)
+    joined = np.concatenate([X.detach().numpy(), bank.detach().numpy()])
+    assert value.item() == pytest.approx(float(gm.vendi(joined, q=q, kernel=kernel, method="exact")), rel=1e-10)
+    value.backward()
+    assert X.grad is not None and bool(torch.isfinite(X.grad).all()) and float(X.grad.abs().max()) > 0
+    assert bank.grad is None
+    r = gmt.rke(X, kernel=kernel, memory_bank=bank)
+    assert r.item() == pytest.approx(float(gm.rke(joined, kernel=kernel)), rel=1e-10)
+    r.backward()
+    assert bank.grad is None
+
+
+@pytest.mark.parametrize("q", [0.5, 1, 2])
+def test_memory_bank_gradcheck(q):
+    X = data(4, 3, seed=6).requires_grad_()
+    bank = data(5, 3, seed=7)
+    assert torch.autograd.gradcheck(lambda Z: gmt.vendi(Z, q=q, kernel="rbf", bandwidth=1.1, memory_bank=bank), (X,))
+    assert torch.autograd.gradcheck(lambda Z: gmt.rke(Z, bandwidth=1.1, memory_bank=bank), (X,))
+
+
+@pytest.mark.parametrize("q", [0.5, 1, 2, math.inf])
+def test_weights(q):
+    X = data(6, 3, seed=8)
+    bank = data(3, 3, seed=9)
+    p = torch.tensor([0.3, 0.1, 0.1, 0.05, 0.05, 0.1, 0.1, 0.1, 0.1], dtype=torch.float64)
+    value = gmt.vendi(X, q=q, kernel="rbf", bandwidth=1.2, memory_bank=bank, weights=p)
+    K = gm.gram(np.concatenate([X.numpy(), bank.numpy()]), kernel="rbf", bandwidth=1.2)
+    expected = vendi_score.score_K(np.asarray(K), q=q, p=p.numpy())
+    assert float(value) == pytest.approx(expected, rel=1e-10)
+    uniform = gmt.vendi(X, q=q, kernel="rbf", bandwidth=1.2, memory_bank=bank, weights=np.full(9, 1 / 9))
+    plain = gmt.vendi(X, q=q, kernel="rbf", bandwidth=1.2, memory_bank=bank)
+    assert float(uniform) == pytest.approx(float(plain), rel=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda Z: gmt.vendi(Z, q=q, kernel="rbf", bandwidth=1.2, memory_bank=bank, weights=p),
+        (X.clone().requires_grad_(),),
+    )
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("q", ORDERS)
+def test_float32(kernel, q):
+    X64 = data(10, 4, seed=10)
+    X32 = X64.to(torch.float32).requires_grad_()
+    value = gmt.vendi(X32, q=q, kernel=kernel)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(float(gmt.vendi(X64, q=q, kernel=kernel)), rel=1e-4)
+    value.backward()
+    assert X32.grad is not None and X32.grad.dtype == torch.float32 and bool(torch.isfinite(X32.grad).all())
+    r = gmt.rke(X32, kernel=kernel)
+    assert r.dtype == torch.float32
+    assert r.item() == pytest.approx(float(gmt.rke(X64, kernel=kernel)), rel=1e-4)
+
+
+def test_validation():
+    X = data(5, 3)
+    with pytest.raises(TypeError, match="X"):
+        gmt.vendi(X.numpy())
+    with pytest.raises(TypeError, match="X"):
+        gmt.rke([[1.0, 2.0]])
+    with pytest.raises(TypeError, match="X"):
+        gmt.vendi(torch.ones(4, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="q"):
+        gmt.vendi(X, q=-1)
+    with pytest.raises(ValueError, match="kernel"):
+        gmt.vendi(X, kernel="sigmoid")
+    with pytest.raises(ValueError, match="bandwidth"):
+        gmt.vendi(X, kernel="rbf", bandwidth=0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        gmt.rke(X, bandwidth=-1.0)
+    with pytest.raises(ValueError, match="X"):
+        gmt.vendi(X[0])
+    with pytest.raises(ValueError, match="X"):
+        gmt.vendi(torch.full((3, 2), float("nan"), dtype=torch.float64))
+    with pytest.raises(ValueError, match="X"):
+        gmt.vendi(torch.zeros(3, 2, dtype=torch.float64), kernel="cosine")
+    with pytest.raises(ValueError, match="memory_bank"):
+        gmt.vendi(X, memory_bank=data(4, 2))
+    with pytest.raises(TypeError, match="memory_bank"):
+        gmt.vendi(X, memory_bank=np.ones((4, 3)))
+    with pytest.raises(ValueError, match="weights"):
+        gmt.vendi(X, weights=np.ones(4))
+    with pytest.raises(ValueError, match="weights"):
+        gmt.vendi(X, weights=-np.ones(5))
+    with pytest.raises(TypeError, match="gamma"):
+        gmt.vendi(X, kernel="rbf", gamma=1.0)
+
+
+def test_single_row_and_half_precision():
+    one = data(1, 3).requires_grad_()
+    value = gmt.vendi(one, kernel="cosine")
+    assert value.item() == 1.0
+    value.backward()
+    assert one.grad is not None and float(one.grad.abs().max()) == 0
+    X16 = data(6, 3).to(torch.bfloat16)
+    assert gmt.vendi(X16).dtype == torch.bfloat16
