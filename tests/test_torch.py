@@ -75,6 +75,17 @@ def test_rke_gradcheck(kernel):
     assert torch.autograd.gradcheck(lambda Z: gmt.rke(Z, kernel=kernel, bandwidth=bandwidth_of(kernel)), (X,))
 
 
+@pytest.mark.parametrize("kernel", ["linear", "cosine"])
+@pytest.mark.parametrize("q", ORDERS)
+@pytest.mark.parametrize("shape", [(4, 6), (6, 6), (9, 2)])
+def test_dot_product_kernels_exact_and_dual(kernel, q, shape):
+    # d < n goes through the d x d dual, d >= n through the n x n matrix: both equal genmetrics' exact value
+    X = data(*shape, seed=11)
+    expected = float(gm.vendi(X.numpy(), q=q, kernel=kernel, method="exact"))
+    assert float(gmt.vendi(X, q=q, kernel=kernel)) == pytest.approx(expected, rel=1e-10)
+    assert torch.autograd.gradcheck(lambda Z: gmt.vendi(Z, q=q, kernel=kernel), (X.clone().requires_grad_(),))
+
+
 def test_gradcheck_rank_deficient_q_below_one():
     # linear kernel, d < n: n - d zero eigenvalues below the rank tolerance (counted as 0, no gradient)
     X = data(8, 2, seed=3).requires_grad_()
@@ -187,6 +198,22 @@ def test_weights(q):
     assert torch.autograd.gradcheck(
         lambda Z: gmt.vendi(Z, q=q, kernel="rbf", bandwidth=1.2, memory_bank=bank, weights=p),
         (X.clone().requires_grad_(),),
+    )
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cosine"])
+@pytest.mark.parametrize("q", [0.5, 1, 2, math.inf])
+@pytest.mark.parametrize("d", [2, 12])
+def test_weights_dot_product(kernel, q, d):
+    X = data(6, d, seed=12)
+    bank = data(3, d, seed=13)
+    p = np.array([0.3, 0.1, 0.1, 0.05, 0.05, 0.1, 0.1, 0.1, 0.1])
+    value = gmt.vendi(X, q=q, kernel=kernel, memory_bank=bank, weights=p)
+    joined = np.concatenate([X.numpy(), bank.numpy()])
+    expected = vendi_score.score_X(joined, q=q, p=p, normalize=kernel == "cosine")
+    assert float(value) == pytest.approx(expected, rel=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda Z: gmt.vendi(Z, q=q, kernel=kernel, memory_bank=bank, weights=p), (X.clone().requires_grad_(),)
     )
 
 

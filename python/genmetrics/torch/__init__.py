@@ -13,7 +13,10 @@ A = K / trace(K): VS = F(eigenvalues of A), whose gradient is dVS/dA = U diag(F'
 no 1 / (lambda_i - lambda_j) terms, so it is exact and finite for repeated eigenvalues (duplicated rows, collapsed
 batches), where autograd through ``torch.linalg.eigh``/``eigvalsh`` of the same function gives NaN or inf
 (PyTorch issues #47599, #76531). Only that eigen step is custom; the trace normalisation and the kernel are
-differentiated by autograd. The eigendecomposition is always solved in float64 (float32 inputs included).
+differentiated by autograd. The eigendecomposition is always solved in float64 (float32 inputs included). For
+linear and cosine kernels with fewer features than rows (X and the bank), A is the d x d dual U^T U / trace
+(same non-zero eigenvalues, rank tolerance max(n, d) eps as in ``genmetrics.vendi(method="dual")``), so a bank of
+10,000 rows in d = 1,024 costs a 1,024 x 1,024 eigendecomposition.
 
 Rules at the edges of the spectrum (eigenvalues p of A, normalised to sum 1; tau = n * eps * p_max, eps of X's
 dtype, n the rows of X plus the bank, the rank tolerance of :func:`genmetrics.vendi`):
@@ -46,6 +49,9 @@ from ..engine.kernels import TRANSLATION_INVARIANT, KernelSpec, resolve_kernel
 from ..support.validation import check_kernel, check_order
 
 __all__ = ["vendi", "rke"]
+
+#: kernels whose n x n matrix is U U^T of rows U (cosine: X's rows scaled to unit norm): vendi uses the d x d dual
+DOT_PRODUCT = ("linear", "cosine")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -142,10 +148,10 @@ def _kernel_matrix(Z: torch.Tensor, spec: KernelSpec) -> torch.Tensor:
 # the spectral step
 
 
-def _spectral(w: torch.Tensor, q: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _spectral(w: torch.Tensor, q: float, eps: float, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(VS, dVS/dlambda) of the float64 eigenvalues ``w`` (ascending) of a trace-1 matrix, as 0-d and 1-D
-    tensors. The value is that of genmetrics.diversity.hill_number; the derivative follows the module's rules."""
-    n = w.shape[0]
+    tensors; ``size`` scales the rank tolerance (n, or max(n, d) for the dual). The value is that of
+    genmetrics.diversity.hill_number; the derivative follows the module's rules."""
     p = w.clamp_min(0.0)
     top = p[-1]
     if not float(top) > 0:
@@ -153,7 +159,7 @@ def _spectral(w: torch.Tensor, q: float, eps: float) -> tuple[torch.Tensor, torc
     p = p / top
     p = p / p.sum()
     m = p[-1]
-    tolerance = n * eps * m
+    tolerance = size * eps * m
     zero = torch.zeros_like(p)
     if math.isinf(q):
         value = 1.0 / m
@@ -193,19 +199,19 @@ class _SpectralVendi(torch.autograd.Function):
     """VS_q of a symmetric matrix A with trace 1; backward dVS/dA = U diag(phi) U^T (no eigen-gaps)."""
 
     @staticmethod
-    def forward(ctx: Any, A: torch.Tensor, q: float, eps: float) -> torch.Tensor:
+    def forward(ctx: Any, A: torch.Tensor, q: float, eps: float, size: int) -> torch.Tensor:
         A64 = A.detach().to(torch.float64)
         w, U = torch.linalg.eigh((A64 + A64.mT) / 2)
-        value, phi = _spectral(w, q, eps)
+        value, phi = _spectral(w, q, eps, size)
         ctx.save_for_backward(U, phi)
         return value.to(A.dtype)
 
     @staticmethod
-    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (grad,) = grad_outputs
         U, phi = ctx.saved_tensors
         G = (U * phi) @ U.mT
-        return (grad.to(torch.float64) * G).to(grad.dtype), None, None
+        return (grad.to(torch.float64) * G).to(grad.dtype), None, None, None
 
 
 def _weights(weights: Any, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -271,15 +277,25 @@ def vendi(
     q = check_order(q)
     Z, _ = _joined(X, memory_bank)
     spec = _resolve(kernel, Z, bandwidth, kernel_params)
-    K = _kernel_matrix(Z, spec)
-    if weights is not None:
-        s = torch.sqrt(_weights(weights, Z.shape[0], Z))
-        K = K * s[:, None] * s[None, :]
+    n, d = Z.shape
+    s = None if weights is None else torch.sqrt(_weights(weights, n, Z))
+    if spec.name in DOT_PRODUCT and d < n:
+        # the d x d dual: U^T U has the non-zero eigenvalues of U U^T (exact, O(n d^2 + d^3))
+        U = Z / torch.linalg.vector_norm(Z, dim=1, keepdim=True) if spec.name == "cosine" else Z
+        if s is not None:
+            U = U * s[:, None]
+        K = U.mT @ U
+        size = max(n, d)
+    else:
+        K = _kernel_matrix(Z, spec)
+        if s is not None:
+            K = K * s[:, None] * s[None, :]
+        size = n
     trace = torch.diagonal(K).sum()
     if not float(trace.detach()) > 0:
         raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
     eps = float(torch.finfo(Z.dtype).eps)
-    value = _SpectralVendi.apply(K / trace, q, eps)
+    value = _SpectralVendi.apply(K / trace, q, eps, size)
     return value.to(X.dtype)
 
 
