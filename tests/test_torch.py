@@ -183,6 +183,22 @@ def test_memory_bank_gradcheck(q):
     assert torch.autograd.gradcheck(lambda Z: gmt.rke(Z, bandwidth=1.1, memory_bank=bank), (X,))
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_rke_memory_bank_all_kernels(kernel):
+    # the bank's own block is computed without autograd: same value and gradient as the whole matrix
+    X = data(4, 3, seed=14).requires_grad_()
+    bank = data(6, 3, seed=15)
+    bw = bandwidth_of(kernel)
+    joined = np.concatenate([X.detach().numpy(), bank.numpy()])
+    value = gmt.rke(X, kernel=kernel, bandwidth=bw, memory_bank=bank)
+    assert value.item() == pytest.approx(float(gm.rke(joined, kernel=kernel, bandwidth=bw)), rel=1e-10)
+    assert torch.autograd.gradcheck(lambda Z: gmt.rke(Z, kernel=kernel, bandwidth=bw, memory_bank=bank), (X,))
+    value.backward()
+    whole = X.detach().clone().requires_grad_()
+    gmt.vendi(whole, q=2, kernel=kernel, bandwidth=bw, memory_bank=bank).backward()
+    torch.testing.assert_close(X.grad, whole.grad, rtol=1e-8, atol=1e-10)
+
+
 @pytest.mark.parametrize("q", [0.5, 1, 2, math.inf])
 def test_weights(q):
     X = data(6, 3, seed=8)

@@ -116,32 +116,36 @@ def _resolve(kernel: Any, Z: torch.Tensor, bandwidth: Any, kernel_params: dict[s
 # kernels (differentiable)
 
 
-def _squared_distances(Z: torch.Tensor) -> torch.Tensor:
+def _squared_distances(Z: torch.Tensor, rows: int) -> torch.Tensor:
     # translation invariant: centre first (a constant shift, no effect on the gradient) to limit cancellation
     Z = Z - Z.detach().mean(dim=0)
     sq = (Z * Z).sum(dim=1)
-    return (sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.mT)).clamp_min(0.0)
+    return (sq[:rows, None] + sq[None, :] - 2.0 * (Z[:rows] @ Z.mT)).clamp_min(0.0)
 
 
-def _kernel_matrix(Z: torch.Tensor, spec: KernelSpec) -> torch.Tensor:
-    n = Z.shape[0]
-    eye = torch.eye(n, dtype=torch.bool, device=Z.device)
+def _kernel_rows(Z: torch.Tensor, rows: int, spec: KernelSpec) -> torch.Tensor:
+    """The first ``rows`` rows of the kernel matrix of the rows of Z (rows x n); all of it for rows = n."""
     if spec.name == "linear":
-        return Z @ Z.mT
+        return Z[:rows] @ Z.mT
     if spec.name == "polynomial":
         gamma = spec.gamma if spec.gamma is not None else 1.0 / Z.shape[1]
-        return (gamma * (Z @ Z.mT) + spec.coef0) ** spec.degree
+        return (gamma * (Z[:rows] @ Z.mT) + spec.coef0) ** spec.degree
     if spec.name == "cosine":
         U = Z / torch.linalg.vector_norm(Z, dim=1, keepdim=True)
-        K = U @ U.mT
+        K = U[:rows] @ U.mT
     elif spec.name == "rbf":
-        K = torch.exp(_squared_distances(Z) / (-2.0 * spec.sigma**2))
+        K = torch.exp(_squared_distances(Z, rows) / (-2.0 * spec.sigma**2))
     else:  # laplacian: sqrt has an infinite derivative at 0, so coincident pairs get the subgradient 0
-        d2 = _squared_distances(Z)
+        d2 = _squared_distances(Z, rows)
         positive = d2 > 0
         distance = torch.where(positive, torch.sqrt(torch.where(positive, d2, torch.ones_like(d2))), 0.0)
         K = torch.exp(distance / -spec.sigma)
+    eye = torch.eye(rows, Z.shape[0], dtype=torch.bool, device=Z.device)
     return torch.where(eye, torch.ones((), dtype=K.dtype, device=K.device), K)
+
+
+def _kernel_matrix(Z: torch.Tensor, spec: KernelSpec) -> torch.Tensor:
+    return _kernel_rows(Z, Z.shape[0], spec)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -312,12 +316,18 @@ def rke(
 
     Parameters are those of :func:`vendi` (default kernel "rbf"). Returns a 0-d tensor on X's device and dtype.
     """
-    Z, _ = _joined(X, memory_bank)
+    Z, n = _joined(X, memory_bank)
     spec = _resolve(kernel, Z, bandwidth, kernel_params)
-    K = _kernel_matrix(Z, spec)
-    trace = torch.diagonal(K).sum()
+    # K = [[K_xx, K_xb], [K_bx, K_bb]]: the bank's own block K_bb carries no gradient and is made without autograd
+    top = _kernel_rows(Z, n, spec)
+    with torch.no_grad():
+        bank = _kernel_matrix(Z[n:], spec)
+    trace = torch.diagonal(top[:, :n]).sum() + torch.diagonal(bank).sum()
     if not float(trace.detach()) > 0:
         raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
-    scale = K.detach().abs().max()  # sum (k / max)^2 cannot overflow
-    value = (trace / scale) ** 2 / ((K / scale) ** 2).sum()
+    scale = top.detach().abs().max()  # sum (k / max)^2 cannot overflow
+    if bank.numel():
+        scale = torch.maximum(scale, bank.abs().max())
+    squares = ((top[:, :n] / scale) ** 2).sum() + 2 * ((top[:, n:] / scale) ** 2).sum() + ((bank / scale) ** 2).sum()
+    value = (trace / scale) ** 2 / squares
     return value.to(X.dtype)
