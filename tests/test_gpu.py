@@ -1257,3 +1257,52 @@ def test_mismatched_widths_are_rejected(gpu, gpu_backend):
         gm.prdc(X, Y, k=3, backend=gpu_backend)
     with pytest.raises(ValueError):
         gm.radius_query(X, Y, np.ones(40), backend=gpu_backend)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# genmetrics.torch on CUDA tensors (issue 12): same values and gradients as on the CPU, results on the device
+
+
+def _torch_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device here")
+    return torch
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_torch_scores_on_cuda_tensors(dtype_name):
+    torch = _torch_cuda()
+    from genmetrics import torch as gmt
+
+    dtype = getattr(torch, dtype_name)
+    generator = torch.Generator().manual_seed(5)
+    X, bank = (
+        torch.randn(64, 256, generator=generator, dtype=dtype),
+        torch.randn(2000, 256, generator=generator, dtype=dtype),
+    )
+    tolerance = 1e-4 if dtype_name == "float32" else 1e-10
+    cases = [
+        (lambda A, B: gmt.vendi(A, memory_bank=B), "vendi cosine dual"),
+        (lambda A, B: gmt.vendi(A, kernel="rbf", bandwidth=20.0, memory_bank=B[:300]), "vendi rbf"),
+        (lambda A, B: gmt.rke(A, bandwidth=20.0, memory_bank=B), "rke"),
+        (lambda A, B: gmt.conditional_rke(A, A[:, :8], bandwidth=20.0, memory_bank=(B, B[:, :8])), "conditional"),
+    ]
+    for function, label in cases:
+        grads = []
+        for device in ("cpu", "cuda"):
+            leaf = X.to(device).requires_grad_()
+            value = function(leaf, bank.to(device))
+            assert value.device.type == device and value.dtype == dtype, label
+            value.backward()
+            grads.append((value.item(), leaf.grad.cpu()))
+        assert grads[1][0] == pytest.approx(grads[0][0], rel=tolerance), label
+        torch.testing.assert_close(
+            grads[1][1], grads[0][1], rtol=100 * tolerance, atol=100 * tolerance * float(grads[0][1].abs().max())
+        )
+    guidance = gmt.DiversityGuidance(score="rke", bandwidth=20.0, memory_bank=bank.cuda())
+    step = guidance.gradient(X.cuda(), rescale="sample")
+    assert step.device.type == "cuda" and bool(torch.isfinite(step).all())
+    guidance.append(X.cuda())
+    assert len(guidance) == 2064

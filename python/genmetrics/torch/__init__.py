@@ -4,6 +4,10 @@
 device and in the dtype of ``X`` that can be back-propagated to ``X``: a diversity regulariser for training
 (``loss = task_loss - lam * gmt.vendi(batch).log()``) or a guidance signal for sampling, optionally against a
 ``memory_bank`` of earlier samples (fixed, no gradient) that joins the set, as in SPARKE and c-VSG.
+:func:`conditional_vendi` and :func:`conditional_rke` score samples given their conditions (prompts) with the
+product kernel K_X o K_T. :class:`DiversityLoss` (an ``nn.Module``, -log of a score) regularises training;
+:class:`DiversityGuidance` holds a growing memory bank whose own kernel block is computed once
+(:mod:`genmetrics.torch.bank`) and returns the rescaled gradient d log S / dx for a sampler's step.
 
 Values are those of :func:`genmetrics.vendi` (``method="exact"``) and :func:`genmetrics.rke` on the same rows:
 same kernels (shared/METRICS.md), same median-heuristic bandwidth, same rank tolerance.
