@@ -47,6 +47,7 @@ PUBLIC_FUNCTIONS = {name: getattr(gm, name) for name in gm.__all__ if inspect.is
 
 #: The modules whose public functions carry an ``Examples`` section that runs as a doctest.
 MODULES_WITH_EXAMPLES = (
+    "genmetrics.curves",
     "genmetrics.diversity",
     "genmetrics.fidelity",
     "genmetrics.distances",

@@ -372,3 +372,164 @@ def test_compare_input_errors():
     Y[3] = 0.0
     with pytest.raises(ValueError, match="Y: row 3"):
         compare_diversity(gaussian(10), Y)
+
+
+# --------------------------------------------------------------------------------------------
+# extrapolation to large n
+# --------------------------------------------------------------------------------------------
+
+
+def separated_clusters(n, m, d, s, gap=40.0, seed=0):
+    """m balanced Gaussian clusters N(mu_j, s^2 I_d), centres gap apart on the first axis: far apart for
+    an rbf bandwidth near s, so cross-cluster kernel values vanish (exp(-gap^2 / (2 sigma^2)))."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((m, d))
+    centres[:, 0] = gap * np.arange(m)
+    return centres[np.arange(n) % m] + s * rng.normal(size=(n, d))
+
+
+def population_rke(m, d, s, sigma):
+    """shared/METRICS.md: RKE-MC of m balanced separated N(mu_j, s^2 I_d) under rbf(sigma)."""
+    return m * (1 + 4 * s**2 / sigma**2) ** (d / 2)
+
+
+def hand_curve(sizes, values, n, level=0.95):
+    """A DiversityCurve built from given per-subset values (rows: sizes), as diversity_curve would."""
+    values = np.asarray(values, dtype=float)
+    return gm.DiversityCurve(
+        metric="vendi",
+        sizes=np.asarray(sizes),
+        mean=values.mean(axis=1),
+        std=values.std(axis=1),
+        lower=values.min(axis=1),
+        upper=values.max(axis=1),
+        level=level,
+        n_boot=values.shape[1],
+        q=1.0,
+        n=n,
+        values=values,
+    )
+
+
+def test_curve_keeps_every_subset_value(backend):
+    X = gaussian(120, d=4)
+    sizes, n_boot = [8, 30, 120], 4
+    curve = diversity_curve(X, sizes=sizes, metric="rke", bandwidth=1.5, n_boot=n_boot, seed=2, backend=backend)
+    assert curve.n == 120 and curve.values.shape == (3, n_boot)
+    reproduced = draws(2, 120, sizes, n_boot)
+    for i, s in enumerate(sizes[:-1]):
+        want = [float(gm.rke(X[idx], bandwidth=1.5, backend=backend)) for idx in reproduced[s]]
+        np.testing.assert_allclose(curve.values[i], want, rtol=1e-12)
+    assert np.all(curve.values[-1] == float(gm.rke(X, bandwidth=1.5, backend=backend)))
+    with pytest.raises(ValueError):
+        curve.values[0, 0] = 0.0
+
+
+@pytest.mark.parametrize(
+    "scale,truth",
+    [
+        ("inverse", lambda s: 1 / (0.02 + 0.9 / s)),  # limit 50
+        ("log", lambda s: np.exp(np.log(50.0) - 3.0 / s)),
+        ("score", lambda s: 50.0 - 400.0 / s),
+    ],
+)
+def test_extrapolation_of_an_exact_line_is_its_intercept(scale, truth):
+    """Subset values exactly on a line of f(score) against 1/n: the limit is the line's, the band collapses,
+    and the full set's own point (last size, off the line here) is not used."""
+    sizes = np.array([20, 40, 80, 160, 500])
+    values = np.repeat(truth(sizes.astype(float))[:, None], 5, axis=1)
+    values[-1] = 1.0
+    e = hand_curve(sizes, values, n=500).extrapolate(scale=scale)
+    np.testing.assert_allclose([e.value, e.lower, e.upper], 50.0, rtol=1e-9)
+    assert e.scale == scale and e.sizes.tolist() == [20, 40, 80, 160] and e.n == 500
+
+
+def test_extrapolation_unbounded_inverse_limit_is_infinite():
+    sizes = np.array([10, 20, 40, 80])
+    values = np.repeat((1 / (-0.01 + 1.0 / sizes))[:, None], 3, axis=1)  # 1/score reaches 0 before n = inf
+    e = hand_curve(sizes, values, n=200).extrapolate()
+    assert e.value == math.inf and e.upper == math.inf
+
+
+def test_extrapolated_rke_band_holds_the_population_value(backend):
+    """Ten separated clusters, s = 1.5, sigma = 1, d = 2: population RKE 10 * (1 + 9) = 100. The plug-in
+    at n = 400 is about 81 (biased by the 1/n of the diagonal) and outside the band; the extrapolation from
+    the curve's sizes 100..328 is close to 100 and its band holds it."""
+    m, d, s, sigma = 10, 2, 1.5, 1.0
+    pop = population_rke(m, d, s, sigma)
+    X = separated_clusters(400, m, d, s)
+    curve = diversity_curve(X, metric="rke", bandwidth=sigma, n_boot=20, backend=backend)
+    e = curve.extrapolate()
+    plugin = curve.mean[-1]
+    assert e.lower <= pop <= e.upper
+    assert not e.lower <= plugin <= e.upper
+    assert abs(plugin - pop) > 3 * abs(e.value - pop)
+    assert e.metric == "rke" and e.q == 2.0 and e.level == 0.95 and e.scale == "inverse"
+    assert e.lower < e.value < e.upper
+    # theory: E[1/RKE_plugin(s)] = U + (1 - U)/s for subsets of X, with U = mean_{i!=j} k^2 (~ 1/pop)
+    assert abs(e.slope - (1 - 1 / pop)) < 0.1
+
+
+def test_extrapolation_and_unbiased_rke_agree():
+    """Two routes to the large-n RKE: the U-statistic (rke(estimator="unbiased")) and the curve's limit.
+    Both estimate 1 / mean_{i!=j} k^2 of the same X: they agree within their errors."""
+    X = separated_clusters(300, 6, 2, 1.0, seed=4)
+    u = gm.rke(X, bandwidth=1.0, estimator="unbiased")
+    e = diversity_curve(X, metric="rke", bandwidth=1.0, n_boot=20, seed=1).extrapolate()
+    assert e.lower <= float(u) <= e.upper
+    assert abs(e.value - float(u)) < 2 * u.details["standard_error"]
+    np.testing.assert_allclose(e.intercept, u.details["mean_k2"], rtol=0.05)  # the fitted 1/limit is U
+
+
+def test_extrapolated_vendi_is_closer_to_a_large_sample():
+    """Vendi q = 1 (an approximation: 1/VS_1 is only nearly linear in 1/n): from sizes 50..283 of 400
+    points, the limit is closer to the score of 4000 points of the same clusters than the plug-in at 400."""
+    kw = dict(kernel="rbf", bandwidth=1.0)
+    big = float(gm.vendi(separated_clusters(4000, 8, 2, 1.0, seed=99), method="exact", **kw))
+    curve = diversity_curve(separated_clusters(400, 8, 2, 1.0), sizes=[50, 71, 100, 141, 200, 283, 400], **kw)
+    e = curve.extrapolate()
+    assert abs(e.value - big) < 0.5 * abs(curve.mean[-1] - big)
+    assert e.lower <= big <= e.upper
+
+
+def test_extrapolation_is_deterministic_and_prints():
+    curve = diversity_curve(gaussian(200), sizes=[20, 50, 100, 200], n_boot=6, seed=3)
+    a, b = curve.extrapolate(), curve.extrapolate()
+    assert a == b and a.seed == 3 and a.level == curve.level and a.n_resamples == 2000
+    c = curve.extrapolate(seed=4, level=0.5)
+    assert c.value == a.value and (c.lower, c.upper) != (a.lower, a.upper)
+    assert c.upper - c.lower < a.upper - a.lower
+    assert f"value={a.value:.4f}" in repr(a) and a.band == (a.lower, a.upper)
+    assert set(a.as_dict()) >= {"value", "lower", "upper", "level", "scale", "sizes", "slope", "intercept"}
+
+
+@pytest.mark.parametrize(
+    "sizes,n_boot,kwargs,error,match",
+    [
+        ([40], 5, {}, ValueError, "^sizes: the extrapolation fits a line through at least 2 sizes"),
+        ([10, 60], 5, {}, ValueError, "^sizes"),  # one size below n: the full set's point is not fitted
+        ([10, 20, 60], 1, {}, ValueError, "^n_boot: the band needs at least 2"),
+        ([10, 20], 3, dict(scale="sqrt"), ValueError, "^scale"),
+        ([10, 20], 3, dict(level=1.0), ValueError, "^level"),
+        ([10, 20], 3, dict(n_resamples=0), ValueError, "^n_resamples"),
+        ([10, 20], 3, dict(n_resamples=10**9), ValueError, "^n_resamples: must be <= 100000"),
+        ([10, 20], 3, dict(n_resamples=2.5), TypeError, "^n_resamples"),
+        ([10, 20], 3, dict(seed=-1), ValueError, "^seed"),
+    ],
+)
+def test_extrapolation_errors(sizes, n_boot, kwargs, error, match):
+    curve = diversity_curve(gaussian(60), sizes=sizes, n_boot=n_boot)
+    with pytest.raises(error, match=match):
+        curve.extrapolate(**kwargs)
+
+
+def test_extrapolation_needs_a_curve_with_values():
+    from genmetrics.curves import extrapolate_curve
+
+    with pytest.raises(TypeError, match="^curve"):
+        extrapolate_curve({"sizes": [10, 20]})
+    bare = gm.DiversityCurve(
+        metric="vendi", sizes=np.array([10, 20]), mean=np.ones(2), std=np.zeros(2), lower=np.ones(2), upper=np.ones(2)
+    )
+    with pytest.raises(ValueError, match="^curve: has no per-subset values"):
+        bare.extrapolate()

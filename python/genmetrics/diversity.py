@@ -534,6 +534,12 @@ def rrke(X, Y, *, kernel="rbf", bandwidth=None, backend=None, **kernel_params) -
     ||.||_* is the nuclear norm (sum of singular values); RRKE(X, X) = 0 for kernels with k(x, x) = 1.
     The bandwidth heuristic, when used, is computed on X. O(n m d + n m min(n, m)) time, O(n m) memory.
 
+    There is no ``estimator="unbiased"`` as in :func:`rke`: that one removes the n diagonal terms k(x_i, x_i)^2
+    from a mean of pairwise terms (a U-statistic). A cross matrix between two sets has no diagonal to drop, and
+    the nuclear norm is a sum of singular values, not a mean of pairwise terms, so no U-statistic form exists.
+    RRKE still depends on the sizes (the nuclear norm is convex, so sampling noise in K_XY inflates it on
+    average, by Jensen's inequality): compare values at equal n and m.
+
     Parameters
     ----------
     X : array (n, d)

@@ -288,7 +288,11 @@ class OODMetrics(_Result):
 
 @dataclass(frozen=True, repr=False)
 class DiversityCurve(_Result):
-    """A diversity score against the sample size: the mean and a bootstrap band at every size."""
+    """A diversity score against the sample size: the mean and a bootstrap band at every size.
+
+    ``values`` (n_sizes x n_boot) keeps every subset's score and ``n`` the rows of the full set, which
+    :meth:`extrapolate` needs; both are None on a curve built by hand without them.
+    """
 
     metric: str
     sizes: np.ndarray = dataclasses.field(compare=False)
@@ -302,7 +306,19 @@ class DiversityCurve(_Result):
     kernel: str | None = None
     bandwidth: float | None = None
     q: float | None = None
+    n: int | None = None
+    values: np.ndarray | None = dataclasses.field(default=None, compare=False)
     _SHOWN = ()
+
+    def extrapolate(self, *, scale="inverse", level=None, n_resamples=2000, seed=None) -> DiversityExtrapolation:
+        """The score's limit as 1/n -> 0, fitted to this curve, with a bootstrap band.
+
+        See :func:`genmetrics.curves.extrapolate_curve` (the same parameters, the formula and the evidence for
+        the default scale, 1/score against 1/n: exact in expectation for RKE, an approximation for Vendi).
+        """
+        from ..curves import extrapolate_curve  # the curves module imports this one
+
+        return extrapolate_curve(self, scale=scale, level=level, n_resamples=n_resamples, seed=seed)
 
     def __repr__(self) -> str:
         points = [
@@ -320,6 +336,36 @@ class DiversityCurve(_Result):
             f"DiversityCurve({settings}: {', '.join(points)}; {self.level:.0%} bands, n_boot={self.n_boot}, "
             f"seed={self.seed})"
         )
+
+
+@dataclass(frozen=True, repr=False)
+class DiversityExtrapolation(_Result):
+    """A diversity score's large-n limit, extrapolated from its curve against 1/n, with a bootstrap band.
+
+    ``value``: the fitted f(score) = intercept + slope / n at 1/n = 0, mapped back to the score (f is
+    ``scale``: "inverse" 1/score, "log" or "score"); ``lower``/``upper``: the band at ``level`` from lines
+    through one subset per size; ``sizes``: the sizes fitted (those of the curve below ``n``).
+    From :meth:`DiversityCurve.extrapolate`.
+    """
+
+    metric: str
+    value: float
+    lower: float
+    upper: float
+    level: float
+    scale: str
+    intercept: float
+    slope: float
+    sizes: np.ndarray = dataclasses.field(compare=False)
+    n: int = 0
+    q: float | None = None
+    n_resamples: int = 0
+    seed: int = 0
+    _SHOWN = ("value", "lower", "upper")
+
+    @property
+    def band(self) -> tuple:
+        return (self.lower, self.upper)
 
 
 @dataclass(frozen=True, repr=False)
