@@ -47,6 +47,7 @@ PUBLIC_FUNCTIONS = {name: getattr(gm, name) for name in gm.__all__ if inspect.is
 
 #: The modules whose public functions carry an ``Examples`` section that runs as a doctest.
 MODULES_WITH_EXAMPLES = (
+    "genmetrics.audit",
     "genmetrics.curves",
     "genmetrics.diversity",
     "genmetrics.fidelity",
@@ -57,7 +58,7 @@ MODULES_WITH_EXAMPLES = (
 )
 
 #: The main functions: each has an Examples section.
-MAIN_FUNCTIONS = ("vendi", "rke", "prdc", "knn", "fd", "evaluate")
+MAIN_FUNCTIONS = ("vendi", "rke", "prdc", "knn", "fd", "evaluate", "audit")
 
 POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 

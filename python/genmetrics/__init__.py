@@ -8,6 +8,7 @@ exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
 
+from .audit import audit
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
@@ -20,6 +21,7 @@ from .support.results import (
     KID,
     PRDC,
     AlphaPrecision,
+    Audit,
     DiversityCurve,
     DiversityExtrapolation,
     DiversityScore,
@@ -31,6 +33,7 @@ from .support.results import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audit",
     "KID",
     "METRICS",
     "MMD_PRESETS",
@@ -57,6 +60,7 @@ __all__ = [
     "RadiusQuery",
     "Score",
     "alpha_precision",
+    "audit",
     "authenticity",
     "knn",
     "prdc",

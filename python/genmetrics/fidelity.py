@@ -40,7 +40,7 @@ class DuplicatePointsWarning(UserWarning):
     """Some points have duplicates among their k nearest neighbours: their balls have radius 0."""
 
 
-def _real_and_fake(engine, real, fake, k, real_name="real"):
+def check_real_fake(engine, real, fake, k, real_name="real"):
     real, fake = check_pair(real, fake, real_name, "fake", device=engine.device)
     k = check_neighbor_count(
         k, min(real.shape[0], fake.shape[0]) - 1, what=f"the smaller of {real_name} and fake (without the point itself)"
@@ -112,7 +112,7 @@ def _mean(flags) -> float:
     return to_float(flags.mean())
 
 
-def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
+def prdc(real, fake, *, k=5, inclusive=False, per_sample=False, backend=None) -> PRDC:
     r"""Precision, recall, density and coverage (Naeem et al., ICML 2020).
 
     With r_i the distance from real x_i to its k-th nearest other real point and s_j the same for fake y_j
@@ -137,12 +137,18 @@ def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
         ``True`` compares with ``<=``. With ``<`` a point with k exact duplicates has a ball of radius 0 that
         holds nothing: identical sets get density = coverage = 0. That case warns
         (:class:`DuplicatePointsWarning`) and ``inclusive=True`` is the remedy.
+    per_sample : bool, default False
+        Also return the arrays the four scores are means of, from the same pass: per generated sample
+        ``real_balls_per_fake`` (m,) int64, the number of real balls holding y_j (precision: > 0; density: the
+        sum / (k m)); per real sample ``fake_balls_per_real`` (n,) int64, the number of generated balls holding
+        x_i (recall: > 0), and ``covered`` (n,) bool (coverage).
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
 
     Returns
     -------
     PRDC
-        Frozen dataclass: ``precision``, ``recall``, ``density``, ``coverage`` and the parameters.
+        Frozen dataclass: ``precision``, ``recall``, ``density``, ``coverage`` and the parameters (and the
+        per-sample arrays, or None).
 
     Notes
     -----
@@ -160,12 +166,13 @@ def prdc(real, fake, *, k=5, inclusive=False, backend=None) -> PRDC:
     0.713 0.720 0.745 0.735
     """
     engine = get_backend(backend, real, fake)
-    real, fake, k = _real_and_fake(engine, real, fake, k)
+    real, fake, k = check_real_fake(engine, real, fake, k)
     inclusive = check_bool(inclusive, "inclusive")
-    return prdc_on(SharedPasses(engine, real, fake, k_max=k), k, inclusive)
+    per_sample = check_bool(per_sample, "per_sample")
+    return prdc_on(SharedPasses(engine, real, fake, k_max=k), k, inclusive, per_sample=per_sample)
 
 
-def prdc_on(passes: SharedPasses, k: int, inclusive: bool) -> PRDC:
+def prdc_on(passes: SharedPasses, k: int, inclusive: bool, *, per_sample: bool = False) -> PRDC:
     real_radius = passes.radius("real", k)  # r_i
     fake_radius = passes.radius("fake", k)  # s_j
     if not inclusive:
@@ -192,6 +199,9 @@ def prdc_on(passes: SharedPasses, k: int, inclusive: bool) -> PRDC:
         n_real=int(passes.real.shape[0]),
         n_fake=int(passes.fake.shape[0]),
         inclusive=inclusive,
+        real_balls_per_fake=real_balls_holding.astype(np.int64) if per_sample else None,
+        fake_balls_per_real=fake_balls_holding.astype(np.int64) if per_sample else None,
+        covered=covered if per_sample else None,
     )
 
 
@@ -225,7 +235,7 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
         balls give ratios within the tiles' rounding (~1e-6 relative in float32) either may be reported.
     """
     engine = get_backend(backend, real, fake)
-    real, fake, k = _real_and_fake(engine, real, fake, k)
+    real, fake, k = check_real_fake(engine, real, fake, k)
     return precision_recall_on(SharedPasses(engine, real, fake, k_max=k), k)
 
 
@@ -257,7 +267,7 @@ def precision_recall_on(passes: SharedPasses, k: int) -> PrecisionRecall:
 INTEGRATIONS = ("trapezoid", "original", "synthcity")
 
 
-def _distance_to(points, center, chunk_rows=4096):
+def distance_to(points, center, chunk_rows=4096):
     """||p - center|| for every row of a host array, float64 (in chunks: no float64 copy of the whole set)."""
     out = np.empty(points.shape[0])
     for start in range(0, points.shape[0], chunk_rows):
@@ -276,11 +286,10 @@ def _delta(curve, alphas, integration: str) -> float:
     return float(1.0 - np.sum(gap) / np.sum(alphas))  # synthcity: 1/sum(alphas) = 2/n_alphas per step
 
 
-def _authentic_share(nearest_real_distance, nearest_real_index, real_rho) -> float:
-    """The corrected rule: y_j is a copy when its nearest real x* is closer to it than x*'s own nearest other
-    real point, d(y_j, x*) < rho(x*)."""
-    copied = nearest_real_distance < real_rho[nearest_real_index]
-    return 1.0 - float(np.mean(copied))
+def authentic_flags(nearest_real_distance, nearest_real_index, real_rho) -> np.ndarray:
+    """The corrected rule, per generated sample: y_j is a copy when its nearest real x* is closer to it than
+    x*'s own nearest other real point, d(y_j, x*) < rho(x*); True where it is not."""
+    return ~(nearest_real_distance < real_rho[nearest_real_index])
 
 
 def alpha_precision(
@@ -354,8 +363,8 @@ def alpha_precision_on(passes: SharedPasses, n_alphas: int, center, integration:
 
     alphas = np.linspace(0.0, 1.0, n_alphas)
     # alpha-precision: fakes inside the alpha-quantile ball of the real distances to the center
-    real_radii = np.quantile(_distance_to(real_host, center), alphas)
-    fake_to_center = np.sort(_distance_to(fake_host, center))
+    real_radii = np.quantile(distance_to(real_host, center), alphas)
+    fake_to_center = np.sort(distance_to(fake_host, center))
     alpha_precision_curve = np.searchsorted(fake_to_center, real_radii, side="right") / fake.shape[0]
 
     # beta-coverage: each real point's nearest fake, inside the real point's own nearest-neighbour ball
@@ -363,15 +372,17 @@ def alpha_precision_on(passes: SharedPasses, n_alphas: int, center, integration:
     fake_nearest_real, real_nearest_fake = passes.nearest()
     nearest_fake = as_numpy(real_nearest_fake.nearest_index)
     in_own_ball = as_numpy(real_nearest_fake.nearest_distance) <= real_rho
-    nearest_fake_to_fake_center = _distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
+    nearest_fake_to_fake_center = distance_to(fake_host, fake_host.astype(np.float64).mean(axis=0))[nearest_fake]
     beta_radii = np.quantile(nearest_fake_to_fake_center, alphas)
     beta_coverage_curve = np.array([np.mean(in_own_ball & (nearest_fake_to_fake_center <= r)) for r in beta_radii])
 
     return AlphaPrecision(
         delta_precision_alpha=_delta(alpha_precision_curve, alphas, integration),
         delta_coverage_beta=_delta(beta_coverage_curve, alphas, integration),
-        authenticity=_authentic_share(
-            as_numpy(fake_nearest_real.nearest_distance), as_numpy(fake_nearest_real.nearest_index), real_rho
+        authenticity=_mean(
+            authentic_flags(
+                as_numpy(fake_nearest_real.nearest_distance), as_numpy(fake_nearest_real.nearest_index), real_rho
+            )
         ),
         integration=integration,
         n_real=int(real.shape[0]),
@@ -382,7 +393,7 @@ def alpha_precision_on(passes: SharedPasses, n_alphas: int, center, integration:
     )
 
 
-def authenticity(train, fake, *, backend=None) -> Score:
+def authenticity(train, fake, *, per_sample=False, backend=None) -> Score:
     r"""The share of generated samples that are not copies of training samples (Alaa et al. 2022, corrected).
 
     y_j is a copy when the training point x* nearest to it is closer to it than x* is to its own nearest other
@@ -393,10 +404,25 @@ def authenticity(train, fake, *, backend=None) -> Score:
     ----------
     train : array (n, d), n >= 2
     fake : array (m, d)
+    per_sample : bool, default False
+        Also return, in ``.details``, the arrays the share is the mean of: ``authentic`` (m,) bool, and
+        ``nearest_train_index`` (m,) int64 and ``nearest_train_distance`` (m,) float64, the x* of each y_j.
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> train = np.random.default_rng(0).normal(size=(300, 8))
+    >>> copies = train[:50] + 1e-3  # memorised
+    >>> fresh = np.random.default_rng(1).normal(size=(50, 8))
+    >>> score = gm.authenticity(train, np.concatenate([copies, fresh]), per_sample=True)
+    >>> print(f"{score:.2f}", score.details["authentic"][:50].any())
+    0.28 False
     """
     engine = get_backend(backend, train, fake)
     train, fake = check_pair(train, fake, "train", "fake", device=engine.device)
+    per_sample = check_bool(per_sample, "per_sample")
     if train.shape[0] < 2:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
     train_points, fake_points = engine.points(train, fake, names=("train", "fake"))
@@ -404,7 +430,16 @@ def authenticity(train, fake, *, backend=None) -> Score:
     fake_nearest_train, _ = engine.ball_query(
         fake_points, train_points, inclusive=False, a_queries=BallQuery(nearest=True)
     )
-    share = _authentic_share(
-        as_numpy(fake_nearest_train.nearest_distance), as_numpy(fake_nearest_train.nearest_index), train_rho
+    nearest_index = as_numpy(fake_nearest_train.nearest_index)
+    nearest_distance = as_numpy(fake_nearest_train.nearest_distance)
+    authentic = authentic_flags(nearest_distance, nearest_index, train_rho)
+    details = None
+    if per_sample:
+        details = {
+            "authentic": authentic,
+            "nearest_train_index": nearest_index.astype(np.int64),
+            "nearest_train_distance": nearest_distance,
+        }
+    return Score(
+        _mean(authentic), metric="authenticity", backend=engine.name, n=train.shape[0], m=fake.shape[0], details=details
     )
-    return Score(share, metric="authenticity", backend=engine.name, n=train.shape[0], m=fake.shape[0])

@@ -153,8 +153,8 @@ class Score(float):
             v = getattr(self, f)
             if v is None:
                 continue
-            if f == "details":
-                v = dict(v)
+            if f == "details":  # per-sample arrays by their dtype and shape, not their values
+                v = {key: _ArrayShape(a) if isinstance(a, np.ndarray) else a for key, a in v.items()}
             elif isinstance(v, float) and f != "q":
                 v = float(f"{v:.6g}")
             elif f == "q" and isinstance(v, float) and math.isinf(v):
@@ -167,6 +167,16 @@ class Score(float):
 
     def __reduce__(self):
         return (_rebuild_score, (float(self), self._info()))
+
+
+class _ArrayShape:
+    """Shown in place of an array in a repr: ``<bool array (80,)>``."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.text = f"<{array.dtype} array {array.shape}>"
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 #: The former name of :class:`Score` (0.1.0), kept so that existing code and pickles keep working.
@@ -214,6 +224,11 @@ class PRDC(_Result):
     n_real: int
     n_fake: int
     inclusive: bool = False
+    #: per_sample=True: per generated sample, the number of real balls holding it; per real sample, the number
+    #: of generated balls holding it, and whether its nearest generated sample lies in its ball
+    real_balls_per_fake: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    fake_balls_per_real: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    covered: np.ndarray | None = dataclasses.field(default=None, compare=False)
     _SHOWN = ("precision", "recall", "density", "coverage")
 
 
@@ -249,6 +264,51 @@ class AlphaPrecision(_Result):
 # ----------------------------------------------------------------------------------------------------------
 # distances between distributions, out-of-distribution evaluation, sample-size curves
 # ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Audit(_Result):
+    """Per generated sample judgements and the metrics before/after discarding, as :func:`genmetrics.audit`
+    computes them (Alaa et al. 2022's model auditing). Arrays have one entry per generated sample."""
+
+    in_support: np.ndarray = dataclasses.field(compare=False)
+    authentic: np.ndarray | None = dataclasses.field(compare=False)
+    in_real_balls: np.ndarray = dataclasses.field(compare=False)
+    real_balls_per_fake: np.ndarray = dataclasses.field(compare=False)
+    realism: np.ndarray = dataclasses.field(compare=False)
+    keep: np.ndarray = dataclasses.field(compare=False)
+    keep_indices: np.ndarray = dataclasses.field(compare=False)
+    before: Mapping[str, float]
+    after: Mapping[str, float]
+    skipped: Mapping[str, str]
+    alpha: float
+    k: int
+    criteria: tuple[str, ...]
+    support_radius: float
+    n_real: int
+    n_fake: int
+    n_kept: int
+    backend: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("before", "after", "skipped"):  # read-only, as the rest of the result
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def table(self) -> str:
+        """The metrics before and after discarding, one per line."""
+        lines = [f"{'metric':16s} {'before':>10s} {'after':>10s}"]
+        for name, value in self.before.items():
+            after = f"{self.after[name]:10.4f}" if name in self.after else f"{'skipped':>10s}"
+            lines.append(f"{name:16s} {value:10.4f} {after}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        changes = ", ".join(
+            f"{name} {self.before[name]:.4f}->{self.after[name]:.4f}"
+            for name in ("precision", "authenticity", "alpha_precision")
+            if name in self.after
+        )
+        return f"Audit(kept {self.n_kept} of {self.n_fake}; {changes}; alpha={self.alpha:g}, k={self.k})"
 
 
 @dataclass(frozen=True, repr=False)
