@@ -241,3 +241,18 @@ def test_cli_audit(tmp_path):
         run_cli("audit", paths["real"], paths["fake"], "--alpha", "2", "--out", tmp_path / "a.npy"), "alpha"
     )
     assert_usage_error(run_cli("audit", paths["real"], paths["fake"], "--criteria", "vibes"), "criteria")
+
+
+def test_audit_on_the_emulated_gpu(fake_gpu):
+    """The same judgements on backend="cuda" and "cupy" (tests/_fake_gpu.py), host and device inputs."""
+    import cupy  # the fake one, installed by the fixture
+
+    real, fake, train = lattice(20, 60, 3), lattice(21, 50, 3, high=8), lattice(22, 40, 3)
+    expected = gm.audit(real, fake, train, alpha=0.9, k=3, backend="cpu")
+    for backend in ("cuda", "cupy"):
+        for inputs in ((real, fake, train), tuple(cupy.asarray(a) for a in (real, fake, train))):
+            got = gm.audit(*inputs, alpha=0.9, k=3, backend=backend)
+            for name in ("in_support", "authentic", "real_balls_per_fake", "keep", "keep_indices"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=(backend, name))
+            for name, value in expected.after.items():
+                assert got.after[name] == pytest.approx(value, rel=1e-9), (backend, name)
