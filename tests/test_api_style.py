@@ -40,6 +40,10 @@ DATA_ARGUMENTS = frozenset(
         "sigma1",
         "mu2",
         "sigma2",
+        "p_samples",
+        "q_samples",
+        "mu",
+        "logvar",
     }
 )
 
@@ -52,6 +56,7 @@ MODULES_WITH_EXAMPLES = (
     "genmetrics.diversity",
     "genmetrics.fidelity",
     "genmetrics.distances",
+    "genmetrics.information",
     "genmetrics.primitives",
     "genmetrics.report.evaluate",
     "genmetrics.support.results",
@@ -93,7 +98,15 @@ def test_backend_is_the_last_parameter(name):
 
 
 #: The data arguments of two sets come in these pairs, in this order.
-PAIRS = {("X", "Y"), ("real", "fake"), ("train", "fake"), ("memory_bank", "queries"), ("scores_in", "scores_out")}
+PAIRS = {
+    ("X", "Y"),
+    ("real", "fake"),
+    ("train", "fake"),
+    ("memory_bank", "queries"),
+    ("scores_in", "scores_out"),
+    ("p_samples", "q_samples"),
+    ("mu", "logvar"),
+}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC_FUNCTIONS))
@@ -166,6 +179,8 @@ def test_scalar_results_are_scores():
         "fd": gm.fd(X, Y),
         "gaussian_kl": gm.gaussian_kl(X, Y),
         "mmd": gm.mmd(X, Y),
+        "knn_kl_divergence": gm.knn_kl_divergence(X, Y),
+        "knn_entropy": gm.knn_entropy(X),
         "authenticity": gm.authenticity(X, Y),
         "frechet_from_statistics": gm.frechet_from_statistics(X.mean(0), np.cov(X.T), Y.mean(0), np.cov(Y.T)),
     }

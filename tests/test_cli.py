@@ -201,6 +201,8 @@ def test_evaluate_all_metrics_with_progress_bar(files):
         "kid.mean",
         "cmmd",
         "gaussian_kl",
+        "knn_kl.real_fake",
+        "knn_kl.fake_real",
     ):
         assert f"| {name} |" in result.stdout, name
     assert "genmetrics evaluate" in result.stderr  # tqdm's bar, on stderr

@@ -147,6 +147,8 @@ def test_numbers_are_scalars_by_dotted_name(small_report):
         "kid.std",
         "cmmd",
         "gaussian_kl",
+        "knn_kl.real_fake",
+        "knn_kl.fake_real",
     ):
         assert key in numbers, key
     for key, value in numbers.items():
@@ -490,6 +492,8 @@ def test_numbers_equal_the_individual_functions():
     assert r["kid"]["std"] == pytest.approx(kid.std, **approx)
     assert r["cmmd"] == pytest.approx(float(gm.mmd(real, fake, preset="cmmd")), **approx)
     assert r["gaussian_kl"] == pytest.approx(gm.gaussian_kl(real, fake), **approx)
+    assert r["knn_kl"]["real_fake"] == pytest.approx(gm.knn_kl_divergence(real, fake), **approx)
+    assert r["knn_kl"]["fake_real"] == pytest.approx(gm.knn_kl_divergence(fake, real), **approx)
 
 
 def test_kid_subsets_follow_the_seed():
@@ -599,6 +603,7 @@ def no_work(monkeypatch):
     import genmetrics.distances
     import genmetrics.diversity
     import genmetrics.fidelity
+    import genmetrics.information
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a metric ran before the settings were checked")
@@ -608,6 +613,7 @@ def no_work(monkeypatch):
         (genmetrics.diversity, ("vendi", "rke")),
         (genmetrics.curves, ("diversity_curve",)),
         (genmetrics.distances, ("fd", "kid", "mmd", "gaussian_kl")),
+        (genmetrics.information, ("knn_kl_divergence",)),
     ):
         for name in names:
             monkeypatch.setattr(module, name, forbidden)

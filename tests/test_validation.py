@@ -427,6 +427,12 @@ def _argument_calls():
         "gaussian_kl": (lambda a: gm.gaussian_kl(a["real"], a["fake"], ridge=0.1), {"real": X, "fake": Y}),
         "mmd": (lambda a: gm.mmd(a["real"], a["fake"]), {"real": X, "fake": Y}),
         "kid": (lambda a: gm.kid(a["real"], a["fake"], subsets=2, subset_size=5), {"real": X, "fake": Y}),
+        "knn_kl_divergence": (
+            lambda a: gm.knn_kl_divergence(a["p_samples"], a["q_samples"]),
+            {"p_samples": X, "q_samples": Y},
+        ),
+        "knn_entropy": (lambda a: gm.knn_entropy(a["X"]), {"X": X}),
+        "vae_latent_kl": (lambda a: gm.vae_latent_kl(a["mu"], a["logvar"]), {"mu": X, "logvar": X * 0.1}),
         "knn_ood_score": (
             lambda a: gm.knn_ood_score(a["memory_bank"], a["queries"], k=2),
             {"memory_bank": X, "queries": Y},

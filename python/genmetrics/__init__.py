@@ -2,9 +2,10 @@
 
 Diversity (Vendi scores, RKE, and their curves against the sample size), fidelity and coverage (PRDC, improved
 precision/recall, alpha-precision), memorisation (authenticity), distances between distributions (FD, KID, MMD,
-KL of Gaussian fits), out-of-distribution scores (kNN score, AUROC, FPR at 95 % TPR), one-call evaluation
-(:func:`evaluate`), and the engine's primitives (Gram reductions, exact k-NN and radius queries), computed
-exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy fallbacks.
+KL of Gaussian fits, k-NN KL divergence), k-NN entropy and a VAE's latent KL, out-of-distribution scores (kNN score,
+AUROC, FPR at 95 % TPR), one-call evaluation (:func:`evaluate`), and the engine's primitives (Gram reductions,
+exact k-NN and radius queries), computed exactly and fast on the CPU and on NVIDIA GPUs, with NumPy and CuPy
+fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
 
@@ -14,6 +15,7 @@ from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, ki
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
 from .engine import backends
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
+from .information import knn_entropy, knn_kl_divergence, vae_latent_kl
 from .ood import knn_ood_score, ood_metrics
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query
 from .report import METRICS, Report, evaluate
@@ -28,6 +30,7 @@ from .support.results import (
     OODMetrics,
     PrecisionRecall,
     Score,
+    VAELatentKL,
 )
 
 __version__ = "0.1.0"
@@ -42,6 +45,7 @@ __all__ = [
     "DiversityExtrapolation",
     "OODMetrics",
     "Report",
+    "VAELatentKL",
     "compare_diversity",
     "diversity_curve",
     "evaluate",
@@ -49,6 +53,8 @@ __all__ = [
     "frechet_from_statistics",
     "gaussian_kl",
     "kid",
+    "knn_entropy",
+    "knn_kl_divergence",
     "knn_ood_score",
     "mmd",
     "ood_metrics",
@@ -72,6 +78,7 @@ __all__ = [
     "kernel_sum",
     "rke",
     "rrke",
+    "vae_latent_kl",
     "vendi",
     "vendi_from_eigenvalues",
     "vendi_from_gram",

@@ -3,7 +3,8 @@
 :func:`evaluate` takes embeddings of real and generated samples (and optionally of the training samples) and
 returns a :class:`Report`: fidelity and coverage (PRDC, improved precision/recall, alpha-precision/beta-coverage),
 memorisation (authenticity), diversity of both sets at equal size (Vendi, RKE, and their curves against the
-sample size), and distances between the two distributions (FD, KID, CMMD-style MMD, KL of Gaussian fits).
+sample size), and distances between the two distributions (FD, KID, CMMD-style MMD, KL of Gaussian fits, k-NN KL
+divergences in both directions).
 Each entry carries its parameters and its time; the report collects the warnings (unequal sizes, duplicates,
 too few samples for k) and prints as JSON or as a markdown table a paper can paste.
 """
@@ -27,7 +28,7 @@ METRIC_GROUPS = {
     "fidelity": ("prdc", "precision_recall", "alpha_precision"),
     "memorisation": ("authenticity",),
     "diversity": ("vendi", "rke", "diversity_curve"),
-    "distance": ("fd", "kid", "cmmd", "gaussian_kl"),
+    "distance": ("fd", "kid", "cmmd", "gaussian_kl", "knn_kl"),
 }
 METRICS = tuple(name for group in METRIC_GROUPS.values() for name in group)
 GROUP_OF = {name: group for group, names in METRIC_GROUPS.items() for name in names}
@@ -217,7 +218,7 @@ def evaluate(
     metrics : str or list of str, default "all"
         "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list of them.
         Of :data:`METRICS`: prdc, precision_recall, alpha_precision, authenticity, vendi, rke, diversity_curve,
-        fd, kid, cmmd, gaussian_kl.
+        fd, kid, cmmd, gaussian_kl, knn_kl.
     k : int, default 5
         Neighbourhood size of PRDC (improved precision/recall uses its paper's k = 3).
     kernel : str, default "cosine"
@@ -248,6 +249,9 @@ def evaluate(
     Diversity is computed for both sets at the same size: plug-in Vendi and RKE grow with n (Farnia, Jalali
     & Ospanov 2026), so the larger set is subsampled (seeded) to the smaller one's size, with a warning.
     The rbf bandwidth of RKE is chosen once, on the real set, and used for both.
+    knn_kl is the k-NN estimate of :func:`genmetrics.knn_kl_divergence` with k = 1 (its paper's main case), both
+    ways: ``knn_kl.real_fake`` = KL(real || fake) (an estimate; can be slightly negative) and ``knn_kl.fake_real`` =
+    KL(fake || real); a set whose rows all coincide skips it with a warning.
     KID averages 100 subsets of min(1000, n, m) samples; when both sets have exactly that many (1,000 or fewer
     samples each, equally many), every subset is the whole sets: one is computed and its std is 0 by
     construction, which the entry's parameters and a warning say.
@@ -509,3 +513,15 @@ class _Runner:
 
         value = gaussian_kl(self.real, self.fake, ridge=self.ridge, backend=self.backend)  # KL(fake || real)
         return value, {"of": "fake", "from": "real", "ridge": self.ridge}
+
+    def knn_kl(self):
+        from ..information import knn_kl_divergence  # noqa: PLC0415
+
+        k = 1
+        real_fake = knn_kl_divergence(self.real, self.fake, k=k, backend=self.backend)
+        fake_real = knn_kl_divergence(self.fake, self.real, k=k, backend=self.backend)
+        return {"real_fake": real_fake.value, "fake_real": fake_real.value}, {
+            "k": k,
+            "real_fake": "KL(real, fake)",
+            "fake_real": "KL(fake, real)",
+        }

@@ -26,7 +26,7 @@ class Score(float):
         The score.
     metric : str, optional, default None
         Which metric the value is: "vendi", "rke", "rrke", "intdiv", "fd", "gaussian_kl", "mmd",
-        "authenticity", "kernel_sum".
+        "authenticity", "kernel_sum", "knn_kl", "knn_entropy".
     q : float, optional, default None
         The order of the Vendi score / internal diversity.
     kernel : str, optional, default None
@@ -325,6 +325,22 @@ class KID(_Result):
     seed: int
     values: np.ndarray | None = dataclasses.field(default=None, compare=False)  # the MMD^2 of every subset
     _SHOWN = ("mean", "std")
+
+
+@dataclass(frozen=True, repr=False)
+class VAELatentKL(_Result):
+    """KL(q(z|x) || N(0, 1)) per latent dimension of a VAE and its active units (Burda et al. 2016), as
+    :func:`genmetrics.vae_latent_kl` computes them: the posterior-collapse diagnostics."""
+
+    total: float  # sum over dimensions of per_dimension
+    per_dimension: np.ndarray = dataclasses.field(compare=False)  # (d,) mean over samples of the KL of each unit
+    active_units: int = 0  # units whose variance_of_mean exceeds threshold
+    active: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (d,) bool
+    variance_of_mean: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (d,) Var_x(mu_j), n - 1
+    threshold: float = 0.01
+    n: int = 0
+    d: int = 0
+    _SHOWN = ("total",)
 
 
 @dataclass(frozen=True, repr=False)
