@@ -114,3 +114,40 @@ def kth_squared_distance(bank, queries, k):
 def knn_score_reference(bank, queries, k):
     """-(k-th smallest squared distance) between the L2-normalised rows (Sun et al. 2022)."""
     return -kth_squared_distance(normalise_rows(bank), normalise_rows(queries), k)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# memory-bank similarity (SPEM's similarity): every bank row, sorted
+# ----------------------------------------------------------------------------------------------------------
+
+
+def bank_similarities(bank, queries, metric):
+    """(m, n) similarity of every query to every bank row, each row sorted most similar first.
+
+    cosine: 1 - |z_q - z_b|^2 / 2 of the normalised rows as given (the caller passes the stored rows), floored at
+    -1; euclidean: -sqrt(sum((q - b)^2)) of the rows as given. Everything in float64 from explicit differences.
+    """
+    b = np.asarray(bank).astype(np.float64)
+    q = np.asarray(queries).astype(np.float64)
+    out = np.empty((q.shape[0], b.shape[0]))
+    for j in range(q.shape[0]):
+        diff = b - q[j]
+        squares = np.sum(diff * diff, axis=-1)
+        out[j] = np.maximum(1.0 - 0.5 * squares, -1.0) if metric == "cosine" else -np.sqrt(squares)
+        out[j] = -np.sort(-out[j])
+    return out
+
+
+def reduce_similarities(sorted_similarities, k, reduce):
+    """The k-th, the mean of the first k (summed one by one, most similar first), or the first, of each row."""
+    if reduce == "kth":
+        return sorted_similarities[:, k - 1].copy()
+    if reduce == "max":
+        return sorted_similarities[:, 0].copy()
+    out = np.empty(sorted_similarities.shape[0])
+    for j, row in enumerate(sorted_similarities):
+        total = 0.0
+        for value in row[:k]:
+            total += float(value)
+        out[j] = total / k
+    return out
