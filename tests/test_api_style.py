@@ -21,7 +21,8 @@ import pytest
 import genmetrics as gm
 
 #: The names a data argument may have: the sets (X, Y; real, fake, train; memory_bank, queries), a kernel matrix,
-#: a spectrum, per-reference radii, detector scores, and the statistics of two Gaussian fits.
+#: a spectrum, per-reference radii, detector scores, the statistics of two Gaussian fits, and what the
+#: entropy-controlled OOD scores take (similarities; a likelihood model, its inputs and their features).
 DATA_ARGUMENTS = frozenset(
     {
         "X",
@@ -36,6 +37,10 @@ DATA_ARGUMENTS = frozenset(
         "eigenvalues",
         "scores_in",
         "scores_out",
+        "similarity",
+        "log_likelihood",
+        "inputs",
+        "features",
         "mu1",
         "sigma1",
         "mu2",
@@ -56,6 +61,7 @@ MODULES_WITH_EXAMPLES = (
     "genmetrics.diversity",
     "genmetrics.fidelity",
     "genmetrics.distances",
+    "genmetrics.ood",
     "genmetrics.information",
     "genmetrics.primitives",
     "genmetrics.report.evaluate",
@@ -104,6 +110,7 @@ PAIRS = {
     ("train", "fake"),
     ("memory_bank", "queries"),
     ("scores_in", "scores_out"),
+    ("log_likelihood", "inputs"),  # a model's log-likelihood before the inputs it scores
     ("p_samples", "q_samples"),
     ("mu", "logvar"),
 }

@@ -16,7 +16,13 @@ from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_f
 from .engine import backends
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
 from .information import knn_entropy, knn_kl_divergence, vae_latent_kl
-from .ood import knn_ood_score, ood_metrics
+from .ood import (
+    entropy_controlled_scores,
+    knn_ood_score,
+    memory_bank_similarity,
+    ood_metrics,
+    similarity_scaled_noise,
+)
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query
 from .report import METRICS, Report, evaluate
 from .support.results import (
@@ -56,6 +62,9 @@ __all__ = [
     "knn_entropy",
     "knn_kl_divergence",
     "knn_ood_score",
+    "memory_bank_similarity",
+    "entropy_controlled_scores",
+    "similarity_scaled_noise",
     "mmd",
     "ood_metrics",
     "PRDC",
