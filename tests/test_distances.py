@@ -755,3 +755,27 @@ def test_frechet_from_statistics_names_non_numeric_arguments():
         frechet_from_statistics([0.0], one, None, one)
     with pytest.raises(ValueError, match=r"\bmu1\b.*overflows"):
         frechet_from_statistics([1e308, -1e308], np.eye(2), [-1e308, 1e308], np.eye(2))
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_kernel_sums_batched_equal_one_by_one(threads, monkeypatch):
+    """engine.kernel_sums (KID's subsets side by side, one thread each on the cpu engine) gives the sums of the
+    rows sums of each task, bit for bit, whatever the number of threads; more subsets than one batch."""
+    from genmetrics.engine import get_backend
+    from genmetrics.engine.kernels import prepare_inputs, resolve_kernel
+
+    monkeypatch.setenv("GENMETRICS_NUM_THREADS", threads)
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(70, 9)).astype(np.float32), rng.normal(size=(50, 9)).astype(np.float32)
+    spec, X, Y = prepare_inputs(resolve_kernel("polynomial", X), X, Y)
+    tasks = [(X, None), (Y, None), (X, Y), (X[:7], Y[3:9]), (Y[:1], None)]
+    for name in ("cpu", "numpy"):
+        engine = get_backend(name)
+        expected = [float(engine.kernel_row_sums(spec, A, B, 1.0)[0].sum()) for A, B in tasks]
+        np.testing.assert_array_equal(engine.kernel_sums(spec, tasks), expected)
+        reference = [
+            float((((A @ (A if B is None else B).T) / 9.0 + 1.0) ** 3).astype(np.float64).sum()) for A, B in tasks
+        ]
+        np.testing.assert_allclose(engine.kernel_sums(spec, tasks), reference, rtol=1e-5)
+    many = kid(X, Y, subsets=70, subset_size=20, backend="cpu").values  # more subsets than KID_BATCH
+    np.testing.assert_array_equal(many[:5], kid(X, Y, subsets=5, subset_size=20, backend="cpu").values)

@@ -144,6 +144,7 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
     authenticity_before = alphas.authenticity
     if train is not None:
         against_train = authenticity(train, fake, per_sample=True, backend=engine.name)
+        assert against_train.details is not None  # per_sample=True fills it
         authentic = np.asarray(against_train.details["authentic"])
         authenticity_before = float(against_train)
     real_balls = np.asarray(ball_counts.real_balls_per_fake)

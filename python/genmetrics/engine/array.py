@@ -13,7 +13,7 @@ from ..support.arrays import array_namespace, to_device
 from . import decisions
 from .kernels import KernelSpec, apply_kernel
 from .points import prepare_points
-from .protocol import NOTHING, as_side_arguments, results_from
+from .protocol import NOTHING, as_side_arguments, results_from, sequential_kernel_sums
 
 #: Bytes of one block of kernel values (rows x m) held at a time.
 BLOCK_BYTES = 64 * 2**20
@@ -121,6 +121,9 @@ class ArrayBackend:
 
     def kernel_row_sums(self, spec, X, Y=None, power=1.0):
         return kernel_row_sums(spec, X, Y, power)
+
+    def kernel_sums(self, spec, tasks):
+        return sequential_kernel_sums(self, spec, tasks)
 
     def kernel_matvec(self, spec, X, Y, V):
         return kernel_matvec(spec, X, Y, V.astype(X.dtype, copy=False))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
 
 from .kernels import KernelSpec
 from .points import prepare_points
-from .protocol import NOTHING, as_side_arguments, results_from
+from .protocol import NOTHING, as_side_arguments, results_from, sequential_kernel_sums
 from .threads import num_threads
 
 _CORE: Any = None  # the module genmetrics._core once loaded
@@ -53,6 +56,27 @@ class CpuBackend:
 
     def kernel_row_sums(self, spec: KernelSpec, X, Y=None, power: float = 1.0):
         return _CORE.kernel_row_sums(X, Y, *spec.engine_args(), float(power), num_threads())
+
+    def kernel_sums(self, spec: KernelSpec, tasks):
+        """The tasks side by side, one thread each, when there are at least two threads and two tasks: KID's
+        subsets of 1,000 rows are too small for the tile loop to keep two threads busy. The sums are those of
+        :meth:`kernel_row_sums` (each row's sum does not depend on the number of threads)."""
+        threads = num_threads()
+        if threads < 2 or len(tasks) < 2:
+            return sequential_kernel_sums(self, spec, tasks)
+        args = spec.engine_args()
+
+        def one(task):
+            X, Y = task
+            sums, _ = _CORE.kernel_row_sums(X, Y, *args, 1.0, 1)
+            return float(sums.sum())
+
+        pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)))
+        futures = [pool.submit(one, task) for task in tasks]
+        try:
+            return np.array([future.result() for future in futures], dtype=np.float64)
+        finally:  # Ctrl-C (or an error) in the main thread: the queued tasks are dropped, not run
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def kernel_matvec(self, spec: KernelSpec, X, Y, V):
         return _CORE.kernel_matvec(X, Y, V.astype(X.dtype, copy=False, order="C"), *spec.engine_args(), num_threads())

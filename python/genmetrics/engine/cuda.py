@@ -32,7 +32,7 @@ from .. import _cuda  # type: ignore[attr-defined]  # the compiled GPU module, o
 from . import array, decisions
 from .decisions import ArrayDistanceOps
 from .points import prepare_points
-from .protocol import NOTHING, as_side_arguments, results_from
+from .protocol import NOTHING, as_side_arguments, results_from, sequential_kernel_sums
 
 #: Share of the free device memory that one call's tiles and temporaries may take.
 MEMORY_SHARE = 0.5
@@ -280,6 +280,9 @@ class CudaBackend:
                 f"GPU memory: the {n} x {m} kernel matrix ({n * m * X.itemsize / 2**30:.2f} GiB) does not fit "
                 f"({free_device_bytes() / 2**30:.2f} GiB free); the reductions (kernel_sum, vendi, rke) never hold it"
             ) from None
+
+    def kernel_sums(self, spec, tasks):
+        return sequential_kernel_sums(self, spec, tasks)
 
     def kernel_row_sums(self, spec, X, Y=None, power=1.0):
         def work(share):

@@ -15,9 +15,13 @@ says what the rows of one set, as queries, want of the balls around the rows of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
+from ..support.arrays import to_float
 from .kernels import KernelSpec
 from .points import Points
 
@@ -85,6 +89,11 @@ def results_from(out: dict) -> tuple[BallQueryResult, BallQueryResult]:
     return side("a_"), side("b_")
 
 
+def sequential_kernel_sums(engine: Engine, spec: KernelSpec, tasks: Sequence[tuple[Array, Array | None]]) -> np.ndarray:
+    """:meth:`Engine.kernel_sums` one task after the other, each with all of the engine's parallelism."""
+    return np.array([to_float(engine.kernel_row_sums(spec, X, Y, 1.0)[0].sum()) for X, Y in tasks], dtype=np.float64)
+
+
 class Engine(Protocol):
     """The primitives every engine computes. ``name`` is the backend's name, ``device`` "host" or "gpu"."""
 
@@ -98,6 +107,10 @@ class Engine(Protocol):
         self, spec: KernelSpec, X: Array, Y: Array | None = None, power: float = 1.0
     ) -> tuple[Array, bool]:
         """(row sums of k^power in float64, ok): ok is False when a negative value met a non-integer power."""
+
+    def kernel_sums(self, spec: KernelSpec, tasks: Sequence[tuple[Array, Array | None]]) -> np.ndarray:
+        """sum_ij k(x_i, y_j) of each task (X, Y) (Y None: X against itself), float64 on the host: many small
+        reductions (KID's subsets) in one call, which an engine may run side by side."""
 
     def kernel_matvec(self, spec: KernelSpec, X: Array, Y: Array | None, V: Array) -> Array:
         """K(X, Y) V in float64."""
