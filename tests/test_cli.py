@@ -565,3 +565,12 @@ def test_no_runtime_warning_before_a_one_line_error(files, tmp_path, command):
     np.save(path, values)
     args = [path if x == files["real.npy"] else x for x in _commands(files)[command]]
     assert_usage_error(run_cli(*args), "huge.npy")
+
+
+def test_ood_demo():
+    result = run_cli("ood-demo", "--n", "400", "--draws", "2")
+    assert result.returncode == 0, result.stderr
+    rows = {line[:34].strip(): float(line[34:]) for line in result.stdout.splitlines() if line[34:].strip()[:1] in "01"}
+    assert rows["raw log-likelihood"] < 0.1  # the paradox: OOD inputs get the higher likelihood
+    assert rows["entropy-controlled, linear map"] > 0.8  # and its cure
+    assert_usage_error(run_cli("ood-demo", "--draws", "0"), "--draws")

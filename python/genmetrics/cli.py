@@ -6,6 +6,7 @@ genmetrics demo                       evaluate() on data it makes itself, with g
 genmetrics diversity-demo             diversity metrics on synthetic embeddings with a known number of modes
 genmetrics backends                   which engines are available here
 genmetrics diversity X.npy [options]  Vendi scores, RKE and intdiv of one embedding file (.npy / .npz)
+genmetrics ood-demo                   the likelihood paradox of OOD detection and entropy-controlled scoring
 genmetrics audit real.npy fake.npy [--train train.npy] [--alpha 0.95] --out kept.npy [--json audit.json]
                                       judge every generated sample, write the indices of those kept
 
@@ -413,6 +414,17 @@ def audit_files(args) -> int:
     return 0
 
 
+def ood_demo(args) -> int:
+    """The likelihood paradox on a model with an exact density, and entropy-controlled scoring (report.ood_demo)."""
+    from .report.ood_demo import run_ood_demo  # noqa: PLC0415
+
+    n = _check_size(args.n, "--n", low=100, high=100_000)
+    draws = _check_size(args.draws, "--draws", low=1, high=100)
+    seed = _check_size(args.seed, "--seed", low=0, high=2**63 - 1)
+    run_ood_demo(n, seed, draws)
+    return 0
+
+
 def show_backends(args) -> int:
     import genmetrics as gm
 
@@ -471,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file (never the input)")
     p.set_defaults(func=diversity)
+    p = sub.add_parser("ood-demo", help="the likelihood paradox of OOD detection, and entropy-controlled scoring")
+    p.add_argument("--n", type=int, default=2000, help="ID training inputs, 100 to 100000 (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=4, help="noise draws per input, 1 to 100 (default 4)")
+    p.set_defaults(func=ood_demo)
     p = sub.add_parser("audit", help="judge every generated sample; keep the faithful ones (Alaa et al. 2022)")
     p.add_argument("real", help="embeddings of real (held-out) samples")
     p.add_argument("fake", help="embeddings of generated samples")
