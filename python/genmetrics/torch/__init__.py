@@ -15,8 +15,12 @@ same kernels (shared/METRICS.md), same median-heuristic bandwidth, same rank tol
 The backward pass is in closed form. Every order-q Vendi score is a spectral function of the normalised matrix
 A = K / trace(K): VS = F(eigenvalues of A), whose gradient is dVS/dA = U diag(F'(lambda)) U^T. That formula has
 no 1 / (lambda_i - lambda_j) terms, so it is exact and finite for repeated eigenvalues (duplicated rows, collapsed
-batches), where autograd through ``torch.linalg.eigh``/``eigvalsh`` of the same function gives NaN or inf
-(PyTorch issues #47599, #76531). Only that eigen step is custom; the trace normalisation and the kernel are
+batches). Written by hand, the same function fails there in two ways: autograd through ``torch.linalg.eigh`` (or
+anything that differentiates eigenvectors) has those terms and gives NaN or inf (PyTorch issues #47599, #76531);
+through ``eigvalsh`` the backward is finite, but the entropy's own derivative (log p + 1, or p^(q-1) for q < 1) is
+infinite at the zero eigenvalues a collapse makes, so ``xlogy(p, p)`` of clamped eigenvalues gives NaN unless the
+zeros are masked, and the masked versions in float32 carry errors of 0.1-3.5 % (bench/RESULTS.md, issue 12).
+Here the rank tolerance below decides which eigenvalues count, in float64. Only that eigen step is custom; the trace normalisation and the kernel are
 differentiated by autograd. The eigendecomposition is always solved in float64 (float32 inputs included). For
 linear and cosine kernels with fewer features than rows (X and the bank), A is the d x d dual U^T U / trace
 (same non-zero eigenvalues, rank tolerance max(n, d) eps as in ``genmetrics.vendi(method="dual")``), so a bank of
