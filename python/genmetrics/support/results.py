@@ -35,7 +35,7 @@ class Score(float):
         The sigma used: chosen by the median heuristic when ``bandwidth=None`` was passed; None for kernels
         without one.
     method : str, optional, default None
-        How it was computed: "exact", "dual", "nystrom", "rff" (diversity), "biased"/"unbiased" (mmd).
+        How it was computed: "exact", "dual", "nystrom", "rff", "stochastic" (diversity), "biased"/"unbiased" (mmd).
     backend : str, optional, default None
         The engine that computed it: "cpu", "numpy", "cuda", "cupy".
     n : int, optional, default None
@@ -47,6 +47,11 @@ class Score(float):
     residual_mass : float, optional, default None
         Approximate methods: the spectral mass the approximation did not capture, an upper bound on the
         error of every eigenvalue of K/n; None for exact methods.
+    ci_low : float, optional, default None
+        Lower end of a confidence interval of the value (method="stochastic": the level in
+        ``details["level"]``); None when the method gives none.
+    ci_high : float, optional, default None
+        Upper end of that interval.
     details : mapping, optional, default None
         Other settings that determine the value (for example ``{"ridge": 0.1}``), read-only.
 
@@ -73,6 +78,8 @@ class Score(float):
         "m",
         "rank",
         "residual_mass",
+        "ci_low",
+        "ci_high",
         "details",
     )
     metric: str | None
@@ -85,6 +92,8 @@ class Score(float):
     m: int | None
     rank: int | None
     residual_mass: float | None
+    ci_low: float | None
+    ci_high: float | None
     details: Mapping[str, Any] | None
 
     #: The attributes, in the order ``as_dict()`` and the repr give them.
@@ -104,6 +113,8 @@ class Score(float):
         m: int | None = None,
         rank: int | None = None,
         residual_mass: float | None = None,
+        ci_low: float | None = None,
+        ci_high: float | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> Score:
         self = super().__new__(cls, value)
@@ -118,6 +129,8 @@ class Score(float):
             m=m,
             rank=rank,
             residual_mass=residual_mass,
+            ci_low=ci_low,
+            ci_high=ci_high,
             details=None if details is None else MappingProxyType(dict(details)),
         )
         for name, field_value in info.items():
