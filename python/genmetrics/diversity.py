@@ -151,7 +151,7 @@ def _choose_method(method, spec, n, d, q, rank, truncation=None):
             f"rank: only used by the approximate methods 'nystrom', 'rff' and 'stochastic', not {method!r}"
         )
     if method == "stochastic":
-        default = max(DEFAULT_STOCHASTIC_RANK, truncation or 0)
+        default = max(DEFAULT_STOCHASTIC_RANK, 2 * (truncation or 0))
         rank = min(n, default) if rank is None else check_int(rank, "rank", low=1, high=n)
     elif method == "nystrom":
         rank = min(n, DEFAULT_RANK) if rank is None else check_int(rank, "rank", low=1, high=n)
@@ -265,7 +265,7 @@ def vendi(
     rank : int, optional, default None
         Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)), frequencies (rff, default 1000, at
         most ``MAX_RFF_RANK`` = 100000: the features are n x 2 rank float64) or deflated eigenpairs (stochastic,
-        default min(n, max(100, truncation))).
+        default min(n, max(100, 2 truncation))).
     seed : int, default 0
         Seeds the landmarks / frequencies / probes: the result is deterministic for a given seed and backend.
     n_iter : int, optional, default None
