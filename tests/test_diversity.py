@@ -837,8 +837,12 @@ def test_eigensolver_failure_is_a_named_value_error(backend, monkeypatch, solver
             lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="rff", rank=8, backend=backend),
             lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend),
         ],
-        "eigh": [lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend)],
-        "svd": [lambda: gm.rrke(X, X[:5] + 1, bandwidth=1.0, backend=backend)],
+        "eigh": [
+            lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, backend=backend),
+            lambda: gm.rrke(X, X[:5] + 1, kernel="linear", backend=backend),
+        ],
+        # rrke's exact path: eigh and svd in the refinement of the small singular values (rank 4 of 5 here)
+        "svd": [lambda: gm.rrke(X, X[:5] + 1, kernel="linear", backend=backend)],
         "qr": [lambda: gm.vendi(X, kernel="rbf", bandwidth=1.0, method="nystrom", rank=8, n_iter=1, backend=backend)],
     }[solver]
     for call in calls:
