@@ -20,11 +20,12 @@ anything that differentiates eigenvectors) has those terms and gives NaN or inf 
 through ``eigvalsh`` the backward is finite, but the entropy's own derivative (log p + 1, or p^(q-1) for q < 1) is
 infinite at the zero eigenvalues a collapse makes, so ``xlogy(p, p)`` of clamped eigenvalues gives NaN unless the
 zeros are masked, and the masked versions in float32 carry errors of 0.1-3.5 % (bench/RESULTS.md, issue 12).
-Here the rank tolerance below decides which eigenvalues count, in float64. Only that eigen step is custom; the trace normalisation and the kernel are
-differentiated by autograd. The eigendecomposition is always solved in float64 (float32 inputs included). For
-linear and cosine kernels with fewer features than rows (X and the bank), A is the d x d dual U^T U / trace
-(same non-zero eigenvalues, rank tolerance max(n, d) eps as in ``genmetrics.vendi(method="dual")``), so a bank of
-10,000 rows in d = 1,024 costs a 1,024 x 1,024 eigendecomposition.
+Here the rank tolerance below decides which eigenvalues count, in float64. Only that eigen step is custom; the
+trace normalisation and the kernel are differentiated by autograd. The eigendecomposition is always solved in
+float64 (float32 inputs included). For linear and cosine kernels with fewer features than rows (X and the bank),
+A is the d x d dual U^T U / trace (same non-zero eigenvalues, rank tolerance max(n, d) eps as in
+``genmetrics.vendi(method="dual")``), so a bank of 10,000 rows in d = 1,024 costs a 1,024 x 1,024
+eigendecomposition.
 
 Rules at the edges of the spectrum (eigenvalues p of A, normalised to sum 1; tau = n * eps * p_max, eps of X's
 dtype, n the rows of X plus the bank, the rank tolerance of :func:`genmetrics.vendi`):
