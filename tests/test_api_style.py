@@ -60,6 +60,7 @@ MODULES_WITH_EXAMPLES = (
     "genmetrics.curves",
     "genmetrics.diversity",
     "genmetrics.fidelity",
+    "genmetrics.modes",
     "genmetrics.distances",
     "genmetrics.ood",
     "genmetrics.information",

@@ -16,6 +16,7 @@ from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_f
 from .engine import backends
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
 from .information import knn_entropy, knn_kl_divergence, vae_latent_kl
+from .modes import diversity_modes
 from .ood import (
     entropy_controlled_scores,
     knn_ood_score,
@@ -32,6 +33,7 @@ from .support.results import (
     Audit,
     DiversityCurve,
     DiversityExtrapolation,
+    DiversityModes,
     DiversityScore,
     OODMetrics,
     PrecisionRecall,
@@ -49,11 +51,13 @@ __all__ = [
     "DiversityComparison",
     "DiversityCurve",
     "DiversityExtrapolation",
+    "DiversityModes",
     "OODMetrics",
     "Report",
     "VAELatentKL",
     "compare_diversity",
     "diversity_curve",
+    "diversity_modes",
     "evaluate",
     "fd",
     "frechet_from_statistics",

@@ -325,6 +325,46 @@ class Audit(_Result):
 
 
 @dataclass(frozen=True, repr=False)
+class DiversityModes(_Result):
+    """The top eigenpairs of K / trace(K) and the samples that load most on each, as
+    :func:`genmetrics.diversity_modes` computes them. Row i of ``indices``/``loadings`` is mode i."""
+
+    eigenvalues: np.ndarray = dataclasses.field(compare=False)
+    indices: np.ndarray = dataclasses.field(compare=False)
+    loadings: np.ndarray = dataclasses.field(compare=False)
+    residuals: np.ndarray = dataclasses.field(compare=False)
+    method: str
+    kernel: str
+    bandwidth: float | None
+    n: int
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{w:.3g}: {list(map(int, rows[:3]))}{'...' if rows.size > 3 else ''}"
+            for w, rows in zip(self.eigenvalues[:4], self.indices[:4])
+        )
+        more = ", ..." if self.eigenvalues.size > 4 else ""
+        return f"DiversityModes({shown}{more}; {self.method}, {self.kernel}, n={self.n})"
+
+    def plot(self, ax=None):
+        """A bar per mode (its eigenvalue, the share of the diversity mass), labelled with the indices of its
+        leading samples: the view to use when the samples themselves (images) are not at hand. Needs matplotlib;
+        returns the Axes."""
+        if ax is None:
+            from matplotlib.figure import Figure  # noqa: PLC0415
+
+            ax = Figure(figsize=(8, 0.45 * len(self.eigenvalues) + 1.2)).subplots()
+        positions = np.arange(len(self.eigenvalues))[::-1]
+        ax.barh(positions, self.eigenvalues, color="#4c72b0")
+        for y, w, rows in zip(positions, self.eigenvalues, self.indices):
+            ax.text(w, y, "  samples " + ", ".join(map(str, rows[:8])), va="center", fontsize=8)
+        ax.set_yticks(positions, [f"mode {i + 1}" for i in range(len(self.eigenvalues))])
+        ax.set_xlabel("eigenvalue of K / trace(K)")
+        ax.set_title(f"modes of the set ({self.kernel} kernel, n = {self.n})")
+        return ax
+
+
+@dataclass(frozen=True, repr=False)
 class KID(_Result):
     """Kernel inception distance (Binkowski et al. 2018): the unbiased polynomial MMD^2 over random subsets."""
 
