@@ -13,6 +13,13 @@ reference import                           genmetrics replacement
                                            as vendi``)
 ``from rke_score import RKE``              ``from genmetrics.compat.rke_score import RKE``
 ``from prdc import compute_prdc``          ``from genmetrics.compat.prdc import compute_prdc``
+``from pytorch_fid.fid_score import``      ``from genmetrics.compat.pytorch_fid import``
+``calculate_frechet_distance``             ``calculate_frechet_distance``
+``from cleanfid.fid import``               ``from genmetrics.compat.cleanfid import``
+``frechet_distance, kernel_distance``      ``frechet_distance, kernel_distance, fid_from_feats``
+torchmetrics' ``FrechetInception``-        ``from genmetrics.compat.torchmetrics import``
+``Distance``, ``KernelInceptionDistance``  ``FrechetDistance, KernelDistance`` (features in
+(images in ``update``)                     ``update``, no Inception network)
 =========================================  =================================================
 
 The submodules are imported lazily, on first attribute access, so that ``import genmetrics`` does not
@@ -21,7 +28,7 @@ pay for them.
 
 import importlib
 
-_SHIMS = ("vendi_score", "rke_score", "prdc")
+_SHIMS = ("vendi_score", "rke_score", "prdc", "pytorch_fid", "cleanfid", "torchmetrics")
 
 __all__ = list(_SHIMS)
 
