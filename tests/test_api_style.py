@@ -65,6 +65,7 @@ MODULES_WITH_EXAMPLES = (
     "genmetrics.ood",
     "genmetrics.information",
     "genmetrics.primitives",
+    "genmetrics.reference",
     "genmetrics.report.evaluate",
     "genmetrics.support.results",
 )

@@ -25,6 +25,7 @@ from .ood import (
     similarity_scaled_noise,
 )
 from .primitives import RadiusQuery, gram, kernel_sum, knn, radius_query
+from .reference import Reference
 from .report import METRICS, Report, evaluate
 from .support.results import (
     KID,
@@ -44,6 +45,7 @@ from .support.results import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Reference",
     "Audit",
     "KID",
     "METRICS",

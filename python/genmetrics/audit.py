@@ -39,6 +39,7 @@ from .fidelity import (
     prdc_on,
     precision_recall_on,
 )
+from .reference import as_reference
 from .support.arrays import array_namespace, to_host
 from .support.results import Audit
 from .support.validation import check_pair
@@ -79,8 +80,9 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
 
     Parameters
     ----------
-    real : array (n, d)
-        Held-out real embeddings, n >= k + 1.
+    real : array (n, d) or Reference
+        Held-out real embeddings, n >= k + 1. A :class:`genmetrics.Reference` lends its k-NN distances (and its
+        training set when ``train`` is None).
     fake : array (m, d)
         Generated embeddings, m >= k + 1.
     train : array (n_train, d), optional, default None
@@ -119,6 +121,13 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
     >>> print(f"{result.before['precision']:.3f} -> {result.after['precision']:.3f}")
     0.754 -> 0.971
     """
+    reference = as_reference(real)
+    # a Reference with a training set (as real or as train) lends its training set and nearest-other distances
+    train_reference = as_reference(train)
+    if train is None and reference is not None and reference.train is not None:
+        train_reference = reference
+    if train_reference is not None:
+        train = train_reference.train
     engine = get_backend(backend, real, fake)
     real, fake, k = check_real_fake(engine, real, fake, k)
     alpha = _check_alpha(alpha)
@@ -128,7 +137,7 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
         if train.shape[0] < 2:
             raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
 
-    passes = SharedPasses(engine, real, fake, k_max=k, nearest_in_prdc=True)
+    passes = SharedPasses(engine, real, fake, k_max=k, nearest_in_prdc=True, reference=reference)
     with warnings.catch_warnings():  # radius-0 balls (k duplicates) hold nothing: documented above
         warnings.simplefilter("ignore", DuplicatePointsWarning)
         ball_counts = prdc_on(passes, k, inclusive=False, per_sample=True)
@@ -143,7 +152,7 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
     authentic = None
     authenticity_before = alphas.authenticity
     if train is not None:
-        against_train = authenticity(train, fake, per_sample=True, backend=engine.name)
+        against_train = authenticity(train_reference or train, fake, per_sample=True, backend=engine.name)
         assert against_train.details is not None  # per_sample=True fills it
         authentic = np.asarray(against_train.details["authentic"])
         authenticity_before = float(against_train)
@@ -162,9 +171,9 @@ def audit(real, fake, train=None, *, alpha=0.95, k=5, criteria=("support", "auth
         "recall": ball_counts.recall,
         "density": ball_counts.density,
         "coverage": ball_counts.coverage,
-        "fd": float(fd(real, fake, backend=engine.name)),
+        "fd": float(fd(real if reference is None else reference, fake, backend=engine.name)),
     }
-    after, skipped = _metrics_of_kept(engine, real, fake, train, keep_indices, k)
+    after, skipped = _metrics_of_kept(engine, reference or real, fake, train_reference or train, keep_indices, k)
     return Audit(
         in_support=in_support,
         authentic=authentic,

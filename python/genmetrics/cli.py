@@ -1,7 +1,10 @@
 """The ``genmetrics`` command line.
 
 genmetrics evaluate real.npy fake.npy [--train train.npy] [--json out.json] [--plot out.png]
-                                      every metric of a generative model's embeddings (.npy / .npz, memory-mapped)
+                                      every metric of a generative model's embeddings (.npy / .npz, memory-mapped);
+                                      real may be a reference file (below)
+genmetrics reference build real.npy -o real.gmref [--train train.npy] [--k 3 5]
+                                      the real side of every evaluation, computed once (gm.Reference)
 genmetrics demo                       evaluate() on data it makes itself, with generators that fail in known ways
 genmetrics diversity-demo             diversity metrics on synthetic embeddings with a known number of modes
 genmetrics backends                   which engines are available here
@@ -83,6 +86,28 @@ def _embeddings(path: str, key: str | None = None):
         raise UsageError(str(exc)) from None
 
 
+def _is_reference_file(path: str) -> bool:
+    """Whether ``path`` is a file written by gm.Reference.save (an .npz holding its header and neighbours)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"header.npy", "real.npy", "cache/neighbors.npy"} <= names
+
+
+def _reference_or_embeddings(path: str, key: str | None = None):
+    """A gm.Reference from a reference file, else the embeddings of a .npy/.npz file."""
+    if not _is_reference_file(path):
+        return _embeddings(path, key)
+    from .reference import Reference  # noqa: PLC0415
+
+    try:
+        return Reference.load(path)
+    except ValueError as exc:
+        raise UsageError(str(exc).removeprefix("path: ")) from None
+
+
 def _is_same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -137,7 +162,7 @@ def evaluate_files(args) -> int:
 
     _check_outputs({"--json": args.json, "--plot": args.plot}, (args.real, args.fake, args.train), args.force)
 
-    real = _embeddings(args.real, args.key)
+    real = _reference_or_embeddings(args.real, args.key)
     fake = _embeddings(args.fake, args.key)
     train = None if args.train is None else _embeddings(args.train, args.key)
     for path, X in ((args.fake, fake), (args.train, train)):
@@ -425,6 +450,23 @@ def ood_demo(args) -> int:
     return 0
 
 
+def build_reference(args) -> int:
+    """genmetrics reference build: gm.Reference.build on embedding files, saved to -o."""
+    from .reference import Reference  # noqa: PLC0415
+
+    _check_outputs({"-o": args.output}, (args.real, args.train), args.force)
+    real = _embeddings(args.real, args.key)
+    train = None if args.train is None else _embeddings(args.train, args.key)
+    start = time.perf_counter()
+    try:
+        reference = Reference.build(real, train=train, k=tuple(args.k), backend=args.backend)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    _write(args.output, reference.save)
+    print(f"{reference} written to {args.output} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def show_backends(args) -> int:
     import genmetrics as gm
 
@@ -483,6 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file (never the input)")
     p.set_defaults(func=diversity)
+    p = sub.add_parser("reference", help="reference sets: the real side of every evaluation, computed once")
+    reference_sub = p.add_subparsers(dest="action", required=True)
+    p = reference_sub.add_parser("build", help="compute and save a reference (gm.Reference) from real embeddings")
+    p.add_argument("real", help="embeddings of real (held-out) samples")
+    p.add_argument("-o", "--output", required=True, help="the reference file to write (e.g. real.gmref)")
+    p.add_argument("--train", help="embeddings of the training samples (for authenticity)")
+    p.add_argument("--key", help="array name inside .npz files")
+    p.add_argument("--k", type=int, nargs="+", default=[3, 5], help="neighbourhood sizes to keep (default 3 5)")
+    p.add_argument("--backend")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file (never an input)")
+    p.set_defaults(func=build_reference)
     p = sub.add_parser("ood-demo", help="the likelihood paradox of OOD detection, and entropy-controlled scoring")
     p.add_argument("--n", type=int, default=2000, help="ID training inputs, 100 to 100000 (default 2000)")
     p.add_argument("--seed", type=int, default=0)

@@ -25,6 +25,7 @@ from .engine import get_backend
 from .engine.kernels import kernel_diagonal, kernel_inputs, power_of_two_scale, prepare_inputs, resolve_kernel
 from .engine.spectral import linalg_call
 from .primitives import check_finite_result, row_sums_checked
+from .reference import as_reference
 from .support.arrays import array_namespace, to_float
 from .support.results import KID, Score
 from .support.validation import (
@@ -97,7 +98,7 @@ def _mean(X, scale: float = 1.0):
     return total / X.shape[0]
 
 
-def _moments(engine, X, scale: float = 1.0):
+def fd_moments(engine, X, scale: float = 1.0):
     """(mean, covariance) of the rows of ``X * scale`` in float64; the covariance divided by n - 1.
 
     Two passes over chunks of rows, each chunk copied to float64 (memory O(chunk x d + d^2), never a float64 copy
@@ -206,8 +207,8 @@ def fd(real, fake, *, backend=None) -> Score:
 
     Parameters
     ----------
-    real : array (n, d)
-        n >= 2.
+    real : array (n, d) or Reference
+        n >= 2. A :class:`genmetrics.Reference` reuses its mean and covariance (same numbers).
     fake : array (m, d)
         m >= 2.
     backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
@@ -267,6 +268,7 @@ def fd(real, fake, *, backend=None) -> Score:
     >>> print(f"{gm.fd(real, real):.3f}")
     0.000
     """
+    reference = as_reference(real)
     engine = get_backend(backend, real, fake)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
     _check_min_rows(real, "real", 2, "for a covariance")
@@ -275,8 +277,8 @@ def fd(real, fake, *, backend=None) -> Score:
     info = dict(metric="fd", backend=engine.name, n=n, m=m)
     scale = power_of_two_scale(real, fake)
     if min(n, m) > real.shape[1]:  # the covariances may be invertible: try the fast route first
-        mu1, sigma1 = _moments(engine, real, scale)
-        mu2, sigma2 = _moments(engine, fake, scale)
+        mu1, sigma1 = _real_moments(engine, real, scale, reference)
+        mu2, sigma2 = fd_moments(engine, fake, scale)
         value, _, error, terms = _frechet(mu1, sigma1, mu2, sigma2, ("real", "fake"))
         if error <= FD_EIGEN_RTOL * terms:
             return Score(_scaled_back(value, scale), **info)
@@ -294,6 +296,13 @@ def fd(real, fake, *, backend=None) -> Score:
         - 2.0 * trace_sqrt
     )
     return Score(_scaled_back(value, scale), **info)
+
+
+def _real_moments(engine, real, scale: float, reference):
+    """The real set's moments: a Reference's (computed once per engine and scale), else computed now."""
+    if reference is not None:
+        return reference.moments(engine, scale, fd_moments)
+    return fd_moments(engine, real, scale)
 
 
 def _scaled_back(value: float, scale: float) -> float:
@@ -417,7 +426,8 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
 
     Parameters
     ----------
-    real : array (n, d)
+    real : array (n, d) or Reference
+        A :class:`genmetrics.Reference` reuses its mean and covariance (same numbers).
         The reference set (Q).
     fake : array (m, d)
         The generated set (P). Both need invertible covariances: more samples than features (n, m > d) and no
@@ -441,6 +451,7 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
     every term is >= 0, so the large log-determinants never cancel each other. A covariance is singular when its
     smallest eigenvalue is below max(1e-12, 4 d eps) times its largest (eps of float64).
     """
+    reference = as_reference(real)
     engine = get_backend(backend, real, fake)
     ridge = check_nonnegative(ridge, "ridge")
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
@@ -451,8 +462,8 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
         if ridge == 0 and X.shape[0] <= d:
             raise _singular_error(name, X, None, ridge, 1.0)
     scale = power_of_two_scale(fake, real)
-    mu_p, sigma_p = _moments(engine, fake, scale)
-    mu_q, sigma_q = _moments(engine, real, scale)
+    mu_p, sigma_p = fd_moments(engine, fake, scale)
+    mu_q, sigma_q = _real_moments(engine, real, scale, reference)
     xp = array_namespace(sigma_p)
     if ridge:
         eye = xp.eye(d, dtype=xp.float64) * (ridge * scale * scale)

@@ -23,6 +23,7 @@ import numpy as np
 from .engine import get_backend
 from .engine.points import as_numpy
 from .engine.protocol import BallQuery, BallQueryResult
+from .reference import as_reference
 from .support.arrays import to_float, to_host
 from .support.results import PRDC, AlphaPrecision, PrecisionRecall, Score
 from .support.validation import (
@@ -64,13 +65,15 @@ class SharedPasses:
     The public functions make one for their own call; :func:`genmetrics.evaluate` makes one for them all.
     """
 
-    def __init__(self, engine, real, fake, *, k_max: int, nearest_in_prdc: bool = False):
+    def __init__(self, engine, real, fake, *, k_max: int, nearest_in_prdc: bool = False, reference=None):
         self.engine = engine
         self.real, self.fake = real, fake
         self.real_points, self.fake_points = engine.points(real, fake, names=("real", "fake"))
         self.k_max = k_max
         self.nearest_in_prdc = nearest_in_prdc
         self._neighbors: dict[str, Any] = {}  # the self-k-NN distances of each set, (rows, k_max)
+        if reference is not None:  # computed once for the real set (genmetrics.Reference): the same float64 values
+            self._neighbors["real"] = reference.neighbor_distances(k_max)
         # (fake's nearest real, real's nearest fake)
         self._nearest: tuple[BallQueryResult, BallQueryResult] | None = None
 
@@ -129,7 +132,8 @@ def prdc(real, fake, *, k=5, inclusive=False, per_sample=False, backend=None) ->
 
     Parameters
     ----------
-    real : array (n, d)
+    real : array (n, d) or Reference
+        A :class:`genmetrics.Reference` reuses its real k-NN distances (same numbers).
     fake : array (m, d)
     k : int, default 5
         Neighbourhood size, 1 <= k <= min(n, m) - 1. prdc's default is 5.
@@ -165,11 +169,13 @@ def prdc(real, fake, *, k=5, inclusive=False, per_sample=False, backend=None) ->
     >>> print(f"{result.precision:.3f} {result.recall:.3f} {result.density:.3f} {result.coverage:.3f}")
     0.713 0.720 0.745 0.735
     """
+    reference = as_reference(real)
     engine = get_backend(backend, real, fake)
     real, fake, k = check_real_fake(engine, real, fake, k)
     inclusive = check_bool(inclusive, "inclusive")
     per_sample = check_bool(per_sample, "per_sample")
-    return prdc_on(SharedPasses(engine, real, fake, k_max=k), k, inclusive, per_sample=per_sample)
+    passes = SharedPasses(engine, real, fake, k_max=k, reference=reference)
+    return prdc_on(passes, k, inclusive, per_sample=per_sample)
 
 
 def prdc_on(passes: SharedPasses, k: int, inclusive: bool, *, per_sample: bool = False) -> PRDC:
@@ -221,7 +227,8 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
 
     Parameters
     ----------
-    real : array (n, d)
+    real : array (n, d) or Reference
+        A :class:`genmetrics.Reference` reuses its real k-NN distances (same numbers).
     fake : array (m, d)
     k : int, default 3
         Neighbourhood size (the paper's default 3), 1 <= k <= min(n, m) - 1.
@@ -234,9 +241,10 @@ def precision_recall(real, fake, *, k=3, backend=None) -> PrecisionRecall:
         are float64 ratios of exact distances; the maximising ball is chosen on the fast tiles, so where two
         balls give ratios within the tiles' rounding (~1e-6 relative in float32) either may be reported.
     """
+    reference = as_reference(real)
     engine = get_backend(backend, real, fake)
     real, fake, k = check_real_fake(engine, real, fake, k)
-    return precision_recall_on(SharedPasses(engine, real, fake, k_max=k), k)
+    return precision_recall_on(SharedPasses(engine, real, fake, k_max=k, reference=reference), k)
 
 
 def precision_recall_on(passes: SharedPasses, k: int) -> PrecisionRecall:
@@ -312,7 +320,8 @@ def alpha_precision(
 
     Parameters
     ----------
-    real : array (n, d), n >= 2
+    real : array (n, d), n >= 2, or Reference
+        A :class:`genmetrics.Reference` reuses its real nearest-other distances (same numbers).
     fake : array (m, d)
     n_alphas : int, default 30
         Points of the alpha (and beta) grid, >= 2; 30 in the paper.
@@ -332,6 +341,7 @@ def alpha_precision(
     AlphaPrecision
         ``delta_precision_alpha``, ``delta_coverage_beta``, ``authenticity``, the ``alphas`` and both curves.
     """
+    reference = as_reference(real) if embedding is None else None  # an embedding makes new points
     engine = get_backend(backend, real, fake)
     if embedding is not None:
         if not callable(embedding):
@@ -345,7 +355,7 @@ def alpha_precision(
     n_alphas = check_int(n_alphas, "n_alphas", low=2)
     integration = check_choice(integration, "integration", INTEGRATIONS)
     # first: it rejects magnitudes whose float64 distances overflow, before the geometry below meets them
-    passes = SharedPasses(engine, real, fake, k_max=1)
+    passes = SharedPasses(engine, real, fake, k_max=1, reference=reference)
     return alpha_precision_on(passes, n_alphas, center, integration)
 
 
@@ -402,7 +412,8 @@ def authenticity(train, fake, *, per_sample=False, backend=None) -> Score:
 
     Parameters
     ----------
-    train : array (n, d), n >= 2
+    train : array (n, d), n >= 2, or Reference
+        A :class:`genmetrics.Reference` built with ``train=``: its training set and nearest-other distances.
     fake : array (m, d)
     per_sample : bool, default False
         Also return, in ``.details``, the arrays the share is the mean of: ``authentic`` (m,) bool, and
@@ -420,13 +431,21 @@ def authenticity(train, fake, *, per_sample=False, backend=None) -> Score:
     >>> print(f"{score:.2f}", score.details["authentic"][:50].any())
     0.28 False
     """
+    reference = as_reference(train)
+    if reference is not None:
+        if reference.train is None:
+            raise ValueError("train: this Reference was built without a training set; rebuild it with train=")
+        train = reference.train
     engine = get_backend(backend, train, fake)
     train, fake = check_pair(train, fake, "train", "fake", device=engine.device)
     per_sample = check_bool(per_sample, "per_sample")
     if train.shape[0] < 2:
         raise ValueError("train: needs at least 2 rows (each training point's nearest other training point)")
     train_points, fake_points = engine.points(train, fake, names=("train", "fake"))
-    train_rho = kth_neighbor_radius(engine, train_points, 1)
+    if reference is not None:
+        train_rho = reference.train_nearest_other()
+    else:
+        train_rho = kth_neighbor_radius(engine, train_points, 1)
     fake_nearest_train, _ = engine.ball_query(
         fake_points, train_points, inclusive=False, a_queries=BallQuery(nearest=True)
     )

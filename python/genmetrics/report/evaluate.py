@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine import get_backend, num_threads
+from ..reference import as_reference
 from ..support.arrays import array_namespace
 from ..support.validation import check_bool, check_choice, check_int, check_kernel, check_nonnegative, check_pair
 
@@ -209,8 +210,11 @@ def evaluate(
 
     Parameters
     ----------
-    real : array (n, d)
-        Embeddings of real samples (held out from training, when ``train`` is given).
+    real : array (n, d) or Reference
+        Embeddings of real samples (held out from training, when ``train`` is given), or a
+        :class:`genmetrics.Reference` built from them: its precomputed real-side quantities (k-NN distances,
+        moments, bandwidth, real diversity; its training set when ``train`` is None) are used, with numbers
+        identical to the direct call.
     fake : array (m, d)
         Embeddings of generated samples.
     train : array (t, d), optional, default None
@@ -277,6 +281,12 @@ def evaluate(
     progress = check_bool(progress, "progress")
     ridge = check_nonnegative(ridge, "ridge")
     notes: list[str] = []
+    reference = as_reference(real)
+    train_reference = as_reference(train)
+    if train is None and reference is not None and reference.train is not None:
+        train_reference = reference  # the Reference's training set, with its nearest-other distances
+    if train_reference is not None:
+        train = train_reference.train
     names = _selected(metrics, train is not None, notes)
     engine = get_backend(backend, real, fake, train)
     real, fake = check_pair(real, fake, "real", "fake", device=engine.device)
@@ -292,6 +302,7 @@ def evaluate(
             "(plug-in Vendi and RKE grow with the sample size)"
         )
     runner = _Runner(engine, real, fake, train, k, kernel, seed, ridge)
+    runner.reference, runner.train_reference = reference, train_reference
     runner.names = tuple(names)
     entries = []
     steps = names
@@ -328,6 +339,8 @@ def evaluate(
         seed=seed,
         genmetrics=__version__,
     )
+    if reference is not None:
+        info["reference"] = reference.checksum[:16]
     return Report(tuple(entries), info, tuple(notes))
 
 
@@ -348,6 +361,8 @@ class _Runner:
         self._bandwidth = None
         self._passes = None
         self.names = ()  # the metrics of this call (set by evaluate)
+        self.reference = None  # a genmetrics.Reference given as real: its precomputed quantities are used
+        self.train_reference = None
 
     def equal_size(self):
         """(real, fake) at the same size: the larger one subsampled without replacement (seeded)."""
@@ -375,8 +390,20 @@ class _Runner:
         if self._bandwidth is None:
             from ..engine.kernels import median_heuristic_bandwidth  # noqa: PLC0415
 
-            self._bandwidth = median_heuristic_bandwidth(self.real)
+            if self.reference is not None and self.engine.device == "host":
+                self._bandwidth = self.reference.bandwidth  # the same NumPy computation, done once
+            else:
+                self._bandwidth = median_heuristic_bandwidth(self.real)
         return self._bandwidth
+
+    def real_score(self, what: str, compute):
+        """A score of the real set at its full size: a Reference's (computed once per setting), else computed."""
+        if self.reference is None or self.real.shape[0] > self.fake.shape[0]:  # subsampled: depends on the fake
+            return compute()
+        return self.reference.score(what, compute)
+
+    def real_or_reference(self):
+        return self.real if self.reference is None else self.reference
 
     # -- fidelity and memorisation ---------------------------------------------------------------------------
 
@@ -387,7 +414,12 @@ class _Runner:
             from ..fidelity import SharedPasses  # noqa: PLC0415
 
             self._passes = SharedPasses(
-                self.engine, self.real, self.fake, k_max=self.k, nearest_in_prdc="alpha_precision" in self.names
+                self.engine,
+                self.real,
+                self.fake,
+                k_max=self.k,
+                nearest_in_prdc="alpha_precision" in self.names,
+                reference=self.reference,
             )
         return self._passes
 
@@ -422,7 +454,8 @@ class _Runner:
     def authenticity(self):
         from ..fidelity import authenticity  # noqa: PLC0415
 
-        value = authenticity(self.train, self.fake, backend=self.backend)
+        train = self.train if self.train_reference is None else self.train_reference
+        value = authenticity(train, self.fake, backend=self.backend)
         return value, {"against": AUTHENTICITY_AGAINST["authenticity"]}
 
     # -- diversity -------------------------------------------------------------------------------------------
@@ -432,7 +465,10 @@ class _Runner:
 
         real, fake = self.equal_size()
         sigma = self.vendi_bandwidth()
-        r = vendi(real, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
+        r = self.real_score(
+            f"vendi/{self.backend}/{self.kernel}/{sigma!r}",
+            lambda: vendi(real, kernel=self.kernel, bandwidth=sigma, backend=self.backend),
+        )
         f = vendi(fake, kernel=self.kernel, bandwidth=sigma, backend=self.backend)
         return {"real": float(r), "fake": float(f)}, {
             "q": 1,
@@ -447,7 +483,9 @@ class _Runner:
 
         real, fake = self.equal_size()
         sigma = self.bandwidth()
-        r = rke(real, kernel="rbf", bandwidth=sigma, backend=self.backend)
+        r = self.real_score(
+            f"rke/{self.backend}/{sigma!r}", lambda: rke(real, kernel="rbf", bandwidth=sigma, backend=self.backend)
+        )
         f = rke(fake, kernel="rbf", bandwidth=sigma, backend=self.backend)
         return {"real": float(r), "fake": float(f)}, {"kernel": "rbf", "bandwidth": sigma, "n": real.shape[0]}
 
@@ -474,7 +512,7 @@ class _Runner:
     def fd(self):
         from ..distances import fd  # noqa: PLC0415
 
-        return fd(self.real, self.fake, backend=self.backend), {}
+        return fd(self.real_or_reference(), self.fake, backend=self.backend), {}
 
     def kid(self):
         from ..distances import kid  # noqa: PLC0415
@@ -511,7 +549,8 @@ class _Runner:
     def gaussian_kl(self):
         from ..distances import gaussian_kl  # noqa: PLC0415
 
-        value = gaussian_kl(self.real, self.fake, ridge=self.ridge, backend=self.backend)  # KL(fake || real)
+        # KL(fake || real)
+        value = gaussian_kl(self.real_or_reference(), self.fake, ridge=self.ridge, backend=self.backend)
         return value, {"of": "fake", "from": "real", "ridge": self.ridge}
 
     def knn_kl(self):
