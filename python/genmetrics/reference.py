@@ -204,12 +204,15 @@ class Reference:
             "checksum": self.checksum,
             "scalars": {key: value for key, value in self._cache.items() if not isinstance(value, np.ndarray)},
         }
-        arrays = {f"cache/{key}": value for key, value in self._cache.items() if isinstance(value, np.ndarray)}
+        arrays: dict[str, Any] = {
+            f"cache/{key}": value for key, value in self._cache.items() if isinstance(value, np.ndarray)
+        }
+        arrays["header"] = np.array(json.dumps(header))
         arrays["real"] = self.real
         if self.train is not None:
             arrays["train"] = self.train
         buffer = io.BytesIO()  # written whole, then moved into place: never a half-written file at ``path``
-        np.savez(buffer, header=np.array(json.dumps(header)), **arrays)
+        np.savez(buffer, **arrays)
         path = os.fspath(path)
         partial = path + ".partial"
         with open(partial, "wb") as handle:
