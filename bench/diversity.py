@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import datetime
 
+import numpy as np
+
 import genmetrics as gm
 from _common import gemm_rate, machine, measure, mixture, table
 
@@ -133,9 +135,103 @@ def nystrom(n, dims, rate):
     )
 
 
+def _clusters(n, k, d, spread, seed=0):
+    """k tight clusters (centres 10 N(0, I_d), spread s): a few large eigenvalues and a long rbf tail."""
+    rng = np.random.default_rng(seed)
+    centres = 10.0 * rng.standard_normal((k, d))
+    return centres[rng.integers(0, k, size=n)] + spread * rng.standard_normal((n, d))
+
+
+def _exact_hill(X, sigma, qs):
+    """float64 dense eigenvalues of K / n (one eigensolve), then VS_q for each q."""
+    K = gm.gram(X.astype(np.float64), kernel="rbf", bandwidth=sigma)
+    lam = np.clip(np.linalg.eigvalsh(K), 0, None)
+    del K
+    lam = lam[lam > 0] / lam.sum()
+    return {
+        q: float(np.exp(-np.sum(lam * np.log(lam)))) if q == 1 else float(np.sum(lam**q) ** (1 / (1 - q))) for q in qs
+    }
+
+
+def stochastic_entropy(cases, rate, seeds=40, coverage_n=1000):
+    """method='stochastic' (deflated SLQ) against the exact eigensolve and against Nystrom, and its coverage."""
+    print("\n### Stochastic Vendi (deflated SLQ, rtol = 1 %) against exact and Nystrom, rbf\n")
+    rows = []
+    for name, X, sigma, exact_ok in cases:
+        n, d = X.shape
+        t_exact, exact = (None, None)
+        if exact_ok:
+            t_exact, _, exact = measure(lambda: _exact_hill(X, sigma, (1.0, 0.5)))
+        for q in (1.0, 0.5):
+            t_st, mem, s = measure(lambda: gm.vendi(X, q=q, kernel="rbf", bandwidth=sigma, method="stochastic"))
+            t_ny, _, ny = measure(lambda: gm.vendi(X, q=q, kernel="rbf", bandwidth=sigma, method="nystrom", rank=300))
+            det = s.details
+            floor = (det["passes"] * n * n * d + 2.0 * n * n * det["matvecs"]) / (rate * 1e9)
+            ref = exact[q] if exact else None
+            rows.append(
+                [
+                    name,
+                    q,
+                    f"{ref:.5g}" if ref else "not computed",
+                    fmt(t_exact) if t_exact else "",
+                    f"{float(s):.5g} [{s.ci_low:.5g}, {s.ci_high:.5g}]",
+                    f"{float(s) / ref - 1:+.2%}" if ref else "",
+                    "yes" if ref and s.ci_low <= ref <= s.ci_high else ("no" if ref else ""),
+                    f"{det['matvecs']} / {det['passes']} / {det['probes']} / {det['lanczos_steps']}",
+                    fmt(t_st),
+                    f"{floor:.3g} s",
+                    f"{mem:.0f} MB",
+                    f"{float(ny):.5g} ({float(ny) / ref - 1:+.1%})" if ref else f"{float(ny):.5g}",
+                    fmt(t_ny),
+                ]
+            )
+    table(
+        rows,
+        [
+            "case",
+            "q",
+            "exact VS_q",
+            "exact time",
+            "stochastic [95 % CI]",
+            "error",
+            "CI holds exact",
+            "matvecs / passes / probes / steps",
+            "stochastic time",
+            "floor",
+            "peak memory",
+            "Nystrom r=300",
+            "Nystrom time",
+        ],
+    )
+    X = _clusters(coverage_n, 12, 32, 0.06, seed=1)
+    exact = _exact_hill(X, 1.0, (1.0, 0.5))
+    print(f"\nCoverage over {seeds} seeds, 12 clusters, n = {coverage_n}, d = 32, rbf sigma = 1, rtol = 1 %:\n")
+    rows = []
+    for q in (1.0, 0.5):
+        hits, errs, widths = 0, [], []
+        for seed in range(seeds):
+            s = gm.vendi(X, q=q, kernel="rbf", bandwidth=1.0, method="stochastic", seed=seed)
+            hits += s.ci_low <= exact[q] <= s.ci_high
+            errs.append(float(s) / exact[q] - 1)
+            widths.append((s.ci_high - s.ci_low) / 2 / float(s))
+        rows.append(
+            [
+                q,
+                f"{exact[q]:.5g}",
+                f"{hits}/{seeds}",
+                f"{np.mean(errs):+.3%}",
+                f"{np.std(errs):.3%}",
+                f"{np.max(np.abs(errs)):.3%}",
+                f"{np.mean(widths):.3%}",
+            ]
+        )
+    table(rows, ["q", "exact", "CI holds exact", "mean error", "sd error", "max |error|", "mean half-width"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--only", choices=["stochastic"], help="run one section")
     args = parser.parse_args()
     rate = gemm_rate()
     print(f"## Diversity benchmarks, {datetime.date.today()}, {machine()}")
@@ -143,6 +239,16 @@ def main():
         f"\nfloat32 GEMM rate (NumPy matmul 4096 x 2048 x 4096): {rate:.0f} GFLOP/s; "
         f"genmetrics backends: {', '.join(k for k, (ok, _) in gm.backends().items() if ok)}"
     )
+    if args.only == "stochastic":
+        clusters = ("12 clusters, n = 3000, d = 32, sigma = 1", _clusters(3000, 12, 32, 0.06), 1.0, True)
+        sizes = [(5000, 64, True)] if args.quick else [(30_000, 64, False), (30_000, 2048, False), (100_000, 64, False)]
+        cases = [clusters]
+        for n, d, exact_ok in sizes:
+            X = mixture(n, d, modes=100)
+            sigma = float(gm.rke(X[:2000]).bandwidth)
+            cases.append((f"100 modes, n = {n}, d = {d}, median sigma", X, sigma, exact_ok))
+        stochastic_entropy(cases, rate, seeds=10 if args.quick else 40)
+        return
     if args.quick:
         cosine_vendi(2000, 256, rate)
         exact_rke(4000, 64, rate)

@@ -45,6 +45,9 @@ DEFAULT_RANK = 1000
 DEFAULT_STOCHASTIC_RANK = 100
 #: Default subspace iterations of method="stochastic" (nystrom's default is 0).
 DEFAULT_STOCHASTIC_N_ITER = 2
+#: Memory method="stochastic" may use for its deflation blocks when it raises the rank by itself (about six n x
+#: rank float64 blocks live at once); a rank passed explicitly is not capped.
+MAX_DEFLATION_BYTES = 4 * 2**30
 #: Most Hutchinson probes method="stochastic" takes when it adapts them to ``rtol``.
 MAX_PROBES = 512
 #: Level of the confidence interval of method="stochastic".
@@ -265,7 +268,8 @@ def vendi(
     rank : int, optional, default None
         Landmarks (nystrom, 1 <= rank <= n, default min(n, 1000)), frequencies (rff, default 1000, at
         most ``MAX_RFF_RANK`` = 100000: the features are n x 2 rank float64) or deflated eigenpairs (stochastic,
-        default min(n, max(100, 2 truncation))).
+        default min(n, max(100, 2 truncation)), doubled by the method while more deflation is cheaper than more
+        probes, up to n / 4 and ``MAX_DEFLATION_BYTES`` of blocks; ``.rank`` is the rank used).
     seed : int, default 0
         Seeds the landmarks / frequencies / probes: the result is deterministic for a given seed and backend.
     n_iter : int, optional, default None
@@ -326,6 +330,7 @@ def vendi(
         truncation = check_int(truncation, "truncation", low=1, high=n)
     if probes is not None:
         probes = check_int(probes, "probes", low=2, high=max(2, n))
+    adaptive_rank = rank is None
     method, rank = _choose_method(method, spec, n, d, q, rank, truncation)
     if probes is not None and method != "stochastic":
         raise ValueError(f"probes: only used by method='stochastic', not {method!r}")
@@ -341,7 +346,10 @@ def vendi(
     )
     if method == "stochastic":
         iterations = DEFAULT_STOCHASTIC_N_ITER if n_iter is None else n_iter
-        return _stochastic_vendi(engine, engine_spec, X, q, rank, seed, iterations, rtol, probes, truncation, info)
+        max_rank = max(rank, min(n // 4, MAX_DEFLATION_BYTES // (48 * n))) if adaptive_rank else None
+        return _stochastic_vendi(
+            engine, engine_spec, X, q, rank, seed, iterations, rtol, probes, truncation, max_rank, info
+        )
     n_iter = 0 if n_iter is None else n_iter
     if truncation is None:
         if q == 2 and method == "exact":
@@ -375,7 +383,7 @@ def truncated_spectrum(spectrum: Spectrum, t: int) -> Spectrum:
     return Spectrum(top, spectrum.method, t, zero_tolerance=spectrum.zero_tolerance)
 
 
-def _stochastic_vendi(engine, spec, X, q, rank, seed, n_iter, rtol, probes, truncation, info) -> Score:
+def _stochastic_vendi(engine, spec, X, q, rank, seed, n_iter, rtol, probes, truncation, max_rank, info) -> Score:
     """method="stochastic": see :func:`vendi` and :mod:`genmetrics.engine.stochastic`."""
     n = X.shape[0]
     common = dict(rank=rank, seed=seed, n_iter=n_iter)
@@ -400,8 +408,9 @@ def _stochastic_vendi(engine, spec, X, q, rank, seed, n_iter, rtol, probes, trun
             **info,
         )
     result = stochastic.stochastic_trace(
-        engine, spec, X, q, probes=probes, rtol=rtol, level=CI_LEVEL, max_probes=MAX_PROBES, **common
+        engine, spec, X, q, probes=probes, rtol=rtol, level=CI_LEVEL, max_probes=MAX_PROBES, max_rank=max_rank, **common
     )
+    rank = result.parts["rank"]
     ends = sorted(stochastic.hill_from_trace(v, q) for v in (result.low, result.high))
 
     def clamp(v):

@@ -45,6 +45,8 @@ OVERSAMPLING = 10
 PROBE_BATCH = 32
 #: Most Lanczos steps per probe; the loop stops earlier once the Gauss/Gauss-Radau brackets are tight.
 MAX_STEPS = 60
+#: Share of the target half-width left to the quadrature bracket (the rest to the probes' spread).
+QUADRATURE_SHARE = 0.25
 #: Most Lanczos steps per Ritz vector (each step is one pass over the Gram tiles with the whole block).
 MAX_RITZ_STEPS = 6
 
@@ -290,18 +292,18 @@ class TopEigenpairs:
     passes: int
 
 
-def _deflation(engine, spec: KernelSpec, X, rank: int, seed: int, n_iter: int):
-    n = X.shape[0]
+def _operator(engine, spec: KernelSpec, X):
     trace = to_float(kernel_diagonal(spec, X).sum())
     if not trace > 0:
         raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
-    apply = _Operator(engine, spec, X, trace)
-    rng = np.random.default_rng(seed)
-    block = min(n, rank + OVERSAMPLING)
+    return _Operator(engine, spec, X, trace)
+
+
+def _deflation(apply, X, rank: int, n_iter: int, rng):
+    block = min(X.shape[0], rank + OVERSAMPLING)
     Q, theta, AQ = randomized_eigenpairs(apply, X, block, n_iter, rng)
-    R = AQ - Q * theta[None, :]
-    residuals = to_host(_column_norms(R))
-    return apply, rng, block, Q, theta, AQ, residuals
+    residuals = to_host(_column_norms(AQ - Q * theta[None, :]))
+    return block, Q, theta, AQ, residuals
 
 
 def top_eigenpairs(engine, spec: KernelSpec, X, *, rank: int, seed: int, n_iter: int = 2) -> TopEigenpairs:
@@ -310,7 +312,8 @@ def top_eigenpairs(engine, spec: KernelSpec, X, *, rank: int, seed: int, n_iter:
     Each Ritz value is at most the matching eigenvalue (Cauchy interlacing: theta_i <= lambda_i), and some
     eigenvalue lies within ``residuals[i]`` of theta_i.
     """
-    apply, _, _, _, theta, _, residuals = _deflation(engine, spec, X, rank, seed, n_iter)
+    apply = _operator(engine, spec, X)
+    _, _, theta, _, residuals = _deflation(apply, X, rank, n_iter, np.random.default_rng(seed))
     values = np.clip(to_host(theta), 0.0, None)[:rank]
     return TopEigenpairs(values, residuals[:rank], apply.matvecs, apply.passes)
 
@@ -329,71 +332,92 @@ def stochastic_trace(
     level: float = 0.95,
     max_probes: int = 256,
     max_steps: int = MAX_STEPS,
+    max_rank: int | None = None,
 ) -> StochasticTrace:
     """tr f(K / trace K) by deflation + SLQ (see the module docstring), with its ``level`` interval.
 
     ``rank`` Ritz vectors (block ``rank`` + ``OVERSAMPLING``, capped at n) are deflated. ``probes``: a fixed
     number of Hutchinson probes; None: batches of ``PROBE_BATCH`` until the interval of VS_q is within ``rtol``
     of the estimate (relative half-width) or ``max_probes`` is reached. Lanczos steps per probe batch stop once
-    the mean quadrature bracket is below a tenth of the target half-width, or at ``max_steps``.
+    the mean quadrature bracket is below ``QUADRATURE_SHARE`` of the target half-width, or at ``max_steps``.
+    ``max_rank``: when given (and ``probes`` is None), the rank doubles (up to it) after the first batch of probes
+    whenever the probes the target needs would cost more Gram-tile flops than deflating twice as many
+    eigenpairs; ``parts["rank"]`` is the rank used.
     """
     xp = array_namespace(X)
-    n = X.shape[0]
+    n, d = X.shape
     f = trace_function(q)
-    apply, rng, block, Q, theta, AQ, residuals = _deflation(engine, spec, X, rank, seed, n_iter)
-    theta_host = np.clip(to_host(theta), 0.0, None)
-    tolerance = 1e-13 * max(float(theta_host[0]), 1e-300)
+    apply = _operator(engine, spec, X)
+    rng = np.random.default_rng(seed)
 
     def target_width(estimate):
         # half-width of tr f that makes VS_q's relative half-width rtol (first order)
         return rtol * (1.0 if q == 1 else abs(1.0 - q) * abs(estimate))
 
-    # Ritz vectors: Lanczos from q_i, its first step known from A Q
-    ritz_low = ritz_high = 0.0
-    if block == n:  # Q spans everything: the Ritz values are the eigenvalues
-        ritz_low = ritz_high = float(np.sum(f(theta_host)))
-    else:
-        ritz = Lanczos(apply, Q, AV0=AQ, tolerance=tolerance)
-        for _ in range(MAX_RITZ_STEPS):
-            ritz.run(1)
-            lo, hi = _bracket(ritz.alpha, ritz.beta, f)
-            ritz_low, ritz_high = float(lo.sum()), float(hi.sum())
-            if ritz_high - ritz_low <= 0.05 * target_width(0.5 * (ritz_low + ritz_high)):
+    while True:
+        block, Q, theta, AQ, residuals = _deflation(apply, X, rank, n_iter, rng)
+        theta_host = np.clip(to_host(theta), 0.0, None)
+        tolerance = 1e-13 * max(float(theta_host[0]), 1e-300)
+        # Ritz vectors: Lanczos from q_i, its first step known from A Q
+        ritz_low = ritz_high = 0.0
+        if block == n:  # Q spans everything: the Ritz values are the eigenvalues
+            ritz_low = ritz_high = float(np.sum(f(theta_host)))
+        else:
+            ritz = Lanczos(apply, Q, AV0=AQ, tolerance=tolerance)
+            for _ in range(MAX_RITZ_STEPS):
+                ritz.run(1)
+                lo, hi = _bracket(ritz.alpha, ritz.beta, f)
+                ritz_low, ritz_high = float(lo.sum()), float(hi.sum())
+                if ritz_high - ritz_low <= 0.05 * target_width(0.5 * (ritz_low + ritz_high)):
+                    break
+        # the remainder tr(P f(A) P): Rademacher probes projected off Q
+        lows: list = []
+        highs: list = []
+        mids: list = []
+        steps_used = 0
+        count = PROBE_BATCH if probes is None else probes
+        grow = False
+        while block < n:
+            Z = xp.asarray(rng.choice(np.array([-1.0, 1.0]), size=(n, count)))
+            Z = Z - Q @ (Q.T @ Z)
+            Z = Z - Q @ (Q.T @ Z)  # twice is enough (Kahan)
+            norms2 = to_host(xp.sum(Z * Z, axis=0))
+            V0 = Z / xp.sqrt(xp.asarray(norms2))[None, :]
+            run = Lanczos(apply, V0, tolerance=tolerance).run(1)
+            while True:
+                lo, hi = _bracket(run.alpha, run.beta, f)
+                width = float(np.mean((hi - lo) * norms2))
+                estimate = ritz_low + float(np.mean(0.5 * (lo + hi) * norms2))
+                if width <= QUADRATURE_SHARE * target_width(estimate) or run.steps >= min(max_steps, n):
+                    break
+                run.run(min(5, max_steps - run.steps))
+            steps_used = max(steps_used, run.steps)
+            lows.extend(lo * norms2)
+            highs.extend(hi * norms2)
+            mids.extend(0.5 * (lo + hi) * norms2)
+            if probes is not None:
                 break
-    # the remainder tr(P f(A) P): Rademacher probes projected off Q
-    lows, highs, mids = [], [], []
-    steps_used = 0
-    count = PROBE_BATCH if probes is None else probes
-    while block < n:
-        Z = xp.asarray(rng.choice(np.array([-1.0, 1.0]), size=(n, count)))
-        Z = Z - Q @ (Q.T @ Z)
-        Z = Z - Q @ (Q.T @ Z)  # twice is enough (Kahan)
-        norms2 = to_host(xp.sum(Z * Z, axis=0))
-        V0 = Z / xp.sqrt(xp.asarray(norms2))[None, :]
-        run = Lanczos(apply, V0, tolerance=tolerance).run(1)
-        while True:
-            lo, hi = _bracket(run.alpha, run.beta, f)
-            width = float(np.mean((hi - lo) * norms2))
-            estimate = ritz_low + float(np.mean(0.5 * (lo + hi) * norms2))
-            if width <= 0.1 * target_width(estimate) or run.steps >= min(max_steps, n):
+            interval = _interval(ritz_low, ritz_high, lows, highs, mids, level)
+            center = 0.5 * (interval[0] + interval[1])
+            vs_lo, vs_hi = sorted((hill_from_trace(interval[0], q), hill_from_trace(interval[1], q)))
+            vs = hill_from_trace(center, q)
+            half = (vs_hi - vs_lo) / 2
+            if half <= rtol * vs or len(mids) >= max_probes:
                 break
-            run.run(min(5, max_steps - run.steps))
-        steps_used = max(steps_used, run.steps)
-        lows.extend(lo * norms2)
-        highs.extend(hi * norms2)
-        mids.extend(0.5 * (lo + hi) * norms2)
-        if probes is not None:
+            # the probe term's half-width shrinks as 1 / sqrt(p): what the target needs, in one more batch
+            needed = min(math.ceil(1.2 * len(mids) * (half / (rtol * vs)) ** 2), max_probes)
+            count = int(max(needed - len(mids), 8))
+            # or deflate twice as many eigenpairs (the probes' variance is that of P f(A) P), when cheaper in
+            # Gram-tile flops per n^2: a pass costs d (the kernel) plus 2 per column (the product)
+            setup = n_iter + 2 + (0 if block == n else ritz.steps)
+            cost_more = steps_used * d + 2 * count * steps_used
+            cost_grow = setup * (d + 2 * (2 * rank + OVERSAMPLING)) + steps_used * (d + 2 * PROBE_BATCH)
+            if max_rank is not None and 2 * rank <= max_rank and len(mids) == PROBE_BATCH and cost_more > cost_grow:
+                grow = True
+                break
+        if not grow:
             break
-        interval = _interval(ritz_low, ritz_high, lows, highs, mids, level)
-        center = 0.5 * (interval[0] + interval[1])
-        vs_lo, vs_hi = sorted((hill_from_trace(interval[0], q), hill_from_trace(interval[1], q)))
-        vs = hill_from_trace(center, q)
-        half = (vs_hi - vs_lo) / 2
-        if half <= rtol * vs or len(mids) >= max_probes:
-            break
-        # the probe term's half-width shrinks as 1 / sqrt(p): ask for what the target needs, in one more batch
-        needed = math.ceil(1.2 * len(mids) * (half / (rtol * vs)) ** 2)
-        count = int(min(max(needed - len(mids), 8), max_probes - len(mids)))
+        rank *= 2
     if block == n:
         estimate = low = high = ritz_low
         se = 0.0
@@ -414,7 +438,7 @@ def stochastic_trace(
         passes=apply.passes,
         standard_error=se,
         quadrature_width=width,
-        parts={"ritz": (ritz_low, ritz_high), "block": block},
+        parts={"ritz": (ritz_low, ritz_high), "block": block, "rank": rank},
     )
 
 
