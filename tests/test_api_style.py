@@ -56,6 +56,7 @@ PUBLIC_FUNCTIONS = {name: getattr(gm, name) for name in gm.__all__ if inspect.is
 
 #: The modules whose public functions carry an ``Examples`` section that runs as a doctest.
 MODULES_WITH_EXAMPLES = (
+    "genmetrics.accumulate",
     "genmetrics.audit",
     "genmetrics.curves",
     "genmetrics.diversity",

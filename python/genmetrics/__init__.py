@@ -9,6 +9,7 @@ fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
 
+from .accumulate import Accumulator
 from .audit import audit
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
@@ -45,6 +46,7 @@ from .support.results import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "Reference",
     "Audit",
     "KID",
