@@ -47,6 +47,8 @@ DATA_ARGUMENTS = frozenset(
         "sigma2",
         "p_samples",
         "q_samples",
+        "p_features",
+        "q_features",
         "mu",
         "logvar",
     }
@@ -58,9 +60,11 @@ PUBLIC_FUNCTIONS = {name: getattr(gm, name) for name in gm.__all__ if inspect.is
 MODULES_WITH_EXAMPLES = (
     "genmetrics.accumulate",
     "genmetrics.audit",
+    "genmetrics.clustering",
     "genmetrics.curves",
     "genmetrics.diversity",
     "genmetrics.fidelity",
+    "genmetrics.frontiers",
     "genmetrics.modes",
     "genmetrics.distances",
     "genmetrics.ood",
@@ -115,6 +119,7 @@ PAIRS = {
     ("scores_in", "scores_out"),
     ("log_likelihood", "inputs"),  # a model's log-likelihood before the inputs it scores
     ("p_samples", "q_samples"),
+    ("p_features", "q_features"),  # mauve-text's names
     ("mu", "logvar"),
 }
 

@@ -11,11 +11,13 @@ Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.en
 
 from .accumulate import Accumulator
 from .audit import audit
+from .clustering import kmeans
 from .curves import DiversityComparison, compare_diversity, diversity_curve
 from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
 from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
 from .engine import backends
 from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
+from .frontiers import mauve, prd_curve
 from .information import knn_entropy, knn_kl_divergence, vae_latent_kl
 from .modes import diversity_modes
 from .ood import (
@@ -37,7 +39,10 @@ from .support.results import (
     DiversityExtrapolation,
     DiversityModes,
     DiversityScore,
+    KMeansResult,
+    Mauve,
     OODMetrics,
+    PRDCurve,
     PrecisionRecall,
     Score,
     VAELatentKL,
@@ -50,6 +55,9 @@ __all__ = [
     "Reference",
     "Audit",
     "KID",
+    "KMeansResult",
+    "Mauve",
+    "PRDCurve",
     "METRICS",
     "MMD_PRESETS",
     "DiversityComparison",
@@ -93,6 +101,9 @@ __all__ = [
     "gram",
     "intdiv",
     "kernel_sum",
+    "kmeans",
+    "mauve",
+    "prd_curve",
     "rke",
     "rrke",
     "vae_latent_kl",

@@ -134,6 +134,20 @@ def prepare_points(*arrays, tiles: bool, names=None):
     return out
 
 
+def points_in_frame(frame: Points, array) -> Points:
+    """``array`` (same width and dtype as ``frame.exact``) as :class:`Points` in ``frame``'s frame (its center and
+    scale), without measuring it: for sets that stay inside the frame set's extent, such as the centroids of
+    k-means (means of its rows), which change every iteration while the frame set does not. The caller vouches
+    for the extent; decisions are unchanged by the frame (only the number of float64 re-checks depends on it)."""
+    xp = array_namespace(frame.exact)
+    if frame.tile is None:
+        return Points(array, frame.center, frame.scale, None)
+    if frame.tile is frame.exact:  # the frame is the identity (no shift, scale 1): tiles are the values
+        return Points(array, frame.center, frame.scale, array)
+    tile = ((array.astype(xp.float64) - frame.center) * frame.scale).astype(array.dtype)
+    return Points(array, frame.center, frame.scale, xp.ascontiguousarray(tile))
+
+
 def margin_coefficient(d: int, unit_roundoff: float = 2.0**-53) -> float:
     """|fast - float64| <= coefficient * (|q|^2 + |r|^2) (tile norms) for the array engine's float64 tiles.
 

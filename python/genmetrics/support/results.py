@@ -562,6 +562,74 @@ class DiversityComparison(_Result):
         )
 
 
+@dataclass(frozen=True, repr=False)
+class KMeansResult(_Result):
+    """A k-means clustering, as :func:`genmetrics.kmeans` computes it: float64 centroids, int64 labels (the nearest
+    centroid of each row, exactly), the inertia sum_i d(x_i, c_label_i)^2, and how the run ended."""
+
+    centroids: np.ndarray = dataclasses.field(compare=False)  # (n_clusters, d) float64
+    labels: np.ndarray = dataclasses.field(compare=False)  # (n,) int64
+    inertia: float
+    n_iter: int  # centroid updates of the kept run
+    converged: bool
+    n_clusters: int
+    n_init: int = 1
+    max_iter: int = 300
+    tol: float = 1e-4
+    init: str = "k-means++"
+    seed: int = 0
+    backend: str | None = None
+    _SHOWN = ("inertia",)
+
+
+@dataclass(frozen=True, repr=False)
+class Mauve(_Result):
+    """MAUVE (Pillutla et al. 2021) and the frontier integral of two quantised sets, plain and with smoothed
+    histograms (``*_star``), as :func:`genmetrics.mauve` computes them, with the histograms and the curve."""
+
+    mauve: float
+    frontier_integral: float
+    mauve_star: float
+    frontier_integral_star: float
+    num_buckets: int
+    pca_components: int  # dimensions the k-means ran in
+    scaling_factor: float
+    seed: int
+    n_p: int
+    n_q: int
+    backend: str | None = None
+    p_hist: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (num_buckets,)
+    q_hist: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    divergence_curve: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (size + 2, 2)
+    mixture_weights: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    p_labels: np.ndarray | None = dataclasses.field(default=None, compare=False)  # bucket of each row of P
+    q_labels: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    _SHOWN = ("mauve", "frontier_integral", "mauve_star")
+
+
+@dataclass(frozen=True, repr=False)
+class PRDCurve(_Result):
+    """Precision and recall for distributions (Sajjadi et al. 2018), as :func:`genmetrics.prd_curve` computes
+    them: the curve (mean over the runs) and its F_beta (recall-like) and F_1/beta (precision-like) maxima."""
+
+    f_beta: float
+    f_beta_inv: float
+    beta: float
+    num_clusters: int
+    num_angles: int
+    num_runs: int
+    seed: int
+    n_real: int
+    n_fake: int
+    backend: str | None = None
+    precision: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (num_angles,)
+    recall: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    slopes: np.ndarray | None = dataclasses.field(default=None, compare=False)  # lambda = tan(angle)
+    real_hist: np.ndarray | None = dataclasses.field(default=None, compare=False)  # (num_runs, num_clusters)
+    fake_hist: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    _SHOWN = ("f_beta", "f_beta_inv")
+
+
 @dataclass(frozen=True, eq=False)
 class RadiusQuery:
     """For every query y_j of :func:`genmetrics.radius_query`: how many reference balls hold it, and its nearest
