@@ -307,6 +307,16 @@ def test_streamed_moments_agree_with_fd_and_gaussian_kl(monkeypatch, d, offset, 
     assert streamed == exact  # the same entries, parameters, info and notes
 
 
+def test_streamed_moments_with_fewer_rows_than_features():
+    """Singular covariances (n, m <= d): frechet_from_statistics' factor route against fd's QR route."""
+    rng = np.random.default_rng(11)
+    real, fake = rng.normal(size=(30, 40)), rng.normal(size=(25, 40)) + 0.2
+    acc = gm.Accumulator(real, metrics="fd")
+    for batch in _uneven(fake, pieces=4):
+        acc.update(batch)
+    assert acc.compute()["fd"] == pytest.approx(float(gm.fd(real, fake)), rel=1e-12)
+
+
 def test_streamed_moments_do_not_depend_on_the_batching(monkeypatch):
     monkeypatch.setattr(accumulate, "CHUNK_BYTES", 12 * 8 * 16)  # chunks of 16 rows
     one = gm.Accumulator(REAL, metrics="fd")
@@ -419,3 +429,21 @@ def test_import_genmetrics_does_not_import_torch_for_the_accumulator():
     code = "import genmetrics, genmetrics.accumulate, sys; assert 'torch' not in sys.modules"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_a_built_reference():
+    """A gm.Reference in place of the real array: evaluate(ref, fake)'s report, and its moments reused."""
+    ref = gm.Reference.build(REAL, train=TRAIN)
+    acc = gm.Accumulator(ref, metrics=["prdc", "authenticity", "fd"])
+    for batch in _uneven(FAKE):
+        acc.update(batch)
+    assert _table(acc.compute()) == _table(gm.evaluate(ref, FAKE, metrics=["prdc", "authenticity", "fd"]))
+    direct = gm.evaluate(REAL, FAKE, TRAIN, metrics=["prdc", "authenticity", "fd"])
+    assert acc.compute().numbers() == direct.numbers()
+    streamed = gm.Accumulator(ref, metrics=["fd", "gaussian_kl"])
+    for batch in _uneven(FAKE):
+        streamed.update(batch)
+    report = streamed.compute()
+    assert report.info["n_train"] == TRAIN.shape[0]  # as evaluate takes the Reference's training set
+    assert report["fd"] == pytest.approx(float(gm.fd(REAL, FAKE)), rel=1e-12)
+    assert report["gaussian_kl"] == pytest.approx(float(gm.gaussian_kl(REAL, FAKE)), rel=1e-12)
