@@ -41,13 +41,7 @@ def _gpu_status():
             count, reason = _cuda.device_count()
             if count == 0:
                 built = getattr(_cuda, "built_runtime_version", lambda: 0)()
-                hint = ""
-                if "insufficient" in reason:
-                    hint = (
-                        f": no NVIDIA driver, or one older than the CUDA {built // 1000}.{built % 1000 // 10} this "
-                        "module was built with; update the driver, or rebuild genmetrics with the driver's toolkit"
-                    )
-                cuda_status = (False, f"genmetrics._cuda is built but finds no GPU ({reason}{hint})")
+                cuda_status = (False, "genmetrics._cuda is built but finds no GPU: " + _no_gpu_reason(reason, built))
             elif not cupy_status[0]:
                 cuda_status = (False, f"genmetrics._cuda is built; {cupy_status[1]}")
             else:
@@ -58,6 +52,54 @@ def _gpu_status():
             cuda_status = (False, f"genmetrics._cuda could not be probed ({type(exc).__name__}: {exc})")
         _GPU_STATUS = (cupy_status, cuda_status)
     return _GPU_STATUS
+
+
+def _cuda_version(v: int) -> str:
+    """13000 -> "13.0"."""
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+#: The oldest driver of each CUDA major (minor-version compatibility: any driver of the major runs its runtimes).
+_DRIVER_FOR_CUDA = {12: " (>= 525)", 13: " (>= 580)"}
+
+
+def _driver_cuda_version() -> int | None:
+    """The CUDA version the NVIDIA driver supports (e.g. 13000 for 13.0; the driver API's cuDriverGetVersion, which
+    needs no GPU), or None when no driver library can be loaded."""
+    import ctypes  # noqa: PLC0415
+
+    for name in ("nvcuda.dll",) if os.name == "nt" else ("libcuda.so.1", "libcuda.dylib"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        try:
+            return version.value if lib.cuDriverGetVersion(ctypes.byref(version)) == 0 else 0
+        except AttributeError:
+            return 0
+    return None
+
+
+def _no_gpu_reason(reason: str, built: int) -> str:
+    """Why genmetrics._cuda sees no GPU (its runtime's error, ``reason``), told apart: no driver at all, a driver older
+    than the CUDA major this module was built with, or a driver that is fine but has no device to show."""
+    built_text = f"CUDA {_cuda_version(built)}" if built else "its CUDA toolkit"
+    needs = _DRIVER_FOR_CUDA.get(built // 1000, "")
+    driver = _driver_cuda_version()
+    if driver is None:
+        return (
+            f"no NVIDIA driver is installed (libcuda.so.1 cannot be loaded; the CUDA runtime says: {reason}); "
+            f"genmetrics._cuda, built with {built_text}, needs an NVIDIA driver{needs}"
+        )
+    if built and driver and driver // 1000 < built // 1000:
+        other = f"genmetrics-cu{driver // 1000}" if driver // 1000 in (12, 13) else "a build for the driver's CUDA"
+        return (
+            f"the NVIDIA driver supports CUDA {_cuda_version(driver)}, older than the {built_text} genmetrics._cuda "
+            f"was built with ({reason}): update the driver{needs}, or install {other}"
+        )
+    driver_text = _cuda_version(driver) if driver else "?"
+    return f"{reason} (NVIDIA driver for CUDA {driver_text}, module built with {built_text})"
 
 
 _GPU_STATUS = None
