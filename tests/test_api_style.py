@@ -31,6 +31,8 @@ DATA_ARGUMENTS = frozenset(
         "real",
         "fake",
         "train",
+        "test",
+        "quality",
         "memory_bank",
         "queries",
         "radii",
@@ -115,6 +117,8 @@ PAIRS = {
     ("X", "Y"),
     ("real", "fake"),
     ("train", "fake"),
+    ("train", "test"),  # then fake: the held-out set of the memorisation tests (ct_score, fls)
+    ("X", "quality"),  # a set and one quality score per sample (quality_weighted_vendi)
     ("memory_bank", "queries"),
     ("scores_in", "scores_out"),
     ("log_likelihood", "inputs"),  # a model's log-likelihood before the inputs it scores

@@ -644,3 +644,37 @@ class RadiusQuery:
     def as_dict(self) -> dict:
         """Every field by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, repr=False)
+class TopPR(_Result):
+    """Topological precision and recall; :func:`genmetrics.top_pr` computes them (the bands in the units of the
+    kernel density without its constant)."""
+
+    _SHOWN = ("precision", "recall", "f1")
+    precision: float
+    recall: float
+    f1: float
+    bandwidth_real: float
+    bandwidth_fake: float
+    band_real: float
+    band_fake: float
+    alpha: float
+    k: int
+    n_real: int
+    n_fake: int
+
+
+@dataclass(frozen=True, repr=False)
+class Rarity(_Result):
+    """Rarity scores of generated samples; :func:`genmetrics.rarity_score` computes them. ``scores`` is NaN for the
+    samples outside every real ball (``in_manifold`` False); ``mean`` is over the others."""
+
+    _SHOWN = ("mean",)
+    scores: np.ndarray = dataclasses.field(compare=False)
+    in_manifold: np.ndarray = dataclasses.field(compare=False)
+    mean: float = float("nan")
+    k: int = 3
+    radius_quantile: float | None = None
+    n_real: int = 0
+    n_fake: int = 0
