@@ -13,10 +13,30 @@ from .accumulate import Accumulator
 from .audit import audit
 from .clustering import kmeans
 from .curves import DiversityComparison, compare_diversity, diversity_curve
-from .distances import MMD_PRESETS, fd, frechet_from_statistics, gaussian_kl, kid, mmd
-from .diversity import intdiv, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
+from .distances import (
+    MMD_PRESETS,
+    fd,
+    fd_infinity,
+    fls,
+    frechet_from_statistics,
+    gaussian_kl,
+    kid,
+    mmd,
+    sliced_wasserstein,
+)
+from .diversity import intdiv, quality_weighted_vendi, rke, rrke, vendi, vendi_from_eigenvalues, vendi_from_gram
 from .engine import backends
-from .fidelity import DuplicatePointsWarning, alpha_precision, authenticity, prdc, precision_recall
+from .fidelity import (
+    DuplicatePointsWarning,
+    alpha_precision,
+    authenticity,
+    ct_score,
+    p_precision_recall,
+    prdc,
+    precision_recall,
+    rarity_score,
+    top_pr,
+)
 from .frontiers import mauve, prd_curve
 from .information import knn_entropy, knn_kl_divergence, vae_latent_kl
 from .modes import diversity_modes
@@ -44,7 +64,9 @@ from .support.results import (
     OODMetrics,
     PRDCurve,
     PrecisionRecall,
+    Rarity,
     Score,
+    TopPR,
     VAELatentKL,
 )
 
@@ -110,4 +132,14 @@ __all__ = [
     "vendi",
     "vendi_from_eigenvalues",
     "vendi_from_gram",
+    "fd_infinity",
+    "sliced_wasserstein",
+    "fls",
+    "p_precision_recall",
+    "top_pr",
+    "rarity_score",
+    "ct_score",
+    "quality_weighted_vendi",
+    "Rarity",
+    "TopPR",
 ]

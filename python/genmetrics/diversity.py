@@ -853,3 +853,72 @@ def intdiv(X, *, q=1, kernel="cosine", bandwidth=None, backend=None, **kernel_pa
         backend=engine.name,
         n=n,
     )
+
+
+def quality_weighted_vendi(
+    X, quality, *, q=1, kernel="cosine", bandwidth=None, method="auto", seed=0, backend=None, **kernel_params
+) -> Score:
+    r"""Quality-weighted Vendi score, qVS (Nguyen & Dieng, "Quality-Weighted Vendi Scores And Their Application
+    To Diverse Experimental Design", ICML 2024).
+
+    The Vendi score of X times the mean quality of its samples:
+
+        qVS_q(X) = ((1/n) sum_i s(x_i)) * VS_q(X; k),
+
+    s(x_i) >= 0 the quality of sample i (a classifier's confidence, an aesthetic score, ...), given as one number
+    per row of X. It rewards sets that are both good and diverse: n perfect copies of one sample score the mean
+    quality; n equally good, mutually orthogonal samples score n times it.
+
+    Parameters
+    ----------
+    X : array (n, d)
+    quality : array (n,)
+        Finite, >= 0, one per row of X.
+    q : float >= 0 or "inf", default 1
+    kernel : {"cosine", "linear", "rbf", "laplacian", "polynomial"}, default "cosine"
+    bandwidth : float, optional, default None
+        sigma of rbf/laplacian (:func:`vendi`'s median heuristic when None).
+    method : str, default "auto"
+        :func:`vendi`'s method.
+    seed : int >= 0, default 0
+        For the randomized methods of :func:`vendi`.
+    backend : {"cpu", "numpy", "cuda", "cupy"}, optional, default None
+    **kernel_params
+        ``gamma``, ``coef0``, ``degree`` of the polynomial kernel.
+
+    Returns
+    -------
+    Score
+        qVS, with ``details``: ``vendi`` (VS_q) and ``mean_quality``; the other attributes are VS_q's.
+
+    Notes
+    -----
+    The authors' package (vertaix/Quality-Weighted-Vendi-Score) computes the same product of the mean of the
+    scores and the Vendi score of the kernel matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import genmetrics as gm
+    >>> X = np.eye(4)
+    >>> print(f"{gm.quality_weighted_vendi(X, np.array([1.0, 1.0, 0.5, 0.5])):.2f}")  # 0.75 * 4
+    3.00
+    """
+    engine = get_backend(backend, X)
+    X = check_embeddings(X, "X", device=engine.device)
+    s = as_real_array(quality, "quality").astype(np.float64)
+    if s.ndim != 1 or s.shape[0] != X.shape[0]:
+        raise ValueError(f"quality: expected one score per row of X, shape ({X.shape[0]},), got {s.shape}")
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("quality: scores must be finite and >= 0")
+    vs = vendi(
+        X, q=q, kernel=kernel, bandwidth=bandwidth, method=method, seed=seed, backend=engine.name, **kernel_params
+    )
+    mean_quality = float(s.mean())
+    info = {name: getattr(vs, name) for name in ("q", "kernel", "bandwidth", "method", "backend", "n", "rank")}
+    return Score(
+        mean_quality * float(vs),
+        metric="quality_weighted_vendi",
+        details={"vendi": float(vs), "mean_quality": mean_quality},
+        **info,
+    )
