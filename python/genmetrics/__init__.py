@@ -9,6 +9,7 @@ fallbacks.
 Definitions and conventions: shared/METRICS.md; the kernels: :mod:`genmetrics.engine.kernels`.
 """
 
+from . import distributed
 from .accumulate import Accumulator
 from .audit import audit
 from .clustering import kmeans
@@ -73,6 +74,7 @@ from .support.results import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "distributed",
     "Accumulator",
     "Reference",
     "Audit",

@@ -3,7 +3,8 @@
 ``cpu``   the compiled C++ engine (``genmetrics._core``): tiled GEMM with fused kernels, threads, GIL released;
 ``numpy`` the array-namespace fallback (``genmetrics.engine.array``), the same numbers in plain NumPy;
 ``cuda``  the GPU engine (``genmetrics._cuda`` kernels on CuPy arrays, cuBLAS tiles; ``genmetrics.engine.cuda``);
-``cupy``  the array-namespace fallback run on CuPy arrays: the same code as ``numpy``.
+``cupy``  the array-namespace fallback run on CuPy arrays: the same code as ``numpy``;
+``dask``  the cpu engine run as block-pair tasks on a Dask cluster (``genmetrics.distributed``; the `dask` extra).
 
 The choice: the ``backend=`` argument, else the ``GENMETRICS_BACKEND`` environment variable, else the fastest
 available for the arrays' device (GPU arrays: cuda, else cupy; host arrays: cpu, else numpy). An engine takes
@@ -14,6 +15,7 @@ kernel_row_sums, kernel_matvec, column_gram) and the distance family (points, kn
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from ..support.arrays import is_device_array
@@ -114,7 +116,17 @@ def backends() -> dict:
         "numpy": (True, "pure NumPy fallback"),
         "cuda": cuda_status,
         "cupy": (cupy_status[0], "the NumPy fallback's code on CuPy arrays; " + cupy_status[1]),
+        "dask": _dask_status(),
     }
+
+
+def _dask_status():
+    """(dask.distributed importable with the compiled engine, why not); dask itself is imported only when used."""
+    if importlib.util.find_spec("distributed") is None or importlib.util.find_spec("dask") is None:
+        return False, "Dask is not installed: pip install 'genmetrics[dask]' (dask[distributed])"
+    if _CORE is None:
+        return False, "its tasks run the cpu engine: " + _CORE_ERROR
+    return True, "the cpu engine as block-pair tasks on a Dask cluster (the client in scope)"
 
 
 def _engine(name: str):
@@ -122,6 +134,10 @@ def _engine(name: str):
         from .cuda import CudaBackend  # noqa: PLC0415 (imports CuPy)
 
         _BACKENDS[name] = CudaBackend()
+    if name == "dask" and name not in _BACKENDS:
+        from ..distributed.engine import DaskBackend  # noqa: PLC0415 (imports Dask)
+
+        _BACKENDS[name] = DaskBackend()
     return _BACKENDS[name]
 
 
