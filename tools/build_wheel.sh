@@ -86,6 +86,7 @@ t0=$(now)
 (cd "$WORK/src" && "$PY" -m pip wheel . --no-deps -w "$WORK/dist" "${DEFINES[@]}" -Cbuild-dir="$WORK/build")
 BUILD_S=$(since "$t0")
 raw=$(ls "$WORK"/dist/*.whl)
+# (before the repair, auditwheel show reports linux_x86_64: it does not know that libscipy_openblas.so is left out)
 log "auditwheel show (before repair): $(basename "$raw")"
 "${AUDITWHEEL[@]}" show "$raw" || true
 t0=$(now)
@@ -112,10 +113,18 @@ EOF
 if [[ -n "$CUDA" ]]; then
   # the GPU code of the module: machine code for sm_80 and sm_90, PTX for compute_90 (newer GPUs JIT it)
   (cd "$WORK" && "$PY" -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = next(n for n in z.namelist() if '/_cuda' in n); open('_cuda.so', 'wb').write(z.read(n))" "$wheel")
-  log "cuobjdump --list-elf / --list-ptx of genmetrics._cuda"
-  cuobjdump --list-elf "$WORK/_cuda.so" | sed 's/.*\.\(sm_[0-9a-z]*\)\..*/\1/' | sort | uniq -c
-  cuobjdump --list-ptx "$WORK/_cuda.so" | sed 's/.*\.\(sm_[0-9a-z]*\)\..*/\1/' | sort | uniq -c
-  readelf -d "$WORK/_cuda.so" | grep NEEDED
+  log "GPU code in genmetrics._cuda (its fat binary; what cuobjdump --list-elf --list-ptx shows)"
+  "$PY" "$WORK/src/tools/fatbin_archs.py" "$WORK/_cuda.so" sm_80 sm_90 compute_90
+  log "libraries genmetrics._cuda links (the CUDA runtime is static; the driver is opened at run time):"
+  "$WORK/tools/bin/python" -c "
+import sys
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+with open(sys.argv[1], 'rb') as f:
+    for s in ELFFile(f).iter_sections():
+        if isinstance(s, DynamicSection):
+            print('  ' + ' '.join(t.needed for t in s.iter_tags() if t.entry.d_tag == 'DT_NEEDED'))
+" "$WORK/_cuda.so" 2>/dev/null || readelf -d "$WORK/_cuda.so" | grep NEEDED
 fi
 cp "$wheel" "$OUT/"
 
