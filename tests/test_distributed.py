@@ -223,3 +223,20 @@ def _plain(value):
     if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
         return np.asarray(value)
     return value
+
+
+def test_cli_local_workers_gives_the_cpu_report(tmp_path, capsys):
+    from genmetrics.cli import main  # noqa: PLC0415
+
+    real, fake = tmp_path / "real.npy", tmp_path / "fake.npy"
+    np.save(real, lattice(12, 40, 3))
+    np.save(fake, lattice(13, 30, 3))
+
+    def values(*extra):
+        assert main(["evaluate", str(real), str(fake), "--quiet", "--metrics", "prdc", *extra]) == 0
+        lines = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| fidelity")]
+        return [(cells[2], cells[3]) for cells in lines]
+
+    assert values("--local-workers", "1") == values("--backend", "cpu")
+    assert main(["evaluate", str(real), str(fake), "--local-workers", "1", "--backend", "numpy"]) == 2
+    assert capsys.readouterr().err.startswith("genmetrics: error: --backend")

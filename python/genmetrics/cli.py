@@ -156,6 +156,26 @@ def _write(path: str, write):
         raise UsageError(f"{path}: cannot be written ({exc})") from None
 
 
+def _dask_cluster(args):
+    """--scheduler ADDRESS / --local-workers N: a genmetrics.distributed.Cluster (backend "dask"), else None."""
+    if args.scheduler is None and args.local_workers is None:
+        return None
+    if args.scheduler is not None and args.local_workers is not None:
+        raise UsageError("--scheduler: give either --scheduler or --local-workers, not both")
+    if args.backend not in (None, "dask"):
+        raise UsageError(f"--backend: {args.backend!r} with a Dask cluster; the cluster runs backend 'dask'")
+    if args.local_workers is not None and args.local_workers < 1:
+        raise UsageError(f"--local-workers: must be >= 1, got {args.local_workers}")
+    from .distributed import Cluster  # noqa: PLC0415
+
+    try:
+        return Cluster(args.local_workers or 1, address=args.scheduler)
+    except ImportError as exc:
+        raise UsageError(f"--scheduler/--local-workers: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None
+
+
 def evaluate_files(args) -> int:
     """genmetrics evaluate: the report of evaluate() on embedding files."""
     from .report.evaluate import evaluate  # noqa: PLC0415
@@ -170,6 +190,7 @@ def evaluate_files(args) -> int:
             raise UsageError(
                 f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; both must be embedded alike"
             )
+    cluster = _dask_cluster(args)
     try:
         report = evaluate(
             real,
@@ -178,12 +199,15 @@ def evaluate_files(args) -> int:
             metrics=args.metrics,
             k=args.k,
             seed=args.seed,
-            backend=args.backend,
+            backend="dask" if cluster is not None else args.backend,
             progress=not args.quiet,
             ridge=args.ridge,
         )
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
+    finally:
+        if cluster is not None:
+            cluster.close()
     # the files first: a failure is then the only thing printed
     if args.json:
         _write(args.json, report.to_json)
@@ -494,6 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (backend dask)")
+    p.add_argument(
+        "--local-workers",
+        type=int,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes (backend dask)",
+    )
     p.add_argument("--json", help="write the report to this JSON file")
     p.add_argument("--plot", help="write the report's figure to this image file (needs matplotlib)")
     p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files (never an input)")
