@@ -16,7 +16,16 @@ import pytest
 
 import genmetrics as gm
 from genmetrics.report.demo import make_demo
-from genmetrics.report.evaluate import METRIC_GROUPS, METRICS, MetricEntry, Report, label
+from genmetrics.report.evaluate import (
+    EXPENSIVE,
+    METRIC_GROUPS,
+    METRICS,
+    NEEDS_TRAIN,
+    STANDARD,
+    MetricEntry,
+    Report,
+    label,
+)
 
 KNN_METRICS = ("prdc", "precision_recall", "alpha_precision")
 
@@ -54,7 +63,7 @@ def demo_numbers():
     assert set(generated) == {"faithful", "mode collapse", "memoriser", "noisy"}
     reports = {name: gm.evaluate(real, fake, train=train) for name, fake in generated.items()}
     for report in reports.values():
-        assert set(METRICS) <= {e.name for e in report.entries}, report.warnings
+        assert set(STANDARD) <= {e.name for e in report.entries}, report.warnings
     return {name: report.numbers() for name, report in reports.items()}, reports
 
 
@@ -361,8 +370,9 @@ def _names(report):
 
 def test_metrics_all(small, small_report):
     real, fake, train = small
-    assert _names(small_report) == list(METRICS)
-    assert _names(gm.evaluate(real, fake, metrics="all")) == [x for x in METRICS if x != "authenticity"]
+    assert _names(small_report) == list(STANDARD)  # the default: every metric but the costly ones
+    assert set(STANDARD) | set(EXPENSIVE) == set(METRICS)
+    assert _names(gm.evaluate(real, fake, metrics="all")) == [x for x in METRICS if x not in NEEDS_TRAIN]
     for e in small_report.entries:
         assert e.group == next(g for g, names in METRIC_GROUPS.items() if e.name in names)
 
@@ -382,7 +392,12 @@ def test_metrics_single_and_list(small):
 
 def test_metrics_list_with_groups_and_all(small):
     real, fake, train = small
-    assert _names(gm.evaluate(real, fake, train=train, metrics=["memorisation", "fd"])) == ["authenticity", "fd"]
+    assert _names(gm.evaluate(real, fake, train=train, metrics=["memorisation", "fd"])) == [
+        "authenticity",
+        "ct_score",
+        "fls",
+        "fd",
+    ]
     assert _names(gm.evaluate(real, fake, train=train, metrics=["all"])) == list(METRICS)
 
 

@@ -507,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fake", help="embeddings of generated samples")
     p.add_argument("--train", help="embeddings of the training samples (for authenticity)")
     p.add_argument("--key", help="array name inside .npz files")
-    p.add_argument("--metrics", nargs="+", default="all", help="metric names or groups (default: all)")
+    p.add_argument(
+        "--metrics", nargs="+", default="standard", help="metric names or groups, or all (default: standard)"
+    )
     p.add_argument("--k", type=int, default=5, help="neighbourhood size of PRDC (default 5)")
     p.add_argument(
         "--ridge",

@@ -574,7 +574,7 @@ def ct_score(train, test, fake, *, cells=3, min_fake_per_cell=20, pca=64, n_init
         w, V = xp.linalg.eigh(engine.column_gram(T))
         top = V[:, xp.argsort(-w)[:pca]]
         T, P, Q = (xp.ascontiguousarray(A @ top) for A in (T, P, Q))
-    centres = kmeans(T, n_clusters=cells, n_init=n_init, seed=seed, backend=engine.name).centroids
+    centres = xp.asarray(kmeans(T, n_clusters=cells, n_init=n_init, seed=seed, backend=engine.name).centroids)
     (centre_points,) = engine.points(centres, names=("centres",))
 
     def cell_of(A, name):

@@ -26,13 +26,31 @@ from ..support.validation import check_bool, check_choice, check_int, check_kern
 
 #: Every metric evaluate() knows, by group, in the order of the report.
 METRIC_GROUPS = {
-    "fidelity": ("prdc", "precision_recall", "alpha_precision"),
-    "memorisation": ("authenticity",),
+    "fidelity": ("prdc", "precision_recall", "alpha_precision", "p_precision_recall", "rarity_score", "top_pr"),
+    "memorisation": ("authenticity", "ct_score", "fls"),
     "diversity": ("vendi", "rke", "diversity_curve"),
-    "distance": ("fd", "kid", "cmmd", "gaussian_kl", "knn_kl"),
+    "distance": (
+        "fd",
+        "kid",
+        "cmmd",
+        "gaussian_kl",
+        "knn_kl",
+        "sliced_wasserstein",
+        "fd_infinity",
+        "mauve",
+        "prd_curve",
+    ),
 }
 METRICS = tuple(name for group in METRIC_GROUPS.values() for name in group)
 GROUP_OF = {name: group for group, names in METRIC_GROUPS.items() for name in names}
+#: The metrics that need the training set (``train=``): left out without it.
+NEEDS_TRAIN = ("authenticity", "ct_score", "fls")
+#: Left out of the default "standard" selection for their cost at n = 10,000, d = 2,048 (each a multiple of the
+#: rest together: top_pr's bandwidth search, fls's EM over all pairs, fd_infinity's 15 subset FDs, the k-means of
+#: mauve and prd_curve); "all", their group or their name asks for them.
+EXPENSIVE = ("top_pr", "fls", "fd_infinity", "mauve", "prd_curve")
+#: evaluate()'s default selection.
+STANDARD = tuple(name for name in METRICS if name not in EXPENSIVE)
 
 #: evaluate()'s own arguments: a metric's error that names one of them (or an environment setting,
 #: ``GENMETRICS_...``) is the caller's to fix, so it is raised, never turned into a skipped metric.
@@ -188,23 +206,25 @@ def _selected(metrics, have_train: bool, notes: list):
         x
         for item in items
         for x in (
-            (METRICS if item == "all" else METRIC_GROUPS.get(item, (item,))) if isinstance(item, str) else (item,)
+            {"all": METRICS, "standard": STANDARD}.get(item, METRIC_GROUPS.get(item, (item,)))
+            if isinstance(item, str)
+            else (item,)
         )
     ]
     for name in names:
-        check_choice(name, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all",))
+        check_choice(name, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all", "standard"))
     names = list(dict.fromkeys(names))  # each once, in the order asked
-    if "authenticity" in names and not have_train:
-        names.remove("authenticity")
-        if "all" not in items:
-            notes.append(
-                "authenticity skipped: it needs train= (alpha_precision reports authenticity against the real set)"
-            )
+    for name in NEEDS_TRAIN:
+        if name in names and not have_train:
+            names.remove(name)
+            if "all" not in items and "standard" not in items:
+                why = " (alpha_precision reports authenticity against the real set)" if name == "authenticity" else ""
+                notes.append(f"{name} skipped: it needs train={why}")
     return names
 
 
 def evaluate(
-    real, fake, train=None, *, metrics="all", k=5, kernel="cosine", seed=0, progress=False, ridge=0.0, backend=None
+    real, fake, train=None, *, metrics="standard", k=5, kernel="cosine", seed=0, progress=False, ridge=0.0, backend=None
 ) -> Report:
     r"""Every metric that the inputs allow, in one call.
 
@@ -219,10 +239,13 @@ def evaluate(
         Embeddings of generated samples.
     train : array (t, d), optional, default None
         Embeddings of the training samples: authenticity (memorisation) is measured against them.
-    metrics : str or list of str, default "all"
-        "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list of them.
-        Of :data:`METRICS`: prdc, precision_recall, alpha_precision, authenticity, vendi, rke, diversity_curve,
-        fd, kid, cmmd, gaussian_kl, knn_kl.
+    metrics : str or list of str, default "standard"
+        "standard" (every metric but the costly :data:`EXPENSIVE` ones: top_pr, fls, fd_infinity, mauve,
+        prd_curve), "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list
+        of them. Of :data:`METRICS`: prdc, precision_recall, alpha_precision, p_precision_recall, rarity_score,
+        top_pr, authenticity, ct_score, fls, vendi, rke, diversity_curve, fd, kid, cmmd, gaussian_kl, knn_kl,
+        sliced_wasserstein, fd_infinity, mauve, prd_curve. authenticity, ct_score and fls need ``train``; ct_score
+        and fls take ``real`` as the held-out test set.
     k : int, default 5
         Neighbourhood size of PRDC (improved precision/recall uses its paper's k = 3).
     kernel : str, default "cosine"
@@ -296,6 +319,10 @@ def evaluate(
     if min(n, m) - 1 < k:
         notes.append(f"k-NN metrics skipped: k = {k} needs at least {k + 1} samples in each set (real {n}, fake {m})")
         names = [x for x in names if x not in ("prdc", "precision_recall", "alpha_precision")]
+    for name, own_k in _own_neighbours(real.shape[1]).items():  # the k-NN metrics with a k of their own
+        if name in names and min(n, m) - 1 < own_k:
+            notes.append(f"{name} skipped: its k = {own_k} needs at least {own_k + 1} samples in each set")
+            names.remove(name)
     if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve")):
         notes.append(
             f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
@@ -342,6 +369,12 @@ def evaluate(
     if reference is not None:
         info["reference"] = reference.checksum[:16]
     return Report(tuple(entries), info, tuple(notes))
+
+
+def _own_neighbours(d: int) -> dict:
+    """The neighbourhood sizes of the metrics whose k is their paper's, not evaluate's ``k``: p_precision_recall 4,
+    rarity_score 3, top_pr 5 times its projected dimension (min(d, 32))."""
+    return {"p_precision_recall": 4, "rarity_score": 3, "top_pr": 5 * min(d, 32)}
 
 
 def _names_a_setting(exc: Exception) -> bool:
@@ -563,4 +596,68 @@ class _Runner:
             "k": k,
             "real_fake": "KL(real, fake)",
             "fake_real": "KL(fake, real)",
+        }
+
+    # -- issue 17's metrics --------------------------------------------------------------------------------
+
+    def p_precision_recall(self):
+        from ..fidelity import p_precision_recall  # noqa: PLC0415
+
+        r = p_precision_recall(self.real, self.fake, backend=self.backend)
+        return {"precision": r.precision, "recall": r.recall}, {"k": r.k, "a": 1.2}
+
+    def rarity_score(self):
+        from ..fidelity import rarity_score  # noqa: PLC0415
+
+        r = rarity_score(self.real, self.fake, backend=self.backend)
+        return {"mean": r.mean, "in_manifold": float(np.mean(r.in_manifold))}, {"k": r.k}
+
+    def top_pr(self):
+        from ..fidelity import top_pr  # noqa: PLC0415
+
+        r = top_pr(self.real, self.fake, seed=self.seed, backend=self.backend)
+        return {"precision": r.precision, "recall": r.recall, "f1": r.f1}, {"alpha": r.alpha, "seed": self.seed}
+
+    def ct_score(self):
+        from ..fidelity import ct_score  # noqa: PLC0415
+
+        value = ct_score(self.train, self.real, self.fake, seed=self.seed, backend=self.backend)
+        return value, {"train": "train", "test": "real", "seed": self.seed}
+
+    def fls(self):
+        from ..distances import fls  # noqa: PLC0415
+
+        value = fls(self.train, self.real, self.fake, seed=self.seed, backend=self.backend)
+        return value, {"train": "train", "test": "real", "seed": self.seed}
+
+    def sliced_wasserstein(self):
+        from ..distances import sliced_wasserstein  # noqa: PLC0415
+
+        value = sliced_wasserstein(self.real, self.fake, seed=self.seed, backend=self.backend)
+        return value, {"projections": 50, "p": 2, "seed": self.seed}
+
+    def fd_infinity(self):
+        from ..distances import fd_infinity  # noqa: PLC0415
+
+        value = fd_infinity(self.real, self.fake, seed=self.seed, backend=self.backend)
+        return value, {"points": 15, "seed": self.seed}
+
+    def mauve(self):
+        from ..frontiers import mauve  # noqa: PLC0415
+
+        r = mauve(self.real, self.fake, seed=self.seed, backend=self.backend)
+        return {"mauve": r.mauve, "frontier_integral": r.frontier_integral}, {
+            "num_buckets": r.num_buckets,
+            "scaling_factor": r.scaling_factor,
+            "seed": self.seed,
+        }
+
+    def prd_curve(self):
+        from ..frontiers import prd_curve  # noqa: PLC0415
+
+        r = prd_curve(self.real, self.fake, seed=self.seed, backend=self.backend)
+        return {"f_beta": r.f_beta, "f_beta_inv": r.f_beta_inv}, {
+            "beta": r.beta,
+            "num_clusters": r.num_clusters,
+            "seed": self.seed,
         }
