@@ -79,8 +79,11 @@ else
 fi
 "$VPY" -m pip install --quiet "$WORK/src" -Ccmake.define.GENMETRICS_CUDA=OFF
 INSTALL_S=$(($(date +%s) - t0))
-echo "== test_oldest: $("$VPY" -c 'import sys, numpy, tqdm, importlib.metadata as m
-print(f"Python {sys.version.split()[0]}, numpy {numpy.__version__}, scipy-openblas32 {m.version(\"scipy-openblas32\")}, tqdm {tqdm.__version__}, genmetrics {m.version(\"genmetrics\")}")')"
+"$VPY" - <<'EOF'
+import sys, importlib.metadata as m
+versions = ", ".join(f"{name} {m.version(name)}" for name in ("numpy", "scipy-openblas32", "tqdm", "genmetrics"))
+print(f"== test_oldest: Python {sys.version.split()[0]}, {versions}")
+EOF
 
 # the tests run from a copy, so `import genmetrics` finds the installed package, not python/ of this tree
 mkdir -p "$WORK/run"
