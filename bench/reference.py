@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import genmetrics as gm
 from _common import machine, mixture
 
