@@ -4,11 +4,12 @@ Both metrics quantise the two sets jointly with k-means (:func:`genmetrics.kmean
 assignments, float64 centroid updates), which turns each set into a histogram over the same clusters, and then
 trace a frontier of the two histograms:
 
-=========================  ===================================================================================
-:func:`mauve`              MAUVE (Pillutla et al. 2021): area under the divergence curve of mixtures
-:func:`prd_curve`          precision and recall for distributions (Sajjadi et al. 2018), with F_8 and F_1/8
-:func:`mauve_from_histograms`, :func:`prd_from_histograms`: the same on histograms the caller quantised
-=========================  ===================================================================================
+=============================  ===============================================================================
+:func:`mauve`                  MAUVE (Pillutla et al. 2021): area under the divergence curve of mixtures
+:func:`prd_curve`              precision and recall for distributions (Sajjadi et al. 2018), with F_8 and F_1/8
+:func:`mauve_from_histograms`  the same on histograms the caller quantised
+:func:`prd_from_histograms`    the same on histograms the caller quantised
+=============================  ===============================================================================
 
 The clustering is a seeded, deterministic k-means whose result depends on the seed; the reference packages use
 other k-means codes (FAISS, scikit-learn's mini-batch k-means), so on sets without a clear cluster structure the
