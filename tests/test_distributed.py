@@ -172,6 +172,22 @@ def test_evaluate_equals_cpu(client):
     assert got.warnings == want.warnings
 
 
+def test_accumulator_and_reference_on_dask(client):
+    """Issue 16's routes beyond one node: an Accumulator's compute() and a Reference on backend="dask" give the
+    cpu engine's report."""
+    real, fake = lattice(10, 70, 5, top=5, dtype=np.float64), lattice(11, 64, 5, top=5, dtype=np.float64)
+    metrics = ["prdc", "precision_recall", "fd", "kid"]
+    want = gm.evaluate(real, fake, metrics=metrics, backend="cpu")
+    accumulator = gm.Accumulator(real, metrics=metrics, backend="dask")
+    for batch in np.array_split(fake, 5):
+        accumulator.update(batch)
+    with options(client=client, block_rows=17):
+        got = accumulator.compute()
+        with_reference = gm.evaluate(gm.Reference.build(real), fake, metrics=metrics, backend="dask")
+    same(_plain(got.numbers()), _plain(want.numbers()), "accumulator")
+    same(_plain(with_reference.numbers()), _plain(want.numbers()), "reference")
+
+
 def test_same_result_with_1_2_3_workers_and_chunkings(client):
     real, fake = lattice(8, 45, 3), lattice(9, 40, 3)
     want = gm.prdc(real, fake, k=4, per_sample=True, backend="cpu")
