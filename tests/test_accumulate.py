@@ -173,7 +173,7 @@ def test_merge_is_the_update_of_both():
     assert merged is a and len(b) == 45  # other unchanged
     assert _table(merged.compute()) == _table(_accumulated(first + second, **options).compute())
     with pytest.raises(ValueError, match="^other: accumulated with other settings \\(k=3 there, 5 here\\)"):
-        a.merge(gm.Accumulator(REAL, k=3))
+        a.merge(gm.Accumulator(REAL, metrics="all", k=3))
     with pytest.raises(TypeError, match="^other: "):
         a.merge(FAKE)
 

@@ -32,7 +32,7 @@ from .engine import backends, get_backend
 from .engine.kernels import power_of_two_scale
 from .engine.spectral import linalg_call
 from .reference import as_reference
-from .report.evaluate import GROUP_OF, METRIC_GROUPS, METRICS, MetricEntry, Report, evaluate
+from .report.evaluate import GROUP_OF, METRIC_GROUPS, METRICS, STANDARD, MetricEntry, Report, evaluate
 from .support.arrays import is_device_array, to_host
 from .support.results import Score
 from .support.validation import (
@@ -64,15 +64,17 @@ MIN_CAPACITY = 16
 
 
 def _selected(metrics) -> tuple:
-    """The metric names ``metrics`` asks for ("all", groups, names, alone or in a list), each once, in order."""
+    """The metric names ``metrics`` asks for ("standard", "all", groups, names, alone or in a list), each once, in
+    order."""
     if not isinstance(metrics, (str, list, tuple)):
         raise TypeError(
-            f"metrics: expected 'all', a group or metric name, or a list of them, got {type(metrics).__name__}"
+            f"metrics: expected 'standard', 'all', a group or metric name, or a list of them, got "
+            f"{type(metrics).__name__}"
         )
     names: list = []
     for item in [metrics] if isinstance(metrics, str) else list(metrics):
-        check_choice(item, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all",))
-        names.extend(METRICS if item == "all" else METRIC_GROUPS.get(item, (item,)))
+        check_choice(item, "metrics", METRICS + tuple(METRIC_GROUPS) + ("all", "standard"))
+        names.extend({"all": METRICS, "standard": STANDARD}.get(item, METRIC_GROUPS.get(item, (item,))))
     return tuple(dict.fromkeys(names))
 
 
@@ -375,7 +377,7 @@ class Accumulator:
         it to :meth:`compute` instead.
     train : array (t, d), optional, default None
         The training set, for authenticity (evaluate's ``train``).
-    metrics : str or list of str, default "all"
+    metrics : str or list of str, default "standard"
         As :func:`genmetrics.evaluate`'s. When it selects only "fd" and "gaussian_kl" (:data:`MOMENT_METRICS`),
         no row is stored: float64 means and co-moments are streamed (see the Notes).
     k : int, default 5
@@ -461,7 +463,7 @@ class Accumulator:
         reference=None,
         train=None,
         *,
-        metrics="all",
+        metrics="standard",
         k=5,
         kernel="cosine",
         seed=0,
