@@ -89,7 +89,7 @@ def ref_mauve(p, q, size=25, c=5.0):
         r = w * p + (1 - w) * q
         points.append((math.exp(-c * kl(q, r)), math.exp(-c * kl(p, r))))
     x, y = np.array(sorted(points, key=lambda t: (t[0], -t[1]))).T
-    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2, or the declared floor 1.22
+    trapezoid = getattr(np, "trapezoid", getattr(np, "trapz", None))  # NumPy 2, or trapz at the floor 1.22
     return float(trapezoid(y, x))
 
 
