@@ -18,7 +18,6 @@ Per-process accumulators combine exactly with :meth:`Accumulator.merge` or, unde
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -27,10 +26,9 @@ import weakref
 
 import numpy as np
 
-from .distances import CHUNK_BYTES, fd_moments, frechet_from_statistics
+from .distances import CHUNK_BYTES, fd_moments, frechet_from_statistics, gaussian_kl_from_moments, singular_error
 from .engine import backends, get_backend
 from .engine.kernels import power_of_two_scale
-from .engine.spectral import linalg_call
 from .reference import as_reference
 from .report.evaluate import GROUP_OF, METRIC_GROUPS, METRICS, STANDARD, MetricEntry, Report, evaluate
 from .support.arrays import is_device_array, to_host
@@ -314,47 +312,23 @@ class _Moments:
 
 
 def _gaussian_kl_from_moments(mu_q, sigma_q, mu_p, sigma_p, ridge: float, m: int, n: int) -> float:
-    """KL(N(mu_p, sigma_p) || N(mu_q, sigma_q)) (p: fake, q: real) as :func:`genmetrics.gaussian_kl` evaluates it:
-    1/2 [sum (lambda - 1 - ln lambda) + |V^T (mu_q - mu_p)|^2_{w^-1}], lambda the generalised eigenvalues."""
+    """KL(N(mu_p, sigma_p) || N(mu_q, sigma_q)) (p: fake of m rows, q: real of n rows) by
+    :func:`genmetrics.distances.gaussian_kl_from_moments`, on moments brought near 1 by a power of two (exact)."""
     d = mu_p.shape[0]
-    remedy = (
-        "the Gaussian KL divergence needs invertible covariances: pass ridge > 0 (added to both covariance diagonals"
-    )
     for name, rows in (("fake", m), ("real", n)):
         if ridge == 0 and rows <= d:
-            why = f"it has {rows} samples for {d} features, so its covariance has rank <= n - 1 < d"
-            raise ValueError(f"{name}: {why}; {remedy})")
+            raise singular_error(name, rows, d, None, ridge, 1.0)
     scale = power_of_two_scale(mu_p, mu_q, np.sqrt(np.abs(sigma_p)), np.sqrt(np.abs(sigma_q)))
-    mu_p, mu_q = mu_p * scale, mu_q * scale
-    sigma_p, sigma_q = sigma_p * scale * scale, sigma_q * scale * scale
-    if ridge:
-        eye = np.eye(d) * (ridge * scale * scale)
-        sigma_p, sigma_q = sigma_p + eye, sigma_q + eye
-    if not (np.all(np.isfinite(sigma_p)) and np.all(np.isfinite(sigma_q))):
-        raise ValueError("ridge: too large, the covariances overflow float64")
-    rtol = max(1e-12, 4 * d * float(np.finfo(np.float64).eps))  # as gaussian_kl: below it, round-off
-    w_p = linalg_call(np.linalg.eigvalsh, sigma_p, "fake")
-    w_q, V = linalg_call(np.linalg.eigh, sigma_q, "real")
-    for name, w in (("fake", w_p), ("real", w_q)):
-        if not float(w.min()) > rtol * float(w.max()):
-            largest = 1e-6 * float(w.max()) / scale / scale
-            example = f", e.g. ridge={largest:.3g}" if largest > 0 else ""
-            if ridge:
-                remedy = f"the Gaussian KL divergence needs invertible covariances: pass a ridge larger than {ridge:g}"
-            raise ValueError(
-                f"{name}: its covariance is singular to float64 precision (constant, duplicated or linearly "
-                f"dependent features); {remedy}{example}{')' if not ridge else ''}"
-            )
-    inv_root = 1.0 / np.sqrt(w_q)
-    B = V.T @ sigma_p @ V
-    lam = linalg_call(np.linalg.eigvalsh, inv_root[:, None] * ((B + B.T) / 2) * inv_root[None, :], "fake")
-    excess = lam - 1.0
-    trace_terms = float(np.clip(excess - np.log1p(excess), 0.0, None).sum())
-    t = V.T @ (mu_q - mu_p)
-    value = 0.5 * (trace_terms + float((t * t / w_q).sum()))
-    if not math.isfinite(value):
-        raise ValueError("fake: the result overflows float64 (|embeddings| too large?); rescale the embeddings")
-    return value
+    return gaussian_kl_from_moments(
+        mu_p * scale,
+        sigma_p * scale * scale,
+        mu_q * scale,
+        sigma_q * scale * scale,
+        ridge=ridge,
+        scale=scale,
+        n_p=m,
+        n_q=n,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -431,9 +431,9 @@ def _singular_rtol(d: int) -> float:
     return max(1e-12, 4 * d * float(np.finfo(np.float64).eps))
 
 
-def _singular_error(name, X, w, ridge, scale):
-    """The ValueError for a singular covariance; ``w`` its eigenvalues in the units of the scaled sets (or None)."""
-    n, d = X.shape
+def singular_error(name, n: int, d: int, w, ridge, scale):
+    """The ValueError for a singular covariance of ``n`` samples in ``d`` features; ``w`` its eigenvalues in the
+    units of the scaled sets (or None)."""
     why = (
         f"it has {n} samples for {d} features, so its covariance has rank <= n - 1 < d"
         if n <= d
@@ -447,6 +447,39 @@ def _singular_error(name, X, w, ridge, scale):
         else f"pass ridge > 0 (added to both covariance diagonals{example})"
     )
     return ValueError(f"{name}: {why}; the Gaussian KL divergence needs invertible covariances: {remedy}")
+
+
+def gaussian_kl_from_moments(mu_p, sigma_p, mu_q, sigma_q, *, ridge: float, scale: float, n_p: int, n_q: int) -> float:
+    """KL(N(mu_p, sigma_p) || N(mu_q, sigma_q)) as :func:`gaussian_kl` evaluates it, from float64 moments of sets
+    multiplied by ``scale`` (a power of two; errors quote the ridge in the caller's units) of ``n_p`` (fake, P) and
+    ``n_q`` (real, Q) samples: 1/2 [sum (lambda - 1 - ln lambda) + |V^T (mu_q - mu_p)|^2_{w^-1}], lambda the
+    eigenvalues of sigma_q^-1/2 sigma_p sigma_q^-1/2 (w, V: the eigenpairs of sigma_q). Shared with the streamed
+    moments of :class:`genmetrics.Accumulator`."""
+    xp = array_namespace(sigma_p)
+    d = mu_p.shape[0]
+    if ridge:
+        eye = xp.eye(d, dtype=xp.float64) * (ridge * scale * scale)
+        sigma_p, sigma_q = sigma_p + eye, sigma_q + eye
+    if not (bool(xp.all(xp.isfinite(sigma_p))) and bool(xp.all(xp.isfinite(sigma_q)))):
+        raise ValueError("ridge: too large, the covariances overflow float64")
+    rtol = _singular_rtol(d)
+    w_p = _eigh(sigma_p, "fake", vectors=False)
+    if not to_float(w_p.min()) > rtol * to_float(w_p.max()):
+        raise singular_error("fake", n_p, d, w_p, ridge, scale)
+    w_q, V = _eigh(sigma_q, "real")
+    if not to_float(w_q.min()) > rtol * to_float(w_q.max()):
+        raise singular_error("real", n_q, d, w_q, ridge, scale)
+    inv_root = 1.0 / xp.sqrt(w_q)
+    B = V.T @ sigma_p @ V
+    B = inv_root[:, None] * ((B + B.T) / 2) * inv_root[None, :]
+    lam = _eigh(B, "fake", vectors=False)
+    if not to_float(lam.min()) > 0:
+        raise singular_error("fake", n_p, d, w_p, ridge, scale)
+    excess = lam - 1.0
+    trace_terms = to_float(xp.clip(excess - xp.log1p(excess), 0.0, None).sum())
+    t = V.T @ (mu_q - mu_p)
+    mahalanobis = to_float((t * t / w_q).sum())
+    return _finite_result(0.5 * (trace_terms + mahalanobis), "fake")
 
 
 def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
@@ -498,35 +531,15 @@ def gaussian_kl(real, fake, *, ridge=0.0, backend=None) -> Score:
     d = fake.shape[1]
     for name, X in (("fake", fake), ("real", real)):
         if ridge == 0 and X.shape[0] <= d:
-            raise _singular_error(name, X, None, ridge, 1.0)
+            raise singular_error(name, X.shape[0], d, None, ridge, 1.0)
     scale = power_of_two_scale(fake, real)
     mu_p, sigma_p = fd_moments(engine, fake, scale)
     mu_q, sigma_q = _real_moments(engine, real, scale, reference)
-    xp = array_namespace(sigma_p)
-    if ridge:
-        eye = xp.eye(d, dtype=xp.float64) * (ridge * scale * scale)
-        sigma_p, sigma_q = sigma_p + eye, sigma_q + eye
-    if not (bool(xp.all(xp.isfinite(sigma_p))) and bool(xp.all(xp.isfinite(sigma_q)))):
-        raise ValueError("ridge: too large, the covariances overflow float64")
-    rtol = _singular_rtol(d)
-    w_p = _eigh(sigma_p, "fake", vectors=False)
-    if not to_float(w_p.min()) > rtol * to_float(w_p.max()):
-        raise _singular_error("fake", fake, w_p, ridge, scale)
-    w_q, V = _eigh(sigma_q, "real")
-    if not to_float(w_q.min()) > rtol * to_float(w_q.max()):
-        raise _singular_error("real", real, w_q, ridge, scale)
-    inv_root = 1.0 / xp.sqrt(w_q)
-    B = V.T @ sigma_p @ V
-    B = inv_root[:, None] * ((B + B.T) / 2) * inv_root[None, :]
-    lam = _eigh(B, "fake", vectors=False)
-    if not to_float(lam.min()) > 0:
-        raise _singular_error("fake", fake, w_p, ridge, scale)
-    excess = lam - 1.0
-    trace_terms = to_float(xp.clip(excess - xp.log1p(excess), 0.0, None).sum())
-    t = V.T @ (mu_q - mu_p)
-    mahalanobis = to_float((t * t / w_q).sum())
+    value = gaussian_kl_from_moments(
+        mu_p, sigma_p, mu_q, sigma_q, ridge=ridge, scale=scale, n_p=fake.shape[0], n_q=real.shape[0]
+    )
     return Score(
-        _finite_result(0.5 * (trace_terms + mahalanobis), "fake"),
+        value,
         metric="gaussian_kl",
         backend=engine.name,
         n=real.shape[0],
