@@ -108,6 +108,20 @@ def _reference_or_embeddings(path: str, key: str | None = None):
         raise UsageError(str(exc).removeprefix("path: ")) from None
 
 
+def _real_fake_train(args, load_real):
+    """(real, fake, train or None) of a command's files (``load_real`` reads the real one), of one width, or a
+    UsageError naming the file that differs."""
+    real = load_real(args.real, args.key)
+    fake = _embeddings(args.fake, args.key)
+    train = None if args.train is None else _embeddings(args.train, args.key)
+    for path, X in ((args.fake, fake), (args.train, train)):
+        if X is not None and X.shape[1] != real.shape[1]:
+            raise UsageError(
+                f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; both must be embedded alike"
+            )
+    return real, fake, train
+
+
 def _is_same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -182,14 +196,7 @@ def evaluate_files(args) -> int:
 
     _check_outputs({"--json": args.json, "--plot": args.plot}, (args.real, args.fake, args.train), args.force)
 
-    real = _reference_or_embeddings(args.real, args.key)
-    fake = _embeddings(args.fake, args.key)
-    train = None if args.train is None else _embeddings(args.train, args.key)
-    for path, X in ((args.fake, fake), (args.train, train)):
-        if X is not None and X.shape[1] != real.shape[1]:
-            raise UsageError(
-                f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; both must be embedded alike"
-            )
+    real, fake, train = _real_fake_train(args, _reference_or_embeddings)
     cluster = _dask_cluster(args)
     try:
         report = evaluate(
@@ -416,14 +423,7 @@ def audit_files(args) -> int:
 
     inputs = (args.real, args.fake, args.train)
     _check_outputs({"--out": args.out, "--json": args.json}, inputs, args.force)
-    real = _embeddings(args.real, args.key)
-    fake = _embeddings(args.fake, args.key)
-    train = None if args.train is None else _embeddings(args.train, args.key)
-    for path, X in ((args.fake, fake), (args.train, train)):
-        if X is not None and X.shape[1] != real.shape[1]:
-            raise UsageError(
-                f"{path}: has {X.shape[1]} features but {args.real} has {real.shape[1]}; both must be embedded alike"
-            )
+    real, fake, train = _real_fake_train(args, _embeddings)
     try:
         result = gm.audit(
             real, fake, train=train, alpha=args.alpha, k=args.k, criteria=args.criteria, backend=args.backend
