@@ -21,6 +21,8 @@
 # driver, which it opens at run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/snapshot.sh
+source tools/snapshot.sh
 ROOT=$PWD
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
@@ -58,13 +60,7 @@ export PATH="$WORK/tools/bin:$PATH"  # auditwheel calls patchelf by name
 
 # -- the sources, and the tests run against the wheel, from one snapshot: the committed HEAD, or the working tree's
 # tracked and untracked-but-not-ignored files (no stale build, build/ or *.so, reaches the wheel either way)
-mkdir -p "$WORK/src"
-if ((HEAD)); then
-  git archive HEAD | tar -xf - -C "$WORK/src"
-else
-  git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf - | tar -xf - -C "$WORK/src"
-fi
+snapshot_sources "$WORK/src" "$HEAD"
 DEFINES=()
 EXCLUDES=(--exclude 'libscipy_openblas*.so')
 if [[ -n "$CUDA" ]]; then

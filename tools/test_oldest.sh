@@ -13,6 +13,8 @@
 # the floor tested is the run-time one. Prints the versions used and the time taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/snapshot.sh
+source tools/snapshot.sh
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 HEAD=0 PYTHON_ARG="" TEST_FILES="tests/test_primitives.py tests/test_engine.py tests/test_validation.py tests/test_cli.py tests/test_diversity.py tests/test_fidelity.py"
 while (($#)); do
@@ -70,13 +72,7 @@ VPY=$WORK/venv/bin/python
 "$VPY" -m pip install --quiet --only-binary=:all: "numpy==$NUMPY" "scipy-openblas32==$OPENBLAS_FLOOR.*" \
   "tqdm==$TQDM_FLOOR" "pytest>=7" "hypothesis>=6.80"
 # the package and its tests from one snapshot (HEAD, or the working tree without ignored files such as build/)
-mkdir -p "$WORK/src"
-if ((HEAD)); then
-  git archive HEAD | tar -xf - -C "$WORK/src"
-else
-  git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf - | tar -xf - -C "$WORK/src"
-fi
+snapshot_sources "$WORK/src" "$HEAD"
 "$VPY" -m pip install --quiet "$WORK/src" -Ccmake.define.GENMETRICS_CUDA=OFF
 INSTALL_S=$(($(date +%s) - t0))
 "$VPY" - <<'EOF'
