@@ -9,7 +9,7 @@ import torch
 
 from ..support.validation import check_bool, check_choice, check_kernel, check_order, check_positive
 from .bank import MemoryBank
-from .kernels import bank_rows, check_tensor, resolve, work_dtype
+from .kernels import bank_pair, bank_rows, check_tensor, resolve, work_dtype
 from .scores import conditional_rke, conditional_vendi, rke, vendi
 
 __all__ = ["DiversityLoss", "DiversityGuidance"]
@@ -91,10 +91,9 @@ class DiversityLoss(torch.nn.Module):
         self.bank: torch.Tensor | None
         self.bank_conditions: torch.Tensor | None
         if isinstance(memory_bank, (tuple, list)):
-            if len(memory_bank) != 2:
-                raise TypeError("memory_bank: expected a tensor, or a pair (samples, conditions) of tensors")
-            self.register_buffer("bank", check_tensor(memory_bank[0], "memory_bank[0]").detach().clone())
-            self.register_buffer("bank_conditions", check_tensor(memory_bank[1], "memory_bank[1]").detach().clone())
+            rows, conditions = bank_pair(memory_bank)
+            self.register_buffer("bank", rows.clone())
+            self.register_buffer("bank_conditions", conditions.clone())
         else:
             bank = None if memory_bank is None else check_tensor(memory_bank, "memory_bank").detach().clone()
             self.register_buffer("bank", bank)
@@ -213,17 +212,7 @@ class DiversityGuidance:
         if memory_bank is None:
             return None
         if self.conditional:
-            if not (isinstance(memory_bank, (tuple, list)) and len(memory_bank) == 2):
-                raise TypeError("memory_bank: a conditional guidance takes a pair (samples, conditions) of tensors")
-            rows, conditions = (
-                check_tensor(memory_bank[0], "memory_bank[0]"),
-                check_tensor(memory_bank[1], "memory_bank[1]"),
-            )
-            if rows.shape[0] != conditions.shape[0]:
-                raise ValueError(
-                    f"memory_bank: its samples have {rows.shape[0]} rows but its conditions {conditions.shape[0]}"
-                )
-            return rows.detach(), conditions.detach()
+            return bank_pair(memory_bank)
         if isinstance(memory_bank, (tuple, list)):
             raise TypeError("memory_bank: a pair (samples, conditions) needs conditional=True")
         return check_tensor(memory_bank, "memory_bank").detach(), None

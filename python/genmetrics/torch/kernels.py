@@ -50,6 +50,22 @@ def bank_rows(memory_bank: Any, like: torch.Tensor, name: str = "memory_bank") -
     return bank.detach().to(device=like.device, dtype=like.dtype)
 
 
+def bank_pair(memory_bank: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A conditional bank: a pair (samples, conditions) of tensors with one condition per sample, detached."""
+    if not (isinstance(memory_bank, (tuple, list)) and len(memory_bank) == 2):
+        raise TypeError(
+            f"memory_bank: expected a pair (bank samples, bank conditions) of tensors, got {type(memory_bank).__name__}"
+        )
+    rows = check_tensor(memory_bank[0], "memory_bank[0]").detach()
+    conditions = check_tensor(memory_bank[1], "memory_bank[1]").detach()
+    if rows.shape[0] != conditions.shape[0]:
+        raise ValueError(
+            f"memory_bank: its samples have {rows.shape[0]} rows but its conditions {conditions.shape[0]}; "
+            "one condition per sample"
+        )
+    return rows, conditions
+
+
 def joined_rows(X: Any, memory_bank: Any, name: str = "X", bank_name: str = "memory_bank") -> tuple[torch.Tensor, int]:
     """(the rows of X then those of the detached bank, in the working dtype, n_x)."""
     X = check_tensor(X, name)

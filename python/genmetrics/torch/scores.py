@@ -9,7 +9,17 @@ import torch
 
 from ..support.validation import check_order
 from .bank import MemoryBank
-from .kernels import DOT_PRODUCT, bank_rows, check_tensor, joined_rows, kernel_matrix, resolve, unit_rows, work_dtype
+from .kernels import (
+    DOT_PRODUCT,
+    bank_pair,
+    bank_rows,
+    check_tensor,
+    joined_rows,
+    kernel_matrix,
+    resolve,
+    unit_rows,
+    work_dtype,
+)
 from .spectral import vendi_of_gram
 
 __all__ = ["vendi", "rke", "conditional_vendi", "conditional_rke"]
@@ -141,18 +151,9 @@ def _conditional_inputs(X, T, kernel, bandwidth, condition_kernel, condition_ban
     C = C.to(device=Z.device, dtype=Z.dtype)
     x_parts, t_parts = [(Z, "X")], [(C, "T")]
     if memory_bank is not None:
-        if not (isinstance(memory_bank, (tuple, list)) and len(memory_bank) == 2):
-            raise TypeError(
-                "memory_bank: expected a pair (bank samples, bank conditions) of tensors, "
-                f"got {type(memory_bank).__name__}"
-            )
-        bank_x = bank_rows(memory_bank[0], Z, "memory_bank[0]")
-        bank_t = bank_rows(memory_bank[1], C, "memory_bank[1]")
-        if bank_x.shape[0] != bank_t.shape[0]:
-            raise ValueError(
-                f"memory_bank: its samples have {bank_x.shape[0]} rows but its conditions {bank_t.shape[0]}; "
-                "one condition per sample"
-            )
+        rows, conditions = bank_pair(memory_bank)
+        bank_x = bank_rows(rows, Z, "memory_bank[0]")
+        bank_t = bank_rows(conditions, C, "memory_bank[1]")
         x_parts.append((bank_x, "memory_bank[0]"))
         t_parts.append((bank_t, "memory_bank[1]"))
     spec = resolve(kernel, x_parts, bandwidth, kernel_params)
