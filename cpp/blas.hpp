@@ -35,6 +35,13 @@ inline void gemm_tn(blas_int m, blas_int n, blas_int k, const double* a, blas_in
   scipy_cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1., a, lda, b, ldb, beta, c, ldc);
 }
 
+// Upper triangle of C (n x n) = A A^T with A (n x k), row-major: the diagonal tiles of a symmetric traversal.
+inline void syrk_upper_nt(blas_int n, blas_int k, const float* a, blas_int lda, float* c, blas_int ldc) {
+  scipy_cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.f, a, lda, 0.f, c, ldc);
+}
+inline void syrk_upper_nt(blas_int n, blas_int k, const double* a, blas_int lda, double* c, blas_int ldc) {
+  scipy_cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1., a, lda, 0., c, ldc);
+}
 // Upper triangle of C (n x n) = A^T A with A (k x n), row-major: half the flops of the GEMM.
 inline void syrk_upper_tn(blas_int n, blas_int k, const float* a, blas_int lda, float* c, blas_int ldc) {
   scipy_cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.f, a, lda, 0.f, c, ldc);

@@ -57,6 +57,14 @@ inline TileShape default_tile_shape(index_t n, index_t m, bool symmetric) {
   return shape;
 }
 
+// The lower triangle of a square tile from its upper one (after a syrk), so that handlers see a full,
+// exactly symmetric diagonal tile.
+template <class T>
+void mirror_upper_triangle(T* values, index_t rows, index_t ld) {
+  for (index_t i = 1; i < rows; ++i)
+    for (index_t j = 0; j < i; ++j) values[i * ld + j] = values[j * ld + i];
+}
+
 template <class T, class Handler>
 void for_each_tile(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const TileShape& shape, int n_threads,
                    Handler& handler) {
@@ -90,9 +98,15 @@ void for_each_tile(const Matrix<T>& x, const Matrix<T>& y, bool symmetric, const
     tile.values = buffer.data();
     tile.diagonal = symmetric && bi == bj;
     tile.mirrored = symmetric && bi != bj;
-    gemm_nt(static_cast<blas_int>(tile.rows), static_cast<blas_int>(tile.cols), static_cast<blas_int>(x.cols),
-            x.row(tile.row_begin), static_cast<blas_int>(x.cols), y.row(tile.col_begin), static_cast<blas_int>(y.cols),
-            tile.values, static_cast<blas_int>(tile.ld));
+    if (tile.diagonal) {  // X_I X_I^T: half the flops of the GEMM, then the lower triangle mirrored
+      syrk_upper_nt(static_cast<blas_int>(tile.rows), static_cast<blas_int>(x.cols), x.row(tile.row_begin),
+                    static_cast<blas_int>(x.cols), tile.values, static_cast<blas_int>(tile.ld));
+      mirror_upper_triangle(tile.values, tile.rows, tile.ld);
+    } else {
+      gemm_nt(static_cast<blas_int>(tile.rows), static_cast<blas_int>(tile.cols), static_cast<blas_int>(x.cols),
+              x.row(tile.row_begin), static_cast<blas_int>(x.cols), y.row(tile.col_begin),
+              static_cast<blas_int>(y.cols), tile.values, static_cast<blas_int>(tile.ld));
+    }
     handler.consume(tile, thread);
   });
 }

@@ -22,6 +22,7 @@ from genmetrics.report.evaluate import (
     METRICS,
     NEEDS_TRAIN,
     STANDARD,
+    VIEWS,
     MetricEntry,
     Report,
     label,
@@ -370,8 +371,8 @@ def _names(report):
 
 def test_metrics_all(small, small_report):
     real, fake, train = small
-    assert _names(small_report) == list(STANDARD)  # the default: every metric but the costly ones
-    assert set(STANDARD) | set(EXPENSIVE) == set(METRICS)
+    assert _names(small_report) == list(STANDARD)  # the default: every metric but the costly ones and the views
+    assert set(STANDARD) | set(EXPENSIVE) | set(VIEWS) == set(METRICS)
     assert _names(gm.evaluate(real, fake, metrics="all")) == [x for x in METRICS if x not in NEEDS_TRAIN]
     for e in small_report.entries:
         assert e.group == next(g for g, names in METRIC_GROUPS.items() if e.name in names)
@@ -587,8 +588,11 @@ def test_evaluate_on_the_emulated_gpu_equals_the_cpu():
     assert report.info["backend"] == "cuda"
     got = report.numbers()
     assert got.keys() == want.keys()
+    # KID is a difference of float32 kernel sums: on this data each engine is ~7e-6 (relative) from the float64 KID,
+    # and the cpu engine's symmetric tiles (syrk) round differently from the emulated GPU's products
+    loose = {"kid.mean": 3e-5, "kid.std": 3e-5}
     for name, value in want.items():
-        assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+        assert got[name] == pytest.approx(value, rel=loose.get(name, 1e-6), abs=1e-9), name
 
 
 def test_vendi_of_both_sets_uses_one_bandwidth():
