@@ -28,7 +28,7 @@ from ..support.validation import check_bool, check_choice, check_int, check_kern
 METRIC_GROUPS = {
     "fidelity": ("prdc", "precision_recall", "alpha_precision", "p_precision_recall", "rarity_score", "top_pr"),
     "memorisation": ("authenticity", "ct_score", "fls"),
-    "diversity": ("vendi", "rke", "diversity_curve"),
+    "diversity": ("vendi", "rke", "diversity_curve", "diversity_modes"),
     "distance": (
         "fd",
         "kid",
@@ -49,8 +49,10 @@ NEEDS_TRAIN = ("authenticity", "ct_score", "fls")
 #: rest together: top_pr's bandwidth search, fls's EM over all pairs, fd_infinity's 15 subset FDs, the k-means of
 #: mauve and prd_curve); "all", their group or their name asks for them.
 EXPENSIVE = ("top_pr", "fls", "fd_infinity", "mauve", "prd_curve")
+#: Views for the figure rather than numbers (:meth:`Report.plot` draws them): asked for by name or group, or "all".
+VIEWS = ("diversity_modes",)
 #: evaluate()'s default selection.
-STANDARD = tuple(name for name in METRICS if name not in EXPENSIVE)
+STANDARD = tuple(name for name in METRICS if name not in EXPENSIVE + VIEWS)
 
 #: evaluate()'s own arguments: a metric's error that names one of them (or an environment setting,
 #: ``GENMETRICS_...``) is the caller's to fix, so it is raised, never turned into a skipped metric.
@@ -241,9 +243,10 @@ def evaluate(
         Embeddings of the training samples: authenticity (memorisation) is measured against them.
     metrics : str or list of str, default "standard"
         "standard" (every metric but the costly :data:`EXPENSIVE` ones: top_pr, fls, fd_infinity, mauve,
-        prd_curve), "all", a group ("fidelity", "memorisation", "diversity", "distance"), a metric name or a list
-        of them. Of :data:`METRICS`: prdc, precision_recall, alpha_precision, p_precision_recall, rarity_score,
-        top_pr, authenticity, ct_score, fls, vendi, rke, diversity_curve, fd, kid, cmmd, gaussian_kl, knn_kl,
+        prd_curve, and the figure's :data:`VIEWS`: diversity_modes), "all", a group ("fidelity", "memorisation",
+        "diversity", "distance"), a metric name or a list of them. Of :data:`METRICS`: prdc, precision_recall,
+        alpha_precision, p_precision_recall, rarity_score, top_pr, authenticity, ct_score, fls, vendi, rke,
+        diversity_curve, diversity_modes, fd, kid, cmmd, gaussian_kl, knn_kl,
         sliced_wasserstein, fd_infinity, mauve, prd_curve. authenticity, ct_score and fls need ``train``; ct_score
         and fls take ``real`` as the held-out test set.
     k : int, default 5
@@ -323,7 +326,7 @@ def evaluate(
         if name in names and min(n, m) - 1 < own_k:
             notes.append(f"{name} skipped: its k = {own_k} needs at least {own_k + 1} samples in each set")
             names.remove(name)
-    if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve")):
+    if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve", "diversity_modes")):
         notes.append(
             f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
             "(plug-in Vendi and RKE grow with the sample size)"
@@ -406,11 +409,12 @@ class _Runner:
 
             def pick(X):
                 if X.shape[0] == size:
-                    return X
+                    return X, np.arange(size)
                 rows = np.sort(rng.choice(X.shape[0], size, replace=False))
-                return X[array_namespace(X).asarray(rows)]
+                return X[array_namespace(X).asarray(rows)], rows
 
-            self._equal = (pick(self.real), pick(self.fake))
+            (real, self._real_rows), (fake, self._fake_rows) = pick(self.real), pick(self.fake)
+            self._equal = (real, fake)
         return self._equal
 
     def vendi_bandwidth(self):
@@ -539,6 +543,18 @@ class _Runner:
             )
             curves[name] = {"sizes": c.sizes, "mean": c.mean, "lower": c.lower, "upper": c.upper}
         return curves, {"metric": "vendi", "kernel": self.kernel, "bandwidth": self.vendi_bandwidth(), "n_boot": 10}
+
+    def diversity_modes(self):
+        from ..modes import diversity_modes  # noqa: PLC0415
+
+        real, fake = self.equal_size()
+        sigma = self.vendi_bandwidth()
+        modes = {}
+        for name, X, rows in (("real", real, self._real_rows), ("fake", fake, self._fake_rows)):
+            r = diversity_modes(X, kernel=self.kernel, bandwidth=sigma, seed=self.seed, backend=self.backend)
+            # indices into the set as given, not into its equal-size subsample
+            modes[name] = {"eigenvalues": r.eigenvalues, "indices": rows[r.indices], "method": r.method}
+        return modes, {"kernel": self.kernel, "bandwidth": sigma, "n": real.shape[0]}
 
     # -- distances -------------------------------------------------------------------------------------------
 

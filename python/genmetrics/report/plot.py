@@ -1,8 +1,10 @@
 """The figure of a :class:`genmetrics.evaluate.Report` (matplotlib, an optional extra: ``genmetrics[plot]``).
 
-Up to three panels: the alpha-precision and beta-coverage curves against the diagonal (Alaa et al. 2022), the
-Vendi score of the real and generated sets against the sample size with their bootstrap bands, and the table of
-every number in the report (under its title, the authenticity rows saying what they were measured against).
+Up to four panels: the alpha-precision and beta-coverage curves against the diagonal (Alaa et al. 2022), the
+Vendi score of the real and generated sets against the sample size with their bootstrap bands, the top modes of
+both sets (``diversity_modes``: the eigenvalues behind the Vendi score and the samples that load most on each),
+and the table of every number in the report (under its title, the authenticity rows saying what they were
+measured against).
 """
 
 from __future__ import annotations
@@ -51,6 +53,25 @@ def _curve_panel(ax, value):
     ax.legend(fontsize=8)
 
 
+def _modes_panel(ax, value):
+    """The top modes of each set (eigenvalues of K / trace(K), the mass behind the Vendi score), a pair of bars a
+    rank, each labelled with the indices of the samples that load most on it: the view of what the modes are when
+    the samples (images) are not at hand."""
+    ranks = max(len(np.asarray(side["eigenvalues"])) for side in value.values())
+    positions = np.arange(ranks)[::-1]
+    height = 0.8 / max(len(value), 1)
+    for offset, (name, side) in enumerate(value.items()):
+        eigenvalues = np.asarray(side["eigenvalues"])
+        y = positions[: len(eigenvalues)] + 0.4 - height * (offset + 0.5)
+        ax.barh(y, eigenvalues, height=height, label=name)
+        for y_i, w, rows in zip(y, eigenvalues, np.asarray(side["indices"])):
+            ax.text(w, y_i, " " + ", ".join(map(str, rows[:5])), va="center", fontsize=6)
+    ax.set_yticks(positions, [f"mode {i + 1}" for i in range(ranks)])
+    ax.set_xlabel("eigenvalue of K / trace(K)")
+    ax.set_title("top modes (labels: the samples that load most)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def _table_rows(report):
     """[metric label, value] of every scalar number of the report."""
     from .evaluate import label  # noqa: PLC0415 (evaluate imports this module lazily)
@@ -89,6 +110,8 @@ def draw_report(report):
         panels.append(lambda ax: _alpha_panel(ax, report["alpha_precision"]))
     if "diversity_curve" in report:
         panels.append(lambda ax: _curve_panel(ax, report["diversity_curve"]))
+    if "diversity_modes" in report:
+        panels.append(lambda ax: _modes_panel(ax, report["diversity_modes"]))
     panels.append(lambda ax: _table_panel(ax, report))
     # tall enough for every table row under the title
     height = max(4.5, ROW_INCHES * (len(_table_rows(report)) + 1) + 1.5)
