@@ -12,19 +12,13 @@ protocol (``gram`` on column blocks, ``kernel_matvec``), so every backend (cpu, 
   R factor of a QR, then an SVD of R) are the small singular values of A to ~ eps sigma_max, as a direct SVD of A
   gives them. Zero rows and zero columns of A (kernel values that underflow) carry no singular value and are
   dropped before the eigensolve.
-- :func:`stochastic_nuclear_norm`: tr f(B) with f = sqrt and B = A A^T by deflated stochastic Lanczos quadrature
-  (Hutch++ with Lanczos quadratic forms: Ubaru, Chen & Saad 2017; Meyer, Musco, Musco & Woodruff 2021):
-  tr f(B) = sum_i q_i^T f(B) q_i + E[w^T f(B) w], Q an orthonormal basis of B's top eigenvectors (randomized
-  range finder) and w = (I - Q Q^T) z with Rademacher z. Every quadratic form is a Gauss quadrature from
-  ``steps`` Lanczos steps, all start vectors in lockstep so that each step is one fused K V pass each way
-  (B V = A (A^T V)). The interval is Student's t on the probes (the deflated part is deterministic), widened on
-  both sides by the change of the estimate from steps / 2 to steps Lanczos steps (the quadrature of sqrt, not
-  smooth at 0, converges about as 1 / steps: a heuristic for the error left, not a bound). Memory
+- :func:`stochastic_nuclear_norm`: tr f(B) with f = sqrt and B = A A^T / (n m), by the deflated stochastic
+  Lanczos quadrature of :func:`genmetrics.engine.stochastic.operator_trace` (the estimator of Vendi's
+  method="stochastic", q = 1/2): the top eigenvectors of B deflated, Rademacher probes on the rest, each quadratic
+  form bracketed by its Gauss and Gauss-Radau rules, every start vector in lockstep so that each Lanczos step is
+  one fused K V pass each way (B V = A (A^T V)). The interval is the quadrature bracket widened by Student's t on
+  the probes; without ``probes``, probes are added until its half-width is ``rtol`` of the norm. Memory
   O(s (rank + probes)).
-
-The Lanczos quadrature here is small and self-contained; the Vendi estimator of issue 14 in
-:mod:`genmetrics.engine.spectral` does the same thing for f(lambda) = lambda log lambda and lambda^q: the two
-should be merged into one SLQ helper once both have landed.
 """
 
 from __future__ import annotations
@@ -39,6 +33,7 @@ import numpy as np
 from ..support.arrays import array_namespace, to_float, to_host
 from .kernels import KernelSpec
 from .spectral import linalg_call
+from .stochastic import operator_trace
 
 #: method="auto" is exact while min(n, m) is at most this (G is s x s float64: 800 MB at 10,000).
 EXACT_MAX = 10_000
@@ -48,10 +43,11 @@ BLOCK_BYTES = 64 * 2**20
 #: orthogonal second pass; the rest, as sqrt(lambda), keep the norm within ~1e-11 relative of a float64 SVD
 #: (measured on rank-deficient rbf/laplacian cases; 1e-6 gives ~3e-13 at more refinement work).
 SMALL_EIGENVALUE = 1e-8
-#: Defaults of the stochastic method: deflated eigenvectors, Rademacher probes, Lanczos steps.
+#: Defaults of the stochastic method: deflated eigenvectors, the most Lanczos steps a probe, and the relative
+#: half-width of the norm's interval at which the probes stop (``probes=None``).
 DEFAULT_RANK = 50
-DEFAULT_PROBES = 30
-DEFAULT_STEPS = 50
+DEFAULT_STEPS = 60
+DEFAULT_RTOL = 0.005
 #: Two-sided confidence of the stochastic interval.
 CONFIDENCE = 0.95
 
@@ -221,123 +217,60 @@ def _eigvalsh(G, name):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _t_quantile(p: float, df: int) -> float:
-    """Student's t quantile (Cornish-Fisher expansion around the normal one; < 1e-3 off for df >= 5)."""
-    z = math.sqrt(2.0) * _erfinv(2.0 * p - 1.0)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / df + g2 / df**2 + g3 / df**3
+class _ProductOperator:
+    """B = A A^T / (n m) (A = K(S, L)) through two fused K V passes, with the counters of the stochastic engine's
+    operators: ``passes`` counts products B V, ``matvecs`` the vectors multiplied."""
 
+    def __init__(self, engine, spec: KernelSpec, S, L, scale: float, name: str):
+        self.engine, self.spec, self.S, self.L, self.scale, self.name = engine, spec, S, L, scale, name
+        self.passes = 0
+        self.matvecs = 0
 
-def _erfinv(y: float) -> float:
-    """Inverse error function by Newton's method on math.erf."""
-    x = 0.0
-    for _ in range(60):
-        step = (math.erf(x) - y) / (2.0 / math.sqrt(math.pi) * math.exp(-x * x))
-        x -= step
-        if abs(step) < 1e-15:
-            break
-    return x
-
-
-def lanczos_quadrature(matvec, starts, steps: int, f):
-    """Gauss quadratures v^T f(B) v for every column v of ``starts`` (s x c), in lockstep: ``steps`` Lanczos steps
-    (local re-orthogonalisation only, so memory is O(s c)), stopping a column when its Krylov space is exhausted.
-
-    Returns (estimates (c,) float64 on the host, the same from the first half of the steps, steps taken)."""
-    xp = array_namespace(starts)
-    norms = xp.sqrt(xp.sum(starts * starts, axis=0))
-    weights = to_host(norms) ** 2
-    c = starts.shape[1]
-    active = weights > 0
-    Q = starts / xp.where(norms > 0, norms, 1.0)
-    Q_prev = xp.zeros_like(Q)
-    beta_prev = xp.zeros(c, dtype=xp.float64)
-    alphas, betas = [], []
-    length = np.where(active, steps, 0)
-    for j in range(steps):
-        W = matvec(Q)
-        alpha = xp.sum(Q * W, axis=0)
-        W -= Q * alpha + Q_prev * beta_prev
-        W -= Q * xp.sum(Q * W, axis=0)  # a second pass against the newest vector
-        beta = xp.sqrt(xp.sum(W * W, axis=0))
-        alpha_h, beta_h = to_host(alpha), to_host(beta)
-        alphas.append(alpha_h)
-        betas.append(beta_h)
-        scale = np.maximum(np.abs(alpha_h), 1e-300)
-        done = active & (beta_h <= 1e-10 * scale)
-        length[done] = j + 1
-        active &= ~done
-        if not active.any() or j == steps - 1:
-            break
-        beta = xp.asarray(np.where(active, beta_h, 1.0))
-        Q_prev, Q = Q, W / beta * xp.asarray(active.astype(np.float64))
-        beta_prev = xp.asarray(np.where(active, beta_h, 0.0))
-    A = np.array(alphas)
-    Bt = np.array(betas)
-    out, half = np.zeros(c), np.zeros(c)
-    for col in range(c):
-        for k, target in ((int(length[col]), out), ((int(length[col]) + 1) // 2, half)):
-            if k == 0:
-                continue
-            T = np.diag(A[:k, col]) + np.diag(Bt[: k - 1, col], 1) + np.diag(Bt[: k - 1, col], -1)
-            theta, U = np.linalg.eigh(T)
-            target[col] = weights[col] * float(np.sum(U[0] ** 2 * f(theta)))
-    return out, half, len(alphas)
+    def __call__(self, V):
+        self.passes += 1
+        self.matvecs += V.shape[1]
+        W = self.engine.kernel_matvec(self.spec, self.L, self.S, V)
+        out = self.engine.kernel_matvec(self.spec, self.S, self.L, W) / self.scale
+        xp = array_namespace(out)
+        if not bool(xp.all(xp.isfinite(out))):
+            raise ValueError(
+                f"{self.name}: the {self.spec.name} kernel overflows for these values; rescale the embeddings"
+            )
+        return out
 
 
 def stochastic_nuclear_norm(
-    engine, spec: KernelSpec, X, Y, *, seed=0, rank=None, probes=None, steps=None, name="X, Y"
+    engine, spec: KernelSpec, X, Y, *, seed=0, rank=None, probes=None, rtol=DEFAULT_RTOL, name="X, Y"
 ) -> NuclearNorm:
-    """||K(X, Y) / sqrt(n m)||_* = tr sqrt(B), B = K(S, L) K(L, S) / (n m), by deflated Lanczos quadrature."""
+    """||K(X, Y) / sqrt(n m)||_* = tr sqrt(B), B = K(S, L) K(L, S) / (n m), by the deflated stochastic Lanczos
+    quadrature of :func:`genmetrics.engine.stochastic.operator_trace` (q = 1/2: f = sqrt)."""
     S, L, _ = _sides(X, Y)
-    xp = array_namespace(S)
     s = S.shape[0]
     n, m = X.shape[0], Y.shape[0]
     rank = min(DEFAULT_RANK if rank is None else rank, s // 2)
-    probes = DEFAULT_PROBES if probes is None else probes
-    steps = min(DEFAULT_STEPS, s)
-    matvecs = 0
-
-    def matvec(V):
-        nonlocal matvecs
-        matvecs += V.shape[1]
-        W = engine.kernel_matvec(spec, L, S, V)
-        out = engine.kernel_matvec(spec, S, L, W) / (float(n) * float(m))
-        if not bool(xp.all(xp.isfinite(out))):
-            raise ValueError(f"{name}: the {spec.name} kernel overflows for these values; rescale the embeddings")
-        return out
-
-    rng = np.random.default_rng(seed)
-    f = np.sqrt
-    deflated = 0.0
-    Q = None
-    if rank > 0:  # the top eigenvectors of B: a randomized range finder with one power iteration
-        Q = xp.asarray(rng.standard_normal((s, rank)))
-        for _ in range(2):
-            Q = linalg_call(xp.linalg.qr, matvec(Q), name)[0]
-    Z = xp.asarray(rng.choice(np.array([-1.0, 1.0]), size=(s, probes)))
-    if Q is not None:
-        Z = Z - Q @ (Q.T @ Z)
-    starts = Z if Q is None else xp.concatenate([Q, Z], axis=1)
-    estimates, halves, taken = lanczos_quadrature(matvec, starts, steps, lambda theta: f(np.clip(theta, 0.0, None)))
-    # The quadrature of sqrt (not smooth at 0) converges about as 1/steps, so the change from steps / 2 to steps
-    # is about the error left at steps: it widens the interval on both sides (a heuristic, not a bound).
-    quadrature = abs(float(estimates[:-probes].sum() - halves[:-probes].sum())) + abs(
-        float(estimates[-probes:].mean() - halves[-probes:].mean())
+    apply = _ProductOperator(engine, spec, S, L, float(n) * float(m), name)
+    # the interval's relative width on VS_1/2 = (tr sqrt B)^2 is twice that on the norm: rtol / 2 on the norm
+    result = operator_trace(
+        apply,
+        S,
+        0.5,
+        rank=rank,
+        seed=seed,
+        probes=probes,
+        rtol=2.0 * rtol,
+        level=CONFIDENCE,
+        max_steps=min(DEFAULT_STEPS, s),
+        pass_cost=2.0 * S.shape[1],
     )
-    if Q is not None:
-        deflated = float(estimates[:rank].sum())
-    samples = estimates[-probes:]
-    mean = float(samples.mean())
-    half = 0.0
-    if probes > 1:
-        half = _t_quantile(0.5 + CONFIDENCE / 2, probes - 1) * float(samples.std(ddof=1)) / math.sqrt(probes)
-    value = deflated + mean
-    half += quadrature
-    low, high = max(value - half, 0.0), value + half
+    value = result.estimate
     log_value = math.log(value) if value > 0 else -math.inf
     return NuclearNorm(
-        log_value, "stochastic", ci_low=low, ci_high=high, rank=rank, probes=probes, steps=taken, matvecs=matvecs
+        log_value,
+        "stochastic",
+        ci_low=max(result.low, 0.0),
+        ci_high=max(result.high, 0.0),
+        rank=rank,
+        probes=result.probes,
+        steps=result.steps,
+        matvecs=result.matvecs,
     )
