@@ -340,47 +340,10 @@ def top_eigenpairs(engine, spec: KernelSpec, X, *, rank: int, seed: int, n_iter:
     return TopEigenpairs(values, residuals[:rank], apply.matvecs, apply.passes)
 
 
-def stochastic_trace(
-    engine,
-    spec: KernelSpec,
-    X,
-    q: float,
-    *,
-    rank: int,
-    seed: int,
-    n_iter: int = 2,
-    probes: int | None = None,
-    rtol: float = 0.01,
-    level: float = 0.95,
-    max_probes: int = 256,
-    max_steps: int = MAX_STEPS,
-    max_rank: int | None = None,
-) -> StochasticTrace:
-    """tr f(K / trace K) by deflation + SLQ (see the module docstring), with its ``level`` interval.
-
-    ``rank`` Ritz vectors (block ``rank`` + ``OVERSAMPLING``, capped at n) are deflated. ``probes``: a fixed
-    number of Hutchinson probes; None: batches of ``PROBE_BATCH`` until the interval of VS_q is within ``rtol``
-    of the estimate (relative half-width) or ``max_probes`` is reached. Lanczos steps per probe batch stop once
-    the mean quadrature bracket is below ``QUADRATURE_SHARE`` of the target half-width, or at ``max_steps``.
-    ``max_rank``: when given (and ``probes`` is None), the rank doubles (up to it) after the first batch of probes
-    whenever the probes the target needs would cost more Gram-tile flops than deflating twice as many
-    eigenpairs; ``parts["rank"]`` is the rank used.
-    """
-    return operator_trace(
-        _operator(engine, spec, X),
-        X,
-        q,
-        rank=rank,
-        seed=seed,
-        n_iter=n_iter,
-        probes=probes,
-        rtol=rtol,
-        level=level,
-        max_probes=max_probes,
-        max_steps=max_steps,
-        max_rank=max_rank,
-        pass_cost=X.shape[1],
-    )
+def stochastic_trace(engine, spec: KernelSpec, X, q: float, **options) -> StochasticTrace:
+    """tr f(K / trace K) by deflation + SLQ (see the module docstring), with its ``level`` interval: the
+    :func:`operator_trace` of A = K / trace(K) through the engine's fused K.V, with ``options`` as there."""
+    return operator_trace(_operator(engine, spec, X), X, q, pass_cost=X.shape[1], **options)
 
 
 def operator_trace(
@@ -399,11 +362,20 @@ def operator_trace(
     max_rank: int | None = None,
     pass_cost: float = 1.0,
 ) -> StochasticTrace:
-    """tr f(A) for any PSD operator ``apply`` (V -> A V on blocks, with ``passes``/``matvecs`` counters, as
-    :class:`_Operator`), as :func:`stochastic_trace` computes it: ``X`` only gives n (its rows) and the array
-    namespace; ``pass_cost`` is the cost of one pass in the units of 2 flops per column of a block (d for a kernel
-    pass), which the rank-doubling rule weighs against the probes' cost. :func:`genmetrics.engine.nuclear` runs it
-    on A = K_XY K_YX / (n m) with q = 1/2 (the nuclear norm)."""
+    """tr f(A) by deflation + SLQ for any PSD operator ``apply`` (V -> A V on blocks, with ``passes``/``matvecs``
+    counters, as :class:`_Operator`), with its ``level`` interval. ``X`` only gives n (its rows) and the array
+    namespace. :func:`stochastic_trace` runs it on K / trace(K), :mod:`genmetrics.engine.nuclear` on
+    K_XY K_YX / (n m) with q = 1/2 (the nuclear norm).
+
+    ``rank`` Ritz vectors (block ``rank`` + ``OVERSAMPLING``, capped at n; none for rank 0) are deflated.
+    ``probes``: a fixed number of Hutchinson probes; None: batches of ``PROBE_BATCH`` until the interval of VS_q is
+    within ``rtol`` of the estimate (relative half-width) or ``max_probes`` is reached. Lanczos steps per probe
+    batch stop once the mean quadrature bracket is below ``QUADRATURE_SHARE`` of the target half-width, or at
+    ``max_steps``. ``max_rank``: when given (and ``probes`` is None), the rank doubles (up to it) after the first
+    batch of probes whenever the probes the target needs would cost more flops than deflating twice as many
+    eigenpairs, a pass costing ``pass_cost`` (d for a kernel pass) plus 2 a column of the block, in units of
+    n^2 flops; ``parts["rank"]`` is the rank used.
+    """
     xp = array_namespace(X)
     n = X.shape[0]
     d = pass_cost
