@@ -54,7 +54,7 @@ def mauve(
 
     1. every row of both sets scaled to unit L2 norm; PCA of the union (centered, float64), keeping the fewest
        leading components whose explained variance reaches ``pca_explained_variance``;
-    2. k-means of the union (:func:`genmetrics.kmeans`: k-means++, ``kmeans_n_init`` runs, the best kept) into
+    2. k-means of the union (:func:`genmetrics.kmeans`: k-means|| seeding, ``kmeans_n_init`` runs, the best kept) into
        ``num_buckets`` clusters; histograms P (of ``p_features``) and Q (of ``q_features``) over the clusters;
     3. for the mixtures R_l = l P + (1 - l) Q at ``divergence_curve_discretization_size`` weights l evenly
        spaced in [1e-6, 1 - 1e-6], the points (exp(-c KL(Q || R_l)), exp(-c KL(P || R_l))), c =
@@ -66,7 +66,8 @@ def mauve(
     Krichevsky-Trofimov smoothed histograms (counts + 1/2), as mauve-text reports them.
 
     Deliberate differences from mauve-text: its k-means is FAISS's (random seeding, float32, a fixed number of
-    iterations), here k-means++ with exact float64-decided assignments run to a fixed point (at most
+    iterations), here k-means|| (k-means++'s D^2 seeding in a few rounds: sequential k-means++ over hundreds of
+    buckets cost 5x the whole clustering) with exact float64-decided assignments run to a fixed point (at most
     ``kmeans_max_iter`` updates), so the quantisation, hence the score, differs on sets without a clear cluster
     structure (on the same histograms the values agree to ~1e-15). The area is taken along the curve in the
     order of the mixture weights; mauve-text sorts the points by each coordinate and averages the two areas,
@@ -145,6 +146,7 @@ def mauve(
         n_init=kmeans_n_init,
         max_iter=kmeans_max_iter,
         tol=0.0,
+        init="k-means||",
         seed=seed,
         backend=engine.name,
     )
