@@ -153,10 +153,31 @@ def _exact_hill(X, sigma, qs):
     }
 
 
+#: The largest n whose exact VS_q the stochastic section computes (a dense float64 eigensolve of n x n).
+EXACT_LIMIT = 15_000
+
+
 def stochastic_entropy(cases, rate, seeds=40, coverage_n=1000):
     """method='stochastic' (deflated SLQ) against the exact eigensolve and against Nystrom, and its coverage."""
     print("\n### Stochastic Vendi (deflated SLQ, rtol = 1 %) against exact and Nystrom, rbf\n")
-    rows = []
+    headers = [
+        "case",
+        "q",
+        "exact VS_q",
+        "exact time",
+        "stochastic [95 % CI]",
+        "error",
+        "CI holds exact",
+        "matvecs / passes / probes / steps",
+        "stochastic time",
+        "floor",
+        "peak memory",
+        "Nystrom r=300",
+        "Nystrom time",
+    ]
+    # rows are printed as they come (a case at n = 100,000 takes many minutes)
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|", flush=True)
     for name, X, sigma, exact_ok in cases:
         n, d = X.shape
         t_exact, exact = (None, None)
@@ -168,41 +189,22 @@ def stochastic_entropy(cases, rate, seeds=40, coverage_n=1000):
             det = s.details
             floor = (det["passes"] * n * n * d + 2.0 * n * n * det["matvecs"]) / (rate * 1e9)
             ref = exact[q] if exact else None
-            rows.append(
-                [
-                    name,
-                    q,
-                    f"{ref:.5g}" if ref else "not computed",
-                    fmt(t_exact) if t_exact else "",
-                    f"{float(s):.5g} [{s.ci_low:.5g}, {s.ci_high:.5g}]",
-                    f"{float(s) / ref - 1:+.2%}" if ref else "",
-                    "yes" if ref and s.ci_low <= ref <= s.ci_high else ("no" if ref else ""),
-                    f"{det['matvecs']} / {det['passes']} / {det['probes']} / {det['lanczos_steps']}",
-                    fmt(t_st),
-                    f"{floor:.3g} s",
-                    f"{mem:.0f} MB",
-                    f"{float(ny):.5g} ({float(ny) / ref - 1:+.1%})" if ref else f"{float(ny):.5g}",
-                    fmt(t_ny),
-                ]
-            )
-    table(
-        rows,
-        [
-            "case",
-            "q",
-            "exact VS_q",
-            "exact time",
-            "stochastic [95 % CI]",
-            "error",
-            "CI holds exact",
-            "matvecs / passes / probes / steps",
-            "stochastic time",
-            "floor",
-            "peak memory",
-            "Nystrom r=300",
-            "Nystrom time",
-        ],
-    )
+            row = [
+                name,
+                q,
+                f"{ref:.5g}" if ref else "not computed",
+                fmt(t_exact) if t_exact else "",
+                f"{float(s):.5g} [{s.ci_low:.5g}, {s.ci_high:.5g}]",
+                f"{float(s) / ref - 1:+.2%}" if ref else "",
+                "yes" if ref and s.ci_low <= ref <= s.ci_high else ("no" if ref else ""),
+                f"{det['matvecs']} / {det['passes']} / {det['probes']} / {det['lanczos_steps']}",
+                fmt(t_st),
+                f"{floor:.3g} s",
+                f"{mem:.0f} MB",
+                f"{float(ny):.5g} ({float(ny) / ref - 1:+.1%})" if ref else f"{float(ny):.5g}",
+                fmt(t_ny),
+            ]
+            print("| " + " | ".join(str(cell) for cell in row) + " |", flush=True)
     mixture_x = mixture(2 * coverage_n, 64, modes=100, seed=1)
     coverage_cases = [
         (f"12 clusters, n = {coverage_n}, d = 32, sigma = 1", _clusters(coverage_n, 12, 32, 0.06, seed=1), 1.0),
@@ -243,6 +245,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--only", choices=["stochastic"], help="run one section")
     parser.add_argument("--seeds", type=int, default=40, help="seeds of the stochastic coverage runs (default 40)")
+    parser.add_argument("--sizes", help="stochastic: the 100-mode cases as NxD,NxD,... (exact up to 15,000 rows)")
     args = parser.parse_args()
     rate = gemm_rate()
     print(f"## Diversity benchmarks, {datetime.date.today()}, {machine()}")
@@ -252,7 +255,12 @@ def main():
     )
     if args.only == "stochastic":
         clusters = ("12 clusters, n = 3000, d = 32, sigma = 1", _clusters(3000, 12, 32, 0.06), 1.0, True)
-        sizes = [(5000, 64, True)] if args.quick else [(30_000, 64, False), (30_000, 2048, False), (100_000, 64, False)]
+        # exact (one dense float64 eigensolve) up to EXACT_LIMIT: ~3 min at 15,000, ~20 min at 30,000 on 2 cores
+        if args.sizes:
+            sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+        else:
+            sizes = [(5000, 64)] if args.quick else [(15_000, 64), (10_000, 2048), (30_000, 64), (100_000, 64)]
+        sizes = [(n, d, n <= EXACT_LIMIT) for n, d in sizes]
         cases = [clusters]
         for n, d, exact_ok in sizes:
             X = mixture(n, d, modes=100)

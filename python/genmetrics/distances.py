@@ -769,7 +769,7 @@ def kid(real, fake, *, subsets=100, subset_size=1000, degree=3, gamma=None, coef
     diagonal_real, diagonal_fake = (_kernel_diagonal_chunked(spec, A) for A in (real, fake))
     # the subsets' kernel sums in batches (one engine call each, which runs the small reductions side by side),
     # so that at most KID_BATCH subset pairs are held at once; their rows are gathered into buffers allocated
-    # once, since a fresh 8 MB array a subset costs more in page faults than its copy
+    # once, not into a new array (8 MB at d = 2,048) a subset
     batch = min(KID_BATCH, subsets)
     gathered = [
         (xp.empty((subset_size, real.shape[1]), real.dtype), xp.empty((subset_size, fake.shape[1]), fake.dtype))
