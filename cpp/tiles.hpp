@@ -8,7 +8,9 @@
 // Handler interface:
 //   void consume(const TileView<T>& tile, int thread);   // tile.values is writable scratch
 // With symmetric traversal (Y is X) only tiles with J >= I are visited; a handler that needs the
-// lower triangle mirrors off-diagonal tiles itself (tile.mirrored is true for those).
+// lower triangle mirrors off-diagonal tiles itself (tile.mirrored is true for those). Diagonal tiles
+// (I == J) come from one SYRK, half the GEMM's flops, with their lower triangle copied from the upper:
+// handlers see them whole and exactly symmetric.
 #pragma once
 #include <algorithm>
 #include <cstdint>
