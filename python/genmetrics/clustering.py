@@ -146,13 +146,9 @@ def _seed_centroids(engine, frame, k: int, init: str, rng) -> np.ndarray:
     for _ in range(1, k):
         _, d2 = assign(engine, frame, _rows(X, chosen[-1:]))
         nearest_sq = d2 if nearest_sq is None else np.minimum(nearest_sq, d2)
-        cumulative = np.cumsum(nearest_sq)
-        total = float(cumulative[-1])
         u = rng.random()
-        if total > 0:
-            # the first row whose cumulative sum exceeds u * total: a row with D > 0
-            row = min(int(np.searchsorted(cumulative, u * total, side="right")), n - 1)
-        else:  # every row sits on a centroid already
+        row = _draw(np.cumsum(nearest_sq), u)
+        if row is None:  # every row sits on a centroid already
             row = min(int(u * n), n - 1)
         chosen.append(row)
     return _rows(X, chosen)
@@ -187,24 +183,28 @@ def _parallel_seeds(engine, frame, k: int, rng) -> np.ndarray:
 
 def _weighted_kmeans_plus_plus(C, weights, k: int, rng) -> list[int]:
     """k rows of C by k-means++ with each row's D^2 multiplied by its weight (float64, on the host; C is small)."""
-    m = C.shape[0]
     sq = np.einsum("ij,ij->i", C, C)
-    first = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"))
-    chosen = [min(first, m - 1)]
-    nearest_sq = np.full(m, np.inf)
+    chosen = [_draw(np.cumsum(weights), rng.random())]  # every candidate has a row nearest to it: weight > 0
+    nearest_sq = np.full(C.shape[0], np.inf)
     for _ in range(1, k):
         c = C[chosen[-1]]
         nearest_sq = np.minimum(nearest_sq, np.maximum(sq + sq[chosen[-1]] - 2.0 * (C @ c), 0.0))
         nearest_sq[chosen[-1]] = 0.0
-        cumulative = np.cumsum(weights * nearest_sq)
-        total = float(cumulative[-1])
-        u = rng.random()
-        if total > 0:
-            row = min(int(np.searchsorted(cumulative, u * total, side="right")), m - 1)
-        else:  # every candidate is chosen or coincides with one: the next unchosen one
-            row = next(i for i in range(m) if i not in set(chosen))
+        row = _draw(np.cumsum(weights * nearest_sq), rng.random())
+        if row is None:  # every candidate is chosen or coincides with one: the first unchosen one
+            taken = set(chosen)
+            row = next(i for i in range(C.shape[0]) if i not in taken)
         chosen.append(row)
     return chosen
+
+
+def _draw(cumulative, u: float):
+    """The first index whose cumulative weight exceeds u times the total (so one of positive weight), or None when
+    every weight is 0: D^2 sampling by bisection, in index order."""
+    total = float(cumulative[-1])
+    if not total > 0:
+        return None
+    return min(int(np.searchsorted(cumulative, u * total, side="right")), cumulative.size - 1)
 
 
 def _rows(X, rows) -> np.ndarray:
