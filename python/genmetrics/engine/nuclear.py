@@ -33,7 +33,7 @@ import numpy as np
 from ..support.arrays import array_namespace, to_float, to_host
 from .kernels import KernelSpec
 from .spectral import linalg_call
-from .stochastic import operator_trace
+from .stochastic import CountedOperator, operator_trace
 
 #: method="auto" is exact while min(n, m) is at most this (G is s x s float64: 800 MB at 10,000).
 EXACT_MAX = 10_000
@@ -217,28 +217,6 @@ def _eigvalsh(G, name):
 # ----------------------------------------------------------------------------------------------------------
 
 
-class _ProductOperator:
-    """B = A A^T / (n m) (A = K(S, L)) through two fused K V passes, with the counters of the stochastic engine's
-    operators: ``passes`` counts products B V, ``matvecs`` the vectors multiplied."""
-
-    def __init__(self, engine, spec: KernelSpec, S, L, scale: float, name: str):
-        self.engine, self.spec, self.S, self.L, self.scale, self.name = engine, spec, S, L, scale, name
-        self.passes = 0
-        self.matvecs = 0
-
-    def __call__(self, V):
-        self.passes += 1
-        self.matvecs += V.shape[1]
-        W = self.engine.kernel_matvec(self.spec, self.L, self.S, V)
-        out = self.engine.kernel_matvec(self.spec, self.S, self.L, W) / self.scale
-        xp = array_namespace(out)
-        if not bool(xp.all(xp.isfinite(out))):
-            raise ValueError(
-                f"{self.name}: the {self.spec.name} kernel overflows for these values; rescale the embeddings"
-            )
-        return out
-
-
 def stochastic_nuclear_norm(
     engine, spec: KernelSpec, X, Y, *, seed=0, rank=None, probes=None, rtol=DEFAULT_RTOL, name="X, Y"
 ) -> NuclearNorm:
@@ -248,10 +226,17 @@ def stochastic_nuclear_norm(
     s = S.shape[0]
     n, m = X.shape[0], Y.shape[0]
     rank = min(DEFAULT_RANK if rank is None else rank, s // 2)
-    apply = _ProductOperator(engine, spec, S, L, float(n) * float(m), name)
-    # the interval's relative width on VS_1/2 = (tr sqrt B)^2 is twice that on the norm: rtol / 2 on the norm
+    xp = array_namespace(S)
+
+    def product(V):  # B V = A (A^T V) / (n m): two fused K V passes
+        out = engine.kernel_matvec(spec, S, L, engine.kernel_matvec(spec, L, S, V)) / (float(n) * float(m))
+        if not bool(xp.all(xp.isfinite(out))):
+            raise ValueError(f"{name}: the {spec.name} kernel overflows for these values; rescale the embeddings")
+        return out
+
+    # operator_trace's rtol is on VS_1/2 = (tr sqrt B)^2, whose relative width is twice the norm's
     result = operator_trace(
-        apply,
+        CountedOperator(product),
         S,
         0.5,
         rank=rank,

@@ -148,18 +148,19 @@ def _normal_quantile(p: float) -> float:
     return x - e * math.sqrt(2 * math.pi) * math.exp(x * x / 2)
 
 
-class _Operator:
-    """A = K / trace(K) through the fused K.V product, counting passes and vectors."""
+class CountedOperator:
+    """A PSD operator V -> A V on blocks (``product``), counting the products (``passes``: one pass over the Gram
+    tiles each for K / trace(K)) and the vectors multiplied (``matvecs``)."""
 
-    def __init__(self, engine, spec: KernelSpec, X, trace: float):
-        self.engine, self.spec, self.X, self.trace = engine, spec, X, trace
+    def __init__(self, product):
+        self.product = product
         self.passes = 0
         self.matvecs = 0
 
     def __call__(self, V):
         self.passes += 1
         self.matvecs += V.shape[1]
-        return self.engine.kernel_matvec(self.spec, self.X, None, V) / self.trace
+        return self.product(V)
 
 
 def _orthonormal(Y):
@@ -314,7 +315,7 @@ def _operator(engine, spec: KernelSpec, X):
     trace = to_float(kernel_diagonal(spec, X).sum())
     if not trace > 0:
         raise ValueError("X: the kernel matrix has no positive eigenvalue (its trace is 0)")
-    return _Operator(engine, spec, X, trace)
+    return CountedOperator(lambda V: engine.kernel_matvec(spec, X, None, V) / trace)
 
 
 def _deflation(apply, X, rank: int, n_iter: int, rng):
@@ -363,7 +364,7 @@ def operator_trace(
     pass_cost: float = 1.0,
 ) -> StochasticTrace:
     """tr f(A) by deflation + SLQ for any PSD operator ``apply`` (V -> A V on blocks, with ``passes``/``matvecs``
-    counters, as :class:`_Operator`), with its ``level`` interval. ``X`` only gives n (its rows) and the array
+    counters, as :class:`CountedOperator`), with its ``level`` interval. ``X`` only gives n (its rows) and the array
     namespace. :func:`stochastic_trace` runs it on K / trace(K), :mod:`genmetrics.engine.nuclear` on
     K_XY K_YX / (n m) with q = 1/2 (the nuclear norm).
 
