@@ -105,9 +105,7 @@ def _float64_chunks(X, scale: float = 1.0, min_rows: int = 1):
 
 def _kernel_diagonal_chunked(spec, X):
     """k(x_i, x_i) of every row in float64, a chunk of rows at a time (no float64 copy of the whole of X)."""
-    xp = array_namespace(X)
-    rows = _chunk_rows(X.shape[1])
-    return xp.concatenate([kernel_diagonal(spec, X[start : start + rows]) for start in range(0, X.shape[0], rows)])
+    return array_namespace(X).concatenate([kernel_diagonal(spec, C) for C in _float64_chunks(X)])
 
 
 def _mean(X, scale: float = 1.0):

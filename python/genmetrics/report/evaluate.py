@@ -326,7 +326,7 @@ def evaluate(
         if name in names and min(n, m) - 1 < own_k:
             notes.append(f"{name} skipped: its k = {own_k} needs at least {own_k + 1} samples in each set")
             names.remove(name)
-    if n != m and any(x in names for x in ("vendi", "rke", "diversity_curve", "diversity_modes")):
+    if n != m and any(x in names for x in METRIC_GROUPS["diversity"]):
         notes.append(
             f"diversity compared at equal size: the larger set is subsampled to {min(n, m)} samples "
             "(plug-in Vendi and RKE grow with the sample size)"
